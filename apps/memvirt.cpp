@@ -1,0 +1,140 @@
+// The memvirt command: run scenarios, calibrate costs.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "core/error.hpp"
+#include "core/units.hpp"
+#include "real/calibrate.hpp"
+#include "report/report.hpp"
+#include "scenario/experiment.hpp"
+#include "scenario/scenario.hpp"
+
+namespace {
+
+using namespace memvirt;
+
+// A one-line progress bar on stderr, redrawn in place: trial, virtual time, wall-clock ETA.
+class TerminalProgress final : public ExperimentProgress {
+ public:
+  explicit TerminalProgress(bool enabled) : enabled_(enabled) {}
+  void begin_trial(unsigned vms) override {
+    vms_ = vms;
+    start_ = std::chrono::steady_clock::now();
+  }
+  void end_trial(const Trial& t) override {
+    if (!enabled_) return;
+    fmt::print(stderr, "\r\033[K  {} VMs: {} (peak {:.1f} GiB)\n", t.vms,
+               t.fits ? "fit" : fmt::format("exceed the budget at {}",
+                                            format_duration(Duration::seconds(t.exceeded_at_s))),
+               t.peak_gib);
+  }
+  void update(double simulated_s, double total_s) override {
+    if (!enabled_) return;
+    const double frac = total_s > 0 ? std::min(1.0, simulated_s / total_s) : 1.0;
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = frac > 0 ? wall * (1 - frac) / frac : 0;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(frac * kWidth);
+    fmt::print(stderr, "\r\033[K  {} VMs [{}{}] {} / {}  ETA {}", vms_, std::string(filled, '#'),
+               std::string(kWidth - filled, '.'), format_duration(Duration::seconds(simulated_s)),
+               format_duration(Duration::seconds(total_s)), format_duration(Duration::seconds(eta)));
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (enabled_) fmt::print(stderr, "\r\033[K");
+  }
+
+ private:
+  bool enabled_;
+  unsigned vms_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+int cmd_run(const std::string& file, std::string out_dir, const std::vector<std::string>& overrides,
+            bool quiet) {
+  const Scenario s = load_scenario(file, overrides);
+  if (out_dir.empty()) out_dir = (std::filesystem::path("out") / s.name).string();
+  TerminalProgress progress(!quiet && isatty(STDERR_FILENO) != 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  const ExperimentResult r = run_experiment(s, &progress);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  progress.finish();
+  write_outputs(out_dir, s, r);
+  print_summary(std::cout, s, r);
+  fmt::print("  {:<34} {:.1f} s wall, {} events, {} MiB model memory\n", "simulator:", wall,
+             r.run.events, r.run.simulator_bytes >> 20);
+  fmt::print("  results in {}/ (results.json, timeseries.csv, config.yaml)\n", out_dir);
+  return 0;
+}
+
+int cmd_calibrate(const std::string& out_file, std::uint64_t pages, int repeats) {
+  CalibrationOptions opt;
+  opt.pages = pages;
+  opt.repeats = repeats;
+  fmt::print("Measuring operation costs on this machine ({} pages, median of {}):\n", pages, repeats);
+  const CostProfile p = calibrate(opt, [](const std::string& line) { fmt::print("  {}\n", line); });
+  std::ofstream f(out_file);
+  if (!f) throw InputError(SourcePlace{out_file, 0, "-o"}, "cannot write profile");
+  f << "# memvirt calibration profile: cost of each operation the simulator charges.\n"
+    << "# Name it in a scenario with `calibration: " << out_file << "`.\n"
+    << p.to_yaml();
+  fmt::print("Wrote {}\n", out_file);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"memvirt: memory efficiency of virtualized hosts, simulated and measured"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "memvirt 0.1.0");
+
+  std::string scenario_file, out_dir;
+  std::vector<std::string> overrides;
+  bool quiet = false;
+  CLI::App* run = app.add_subcommand("run", "Run a scenario file and write its results");
+  run->add_option("scenario", scenario_file, "Scenario file (YAML)")->required();
+  run->add_option("-o,--out", out_dir, "Output folder (default out/<scenario name>)");
+  run->add_option("-p,--param", overrides, "Override a scenario value: key.path=value (repeatable)");
+  run->add_flag("-q,--quiet", quiet, "No progress bar");
+
+  std::string profile_out = "calibration.yaml";
+  std::uint64_t pages = 16384;
+  int repeats = 5;
+  CLI::App* cal = app.add_subcommand(
+      "calibrate", "Measure operation costs (fault, zero-fill, madvise, xxh64, memcmp) here");
+  cal->add_option("-o,--out", profile_out, "Profile file to write")->capture_default_str();
+  cal->add_option("--pages", pages, "Pages per measurement")->check(CLI::Range(256, 1 << 22))->capture_default_str();
+  cal->add_option("--repeats", repeats, "Measurements per operation (median kept)")->check(CLI::Range(1, 100))->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  try {
+    if (*run) return cmd_run(scenario_file, out_dir, overrides, quiet);
+    if (*cal) return cmd_calibrate(profile_out, pages, repeats);
+  } catch (const InputError& e) {
+    fmt::print(stderr, "memvirt: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "memvirt: internal error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

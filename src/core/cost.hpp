@@ -1,0 +1,112 @@
+// CPU cost accounting. Every modelled operation charges its cost, taken from a calibration
+// profile, to an account (a guest's vCPUs, a host daemon, a pool of worker threads). CPU% is
+// derived: busy time over virtual time, per thread of the account.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/params.hpp"
+#include "core/types.hpp"
+
+namespace memvirt {
+
+// Operations whose cost the profile holds. Add an entry here and in kOpInfo together.
+enum class Op : std::uint8_t {
+  kFirstTouchFault,        // trap, allocate, zero and map one 4 KiB page (a kernel's anon fault)
+  kZeroFillPage,           // memset of one 4 KiB page by a program
+  kMadviseDontneedSingle,  // madvise(MADV_DONTNEED) of one page, one call per page
+  kMadviseDontneedBatched, // per page of a madvise(MADV_DONTNEED) over a large range
+  kXxh64Page,              // xxh64 of one 4 KiB page
+  kMemcmpPage,             // memcmp of two equal 4 KiB pages
+  kCount
+};
+
+struct OpInfo {
+  std::string_view key;
+  std::string_view description;
+};
+inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInfo{{
+    {"first_touch_fault", "first write to an anonymous page: fault, allocate, zero, map"},
+    {"zero_fill_page", "memset of one 4 KiB page"},
+    {"madvise_dontneed_single", "madvise(MADV_DONTNEED) of a single page per call"},
+    {"madvise_dontneed_batched", "per page of one madvise(MADV_DONTNEED) over 64 MiB"},
+    {"xxh64_page", "xxh64 hash of one 4 KiB page"},
+    {"memcmp_page", "memcmp of two equal 4 KiB pages"},
+}};
+
+// Picoseconds of CPU time, exact and additive.
+struct CpuTime {
+  std::uint64_t ps = 0;
+  CpuTime& operator+=(CpuTime o) {
+    ps += o.ps;
+    return *this;
+  }
+  CpuTime operator*(std::uint64_t n) const { return CpuTime{ps * n}; }
+  CpuTime operator+(CpuTime o) const { return CpuTime{ps + o.ps}; }
+  [[nodiscard]] Duration duration() const { return Duration{static_cast<std::int64_t>(ps / 1000)}; }
+};
+
+class CostProfile {
+ public:
+  // Reads a profile file; every operation must be present, each with ns (or cycles at the
+  // profile's cpu_ghz) and a source.
+  static CostProfile load(const std::string& file);
+  static CostProfile from_params(Params p);
+
+  [[nodiscard]] CpuTime cost(Op op) const { return costs_[static_cast<std::size_t>(op)]; }
+  [[nodiscard]] double ns(Op op) const { return static_cast<double>(cost(op).ps) / 1000.0; }
+  [[nodiscard]] const std::string& source(Op op) const {
+    return sources_[static_cast<std::size_t>(op)];
+  }
+  [[nodiscard]] double cpu_ghz() const { return cpu_ghz_; }
+  [[nodiscard]] const std::string& machine() const { return machine_; }
+  void set(Op op, double ns, std::string source);
+  void set_machine(std::string machine, double cpu_ghz) {
+    machine_ = std::move(machine);
+    cpu_ghz_ = cpu_ghz;
+  }
+  // The profile as YAML text, loadable by load().
+  [[nodiscard]] std::string to_yaml() const;
+
+ private:
+  std::array<CpuTime, static_cast<std::size_t>(Op::kCount)> costs_{};
+  std::array<std::string, static_cast<std::size_t>(Op::kCount)> sources_{};
+  std::string machine_;
+  double cpu_ghz_ = 0;
+};
+
+// Busy time of one role (a VM's vCPUs, a daemon, a worker pool) with its thread count.
+class CostAccount {
+ public:
+  CostAccount(std::string name, unsigned threads) : name_(std::move(name)), threads_(threads) {}
+  void charge(CpuTime t) { busy_ += t; }
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] unsigned threads() const { return threads_; }
+  void add_threads(unsigned n) { threads_ += n; }
+  [[nodiscard]] CpuTime busy() const { return busy_; }
+  // Percent of one core, averaged per thread of the account, over `elapsed`.
+  [[nodiscard]] double cpu_percent(Duration elapsed) const;
+
+ private:
+  std::string name_;
+  unsigned threads_;
+  CpuTime busy_{};
+};
+
+// The accounts of one simulation, in creation order.
+class Accounts {
+ public:
+  // Returns the account with this name, creating it (with `threads`) the first time.
+  CostAccount& get(const std::string& name, unsigned threads = 1);
+  [[nodiscard]] const std::vector<std::unique_ptr<CostAccount>>& all() const { return accounts_; }
+
+ private:
+  std::vector<std::unique_ptr<CostAccount>> accounts_;
+};
+
+}  // namespace memvirt

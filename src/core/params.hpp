@@ -1,0 +1,100 @@
+// Parameters declared where they are read. A component receives a Params view of its part of
+// the scenario tree and asks for each value with a default and a description; the view records
+// the value it used, so the effective configuration (defaults included) can be written beside
+// the results, and any key that nothing asked for is reported as unknown with its line.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/types.hpp"
+
+namespace memvirt {
+
+// Shared by every view of one scenario: the file name, the effective tree, what was read.
+class ParamContext {
+ public:
+  explicit ParamContext(std::string file) : file_(std::move(file)) {}
+  [[nodiscard]] const std::string& file() const { return file_; }
+  // Marks a dotted path as given on the command line (-p) rather than in the file.
+  void mark_override(const std::string& path) { overrides_.insert(path); }
+  [[nodiscard]] SourcePlace place(const std::string& path, const YAML::Node& node) const;
+  void record(const std::string& path, YAML::Node value, const std::string& description);
+  void mark_read(const std::string& path) { read_.insert(path); }
+  [[nodiscard]] bool was_read(const std::string& path) const { return read_.count(path) > 0; }
+  // The effective configuration: every parameter read, with its value.
+  [[nodiscard]] const YAML::Node& effective() const { return effective_; }
+  // Throws InputError for the first key under `root` that no component read.
+  void check_all_read(const YAML::Node& root) const;
+
+ private:
+  void check_node(const YAML::Node& node, const std::string& path) const;
+  std::string file_;
+  std::set<std::string> overrides_;
+  std::set<std::string> read_;
+  YAML::Node effective_ = YAML::Node(YAML::NodeType::Map);
+};
+
+class Params {
+ public:
+  Params(YAML::Node node, std::string path, std::shared_ptr<ParamContext> ctx);
+
+  // Optional value with a default. Throws InputError (file, line, field) on a bad value.
+  Bytes bytes(const std::string& key, Bytes def, const std::string& description);
+  Duration duration(const std::string& key, Duration def, const std::string& description);
+  double real(const std::string& key, double def, const std::string& description,
+              double min = -1e300, double max = 1e300);
+  std::int64_t integer(const std::string& key, std::int64_t def, const std::string& description,
+                       std::int64_t min = 0, std::int64_t max = INT64_MAX);
+  bool boolean(const std::string& key, bool def, const std::string& description);
+  std::string string(const std::string& key, const std::string& def,
+                     const std::string& description);
+  // One of `choices`; the error lists them.
+  std::string choice(const std::string& key, const std::string& def,
+                     const std::vector<std::string>& choices, const std::string& description);
+
+  // Required variants: a missing key is an error.
+  Bytes required_bytes(const std::string& key, const std::string& description);
+  std::int64_t required_integer(const std::string& key, const std::string& description,
+                                std::int64_t min = 0, std::int64_t max = INT64_MAX);
+
+  [[nodiscard]] bool has(const std::string& key) const;
+  // A sub-map view; a missing key gives an empty view (all defaults).
+  Params child(const std::string& key);
+  // Elements of a sequence; a missing key gives none.
+  std::vector<Params> sequence(const std::string& key);
+
+  // Error at this key (or at this view when key is empty).
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] const std::shared_ptr<ParamContext>& context() const { return ctx_; }
+
+ private:
+  [[nodiscard]] std::string key_path(const std::string& key) const;
+  std::optional<YAML::Node> lookup(const std::string& key);
+  std::string scalar(const std::string& key, const YAML::Node& n);
+
+  YAML::Node node_;
+  std::string path_;
+  std::shared_ptr<ParamContext> ctx_;
+};
+
+// Loads a scenario file; a missing or malformed file is an InputError naming it.
+YAML::Node load_yaml_file(const std::string& file);
+
+// Applies "a.b.c=value" overrides onto `root`, creating maps as needed.
+void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides,
+                     ParamContext& ctx);
+
+// Canonical text for a value, exact and readable: "4GiB", "150MB" stays bytes-exact.
+std::string canonical_bytes(Bytes b);
+std::string canonical_duration(Duration d);
+
+}  // namespace memvirt

@@ -1,0 +1,40 @@
+// Per-page metadata of the guest kernel model: the small part of Linux's struct page that the
+// allocator needs, packed in 32 bits so a 4 GiB guest costs 4 MiB of simulator memory.
+#pragma once
+
+#include <cstdint>
+
+#include "core/types.hpp"
+
+namespace memvirt {
+
+enum class GuestPageState : std::uint8_t {
+  kInUse = 0,     // allocated, or inside a free block without being its head
+  kBuddy = 1,     // head of a free block on a buddy free list (PageBuddy)
+  kPcp = 2,       // on a per-CPU page list
+  kIsolated = 3,  // taken off the free lists by a mechanism (hinting, reporting)
+  kOffline = 4,   // given to the host by the balloon
+};
+
+// [state:3][order:4][reported:1][list node:24]
+class PageMeta {
+ public:
+  static constexpr std::uint32_t kNoNode = 0;
+  static constexpr std::uint32_t kMaxNode = (1U << 24) - 1;
+
+  [[nodiscard]] GuestPageState state() const { return static_cast<GuestPageState>(bits_ & 7); }
+  [[nodiscard]] PageOrder order() const { return PageOrder{(bits_ >> 3) & 15}; }
+  [[nodiscard]] bool reported() const { return ((bits_ >> 7) & 1) != 0; }
+  [[nodiscard]] std::uint32_t node() const { return bits_ >> 8; }
+
+  void set_state(GuestPageState s) { bits_ = (bits_ & ~7U) | static_cast<std::uint32_t>(s); }
+  void set_order(PageOrder o) { bits_ = (bits_ & ~(15U << 3)) | (o.value() << 3); }
+  void set_reported(bool r) { bits_ = (bits_ & ~(1U << 7)) | (static_cast<std::uint32_t>(r) << 7); }
+  void set_node(std::uint32_t n) { bits_ = (bits_ & 0xFFU) | (n << 8); }
+
+ private:
+  std::uint32_t bits_ = 0;
+};
+static_assert(sizeof(PageMeta) == 4);
+
+}  // namespace memvirt

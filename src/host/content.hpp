@@ -1,0 +1,38 @@
+// Page content. A page's content is a fingerprint: equal fingerprints mean equal bytes, 0 means
+// a page of zeros. Fingerprints carry 61 significant bits so that a nested page table entry can
+// hold one inline beside its state; bits 58..60 give the page's compressibility class.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "core/rng.hpp"
+#include "core/types.hpp"
+
+namespace memvirt {
+
+struct FingerprintTag {};
+using Fingerprint = StrongInt<FingerprintTag, std::uint64_t>;
+
+inline constexpr int kFingerprintBits = 61;
+inline constexpr std::uint64_t kFingerprintMask = (1ULL << kFingerprintBits) - 1;
+inline constexpr Fingerprint kZeroContent{0};
+
+// Compressibility class 0..7: the share of the page's 8-byte words that are random is
+// (class + 1) / 8; the others repeat one word. Class 7 is incompressible.
+inline constexpr unsigned compressibility_class(Fingerprint fp) {
+  return static_cast<unsigned>((fp.value() >> 58) & 7);
+}
+
+// A non-zero fingerprint from a 64-bit draw, with the given compressibility class.
+inline constexpr Fingerprint make_fingerprint(std::uint64_t draw, unsigned cls = 7) {
+  std::uint64_t v = (draw & ((1ULL << 58) - 1)) | (static_cast<std::uint64_t>(cls & 7) << 58);
+  if (v == 0) v = 1;
+  return Fingerprint{v};
+}
+
+// Fills `page` (4 KiB) with the bytes that fingerprint `fp` stands for.
+void generate_page_bytes(Fingerprint fp, std::span<std::byte> page);
+
+}  // namespace memvirt

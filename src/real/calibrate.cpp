@@ -1,0 +1,135 @@
+#include "real/calibrate.hpp"
+
+#include <sys/mman.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fmt/format.h>
+#include <fstream>
+#include <stdexcept>
+#include <vector>
+
+#include "core/rng.hpp"
+
+namespace memvirt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Mapping {
+ public:
+  explicit Mapping(std::size_t bytes) : len_(bytes) {
+    void* p = mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::runtime_error("calibrate: mmap failed");
+    base_ = static_cast<std::byte*>(p);
+  }
+  ~Mapping() { munmap(base_, len_); }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  [[nodiscard]] std::byte* page(std::size_t i) const { return base_ + i * 4096; }
+  void touch_all() const {
+    for (std::size_t off = 0; off < len_; off += 4096) base_[off] = std::byte{1};
+  }
+
+ private:
+  std::byte* base_ = nullptr;
+  std::size_t len_;
+};
+
+// Median over `repeats` of the ns per page that `body(pages)` takes.
+template <typename Setup, typename Body>
+double median_ns_per_page(const CalibrationOptions& opt, Setup setup, Body body) {
+  std::vector<double> samples;
+  for (int r = 0; r < opt.repeats; ++r) {
+    setup();
+    const auto t0 = Clock::now();
+    body();
+    const auto t1 = Clock::now();
+    samples.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() /
+                      static_cast<double>(opt.pages));
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+std::pair<std::string, double> cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  double mhz = 0;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    const std::string value = line.substr(std::min(line.size(), colon + 2));
+    if (key == "model name" && model == "unknown CPU") model = value;
+    if (key == "cpu MHz" && mhz == 0) mhz = std::atof(value.c_str());
+  }
+  return {model, mhz / 1000.0};
+}
+
+volatile std::uint64_t g_sink;  // keeps measured results alive
+
+}  // namespace
+
+CostProfile calibrate(const CalibrationOptions& opt,
+                      const std::function<void(const std::string&)>& log) {
+  const std::size_t bytes = opt.pages * 4096;
+  CostProfile profile;
+  const auto [model, ghz] = cpu_model();
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+  profile.set_machine(fmt::format("{}, measured by memvirt calibrate on {}", model, date),
+                      ghz > 0 ? ghz : 1.0);
+  const std::string how =
+      fmt::format("memvirt calibrate on {} ({}), median of {} runs over {} pages", model, date,
+                  opt.repeats, opt.pages);
+  auto record = [&](Op op, double ns) {
+    profile.set(op, ns, how);
+    if (log) log(fmt::format("{:<26} {:>9.1f} ns", kOpInfo[static_cast<std::size_t>(op)].key, ns));
+  };
+
+  {
+    std::unique_ptr<Mapping> m;
+    record(Op::kFirstTouchFault, median_ns_per_page(
+                                     opt, [&] { m = std::make_unique<Mapping>(bytes); },
+                                     [&] { m->touch_all(); }));
+  }
+  Mapping buf(bytes);
+  buf.touch_all();
+  record(Op::kZeroFillPage, median_ns_per_page(opt, [] {}, [&] {
+           for (std::size_t i = 0; i < opt.pages; ++i) std::memset(buf.page(i), 0, 4096);
+           g_sink = static_cast<std::uint64_t>(*buf.page(opt.pages - 1));
+         }));
+  record(Op::kMadviseDontneedSingle, median_ns_per_page(opt, [&] { buf.touch_all(); }, [&] {
+           for (std::size_t i = 0; i < opt.pages; ++i) madvise(buf.page(i), 4096, MADV_DONTNEED);
+         }));
+  record(Op::kMadviseDontneedBatched, median_ns_per_page(opt, [&] { buf.touch_all(); }, [&] {
+           madvise(buf.page(0), bytes, MADV_DONTNEED);
+         }));
+  // Hash and compare pages with real content (incompressible random words).
+  Rng rng(1, "calibrate");
+  buf.touch_all();
+  for (std::size_t i = 0; i < opt.pages; ++i) {
+    auto* w = reinterpret_cast<std::uint64_t*>(buf.page(i));
+    for (int k = 0; k < 512; ++k) w[k] = rng.next();
+  }
+  record(Op::kXxh64Page, median_ns_per_page(opt, [] {}, [&] {
+           std::uint64_t h = 0;
+           for (std::size_t i = 0; i < opt.pages; ++i) h ^= XXH64(buf.page(i), 4096, 0);
+           g_sink = h;
+         }));
+  Mapping copy(bytes);
+  std::memcpy(copy.page(0), buf.page(0), bytes);
+  record(Op::kMemcmpPage, median_ns_per_page(opt, [] {}, [&] {
+           int acc = 0;
+           for (std::size_t i = 0; i < opt.pages; ++i) acc |= std::memcmp(buf.page(i), copy.page(i), 4096);
+           g_sink = static_cast<std::uint64_t>(acc);
+         }));
+  return profile;
+}
+
+}  // namespace memvirt

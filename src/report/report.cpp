@@ -1,0 +1,125 @@
+#include "report/report.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace memvirt {
+
+nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
+  using nlohmann::json;
+  json j;
+  j["scenario"] = s.name;
+  j["experiment"] = r.type;
+  j["vms"] = r.vms;
+  j["seed"] = s.seed;
+  j["duration_s"] = s.experiment.duration.seconds();
+  j["warmup_s"] = s.experiment.warmup.seconds();
+  j["host_memory_gib"] = {{"min", r.run.host_min_gib},
+                          {"avg", r.run.host_avg_gib},
+                          {"max", r.run.host_max_gib},
+                          {"peak_whole_run", r.run.host_peak_gib}};
+  json cpu = json::object();
+  json cpu_detail = json::object();
+  for (const auto& a : r.run.cpu) {
+    cpu[a.name] = a.cpu_percent;
+    cpu_detail[a.name] = {{"threads", a.threads}, {"cpu_seconds", a.cpu_seconds}};
+  }
+  j["cpu_percent"] = cpu;
+  j["cpu_accounts"] = cpu_detail;
+  if (r.type == "density") {
+    j["budget_gib"] = r.budget_gib;
+    json trials = json::array();
+    for (const auto& t : r.search) {
+      trials.push_back({{"vms", t.vms}, {"fits", t.fits}, {"peak_gib", t.peak_gib},
+                        {"exceeded_at_s", t.exceeded_at_s}});
+    }
+    j["search"] = trials;
+  }
+  j["run"] = {{"vms_launched", r.run.vms},
+              {"vms_killed_by_host_oom", r.run.vms_killed},
+              {"guest_oom_kills", r.run.guest_oom_kills},
+              {"workload_cycles", r.run.workload_cycles},
+              {"touched_gib", static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30)},
+              {"events", r.run.events},
+              {"simulated_s", r.run.simulated_s}};
+  if (s.reference.vms || s.reference.host_memory_gib_avg) {
+    json ref = {{"source", s.reference.source}};
+    if (s.reference.vms) ref["vms"] = *s.reference.vms;
+    if (s.reference.host_memory_gib_avg) ref["host_memory_gib_avg"] = *s.reference.host_memory_gib_avg;
+    j["reference"] = ref;
+  }
+  return j;
+}
+
+void write_timeseries_csv(const TimeSeries& series, std::ostream& out) {
+  for (std::size_t i = 0; i < series.columns().size(); ++i) {
+    out << (i ? "," : "") << series.columns()[i];
+  }
+  out << "\n";
+  for (const auto& row : series.rows()) {
+    for (std::size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << fmt::format("{:.6g}", row[i]);
+    out << "\n";
+  }
+}
+
+void write_outputs(const std::string& dir, const Scenario& s, const ExperimentResult& r) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError(SourcePlace{dir, 0, "-o"}, "cannot create output folder: " + ec.message());
+  auto open = [&](const std::string& name) {
+    std::ofstream f(fs::path(dir) / name);
+    if (!f) throw InputError(SourcePlace{(fs::path(dir) / name).string(), 0, ""}, "cannot write");
+    return f;
+  };
+  {
+    auto f = open("config.yaml");
+    YAML::Emitter e;
+    e << s.effective;
+    f << "# Effective configuration of " << s.file << " (defaults filled in)\n" << e.c_str() << "\n";
+  }
+  {
+    auto f = open("results.json");
+    f << results_json(s, r).dump(2) << "\n";
+  }
+  {
+    auto f = open("timeseries.csv");
+    write_timeseries_csv(r.run.series, f);
+  }
+}
+
+void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult& r) {
+  fmt::print(out, "\n{} ({} experiment, seed {})\n", s.name, r.type, s.seed);
+  if (!s.description.empty()) fmt::print(out, "  {}\n", s.description);
+  if (r.type == "density") {
+    fmt::print(out, "  {:<34} {}", fmt::format("VMs that fit in {:.0f} GiB:", r.budget_gib), r.vms);
+    if (s.reference.vms) fmt::print(out, "   (reference: {:.0f}, {})", *s.reference.vms, s.reference.source);
+    fmt::print(out, "\n");
+    std::string trials;
+    for (const auto& t : r.search) trials += fmt::format(" {}{}", t.vms, t.fits ? "✓" : "✗");
+    fmt::print(out, "  {:<34}{}\n", "search (VMs, fits):", trials);
+  } else {
+    fmt::print(out, "  {:<34} {}\n", "VMs:", r.vms);
+  }
+  fmt::print(out, "  {:<34} min {:.1f}  avg {:.1f}  max {:.1f}", "host memory GiB (after warmup):",
+             r.run.host_min_gib, r.run.host_avg_gib, r.run.host_max_gib);
+  if (s.reference.host_memory_gib_avg) {
+    fmt::print(out, "   (reference avg: {:.0f})", *s.reference.host_memory_gib_avg);
+  }
+  fmt::print(out, "\n");
+  fmt::print(out, "  {:<34} {:.1f} GiB over {} VMs\n", "guest memory touched:",
+             static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30), r.run.vms);
+  for (const auto& a : r.run.cpu) {
+    fmt::print(out, "  {:<34} {:.3f}% of a core{}\n", fmt::format("CPU {}:", a.name), a.cpu_percent,
+               a.threads > 1 ? fmt::format(" per thread ({} threads)", a.threads) : "");
+  }
+  if (r.run.vms_killed > 0 || r.run.guest_oom_kills > 0) {
+    fmt::print(out, "  {:<34} host OOM {}  guest OOM {}\n", "kills:", r.run.vms_killed,
+               r.run.guest_oom_kills);
+  }
+}
+
+}  // namespace memvirt

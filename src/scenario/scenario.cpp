@@ -1,0 +1,103 @@
+#include "scenario/scenario.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+namespace memvirt {
+namespace {
+
+std::string resolve_profile(const std::string& scenario_file, const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path p(name);
+  if (p.is_absolute() && fs::exists(p)) return p.string();
+  // Relative to the scenario file, then to the working directory, then the source tree.
+  const fs::path beside = fs::path(scenario_file).parent_path() / p;
+  if (fs::exists(beside)) return beside.string();
+  if (fs::exists(p)) return p.string();
+  const fs::path in_tree = fs::path(MEMVIRT_SOURCE_DIR) / p;
+  if (fs::exists(in_tree)) return in_tree.string();
+  return {};
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+  auto ctx = std::make_shared<ParamContext>(file);
+  YAML::Node root = load_yaml_file(file);
+  apply_overrides(root, overrides, *ctx);
+  Params p(root, "", ctx);
+
+  Scenario s;
+  s.file = file;
+  s.name = p.string("name", std::filesystem::path(file).stem().string(), "scenario name");
+  s.description = p.string("description", "", "what the scenario reproduces");
+  s.seed = static_cast<std::uint64_t>(p.integer("seed", 1, "seed of every random stream", 0));
+
+  Params host = p.child("host");
+  s.host.memory = host.required_bytes("memory", "physical memory of the host");
+  s.host.vm_budget = host.bytes("vm_budget", s.host.memory, "memory the VMs may use");
+  if (s.host.memory.pages() == 0) host.fail("memory", "must be at least one page");
+  if (s.host.vm_budget > s.host.memory) host.fail("vm_budget", "exceeds host memory");
+  s.host.content = host.choice("content", "fingerprint", {"fingerprint", "bytes"},
+                               "content backend: fingerprints (scale) or real bytes");
+  s.host.kill_on_exhaustion = host.boolean(
+      "kill_on_exhaustion", true, "host OOM killer ends the largest VM when memory runs out");
+
+  s.profile_file = p.string("calibration", "profiles/default.yaml", "cost profile file");
+  const std::string resolved = resolve_profile(file, s.profile_file);
+  if (resolved.empty()) {
+    p.fail("calibration", fmt::format("profile '{}' not found (beside the scenario, in the "
+                                      "working directory or in the source tree)", s.profile_file));
+  }
+  s.costs = CostProfile::load(resolved);
+
+  Params vm = p.child("vm");
+  s.vm.memory = vm.required_bytes("memory", "guest memory size");
+  if (s.vm.memory.value() < (4ULL << 20) || s.vm.memory.value() % kPageSize != 0) {
+    vm.fail("memory", "must be a whole number of pages, at least 4 MiB");
+  }
+  if (s.vm.memory > s.host.memory) vm.fail("memory", "exceeds host memory");
+  s.vm.vcpus = static_cast<unsigned>(vm.integer("vcpus", 1, "virtual CPUs", 1, 256));
+  s.vm.launch_interval = vm.duration("launch_interval", Duration{0}, "time between VM launches");
+  s.vm.kernel = GuestKernelConfig::from_params(vm.child("kernel"), s.vm.memory, s.vm.vcpus);
+  Params boot = vm.child("boot");
+  s.vm.boot.footprint = boot.bytes("footprint", Bytes{0}, "memory the guest OS touches at boot");
+  if (s.vm.boot.footprint >= s.vm.memory) boot.fail("footprint", "must be below guest memory");
+  s.vm.boot.shared_fraction = boot.real("shared_fraction", 0.0,
+                                        "share of the footprint identical across VMs of one image", 0, 1);
+  s.vm.boot.image = boot.string("image", "default", "image identity");
+  s.vm.boot.boot_time = boot.duration("time", Duration{0}, "time from launch to workloads");
+  for (Params w : vm.sequence("workloads")) s.vm.workloads.push_back(make_workload_factory(w));
+
+  Params ex = p.child("experiment");
+  s.experiment.type = ex.choice("type", "fixed", {"fixed", "density"}, "experiment kind");
+  s.experiment.duration = ex.duration("duration", Duration::seconds(3600), "virtual time simulated");
+  if (s.experiment.duration.ns() <= 0) ex.fail("duration", "must be positive");
+  s.experiment.warmup = ex.duration("warmup", Duration{0}, "statistics start here");
+  if (s.experiment.warmup >= s.experiment.duration) ex.fail("warmup", "must be shorter than duration");
+  s.experiment.sample_interval = ex.duration("sample_interval", Duration::seconds(10),
+                                             "time between time-series samples");
+  if (s.experiment.sample_interval.ns() <= 0) ex.fail("sample_interval", "must be positive");
+  if (s.experiment.type == "fixed") {
+    s.experiment.vms = static_cast<unsigned>(ex.integer("vms", 1, "number of VMs", 1, 100000));
+  } else {
+    s.experiment.max_vms = static_cast<unsigned>(
+        ex.integer("max_vms", 4096, "upper bound of the density search", 1, 100000));
+  }
+  s.experiment.checks = ex.choice("checks", "cheap", {"none", "cheap", "full"},
+                                  "invariant checks during the run");
+
+  Params ref = p.child("reference");
+  if (ref.has("vms")) s.reference.vms = ref.real("vms", 0, "the seed's measured VM count", 0);
+  if (ref.has("host_memory_gib_avg")) {
+    s.reference.host_memory_gib_avg = ref.real("host_memory_gib_avg", 0, "the seed's average host memory", 0);
+  }
+  s.reference.source = ref.string("source", "", "where the reference numbers come from");
+
+  ctx->check_all_read(root);
+  s.effective = YAML::Clone(ctx->effective());
+  return s;
+}
+
+}  // namespace memvirt

@@ -1,0 +1,75 @@
+// A scenario file, read once into typed configuration. Every value is declared where it is
+// read (Params); unknown keys are errors with their line; the effective configuration, with
+// defaults filled in, is kept for writing beside the results.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/cost.hpp"
+#include "core/params.hpp"
+#include "guest/kernel.hpp"
+#include "workload/workload.hpp"
+
+namespace memvirt {
+
+struct HostConfig {
+  Bytes memory;           // physical memory of the host
+  Bytes vm_budget;        // memory the VMs may use (density budget)
+  std::string content;    // "fingerprint" or "bytes"
+  bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
+};
+
+struct BootConfig {
+  Bytes footprint;          // memory the guest OS touches at boot and keeps
+  double shared_fraction;   // share of it identical across VMs booted from the same image
+  std::string image;        // image identity (VMs of one image share those pages)
+  Duration boot_time;       // time from launch to workloads starting
+};
+
+struct VmConfig {
+  Bytes memory;
+  unsigned vcpus = 1;
+  GuestKernelConfig kernel;
+  BootConfig boot;
+  std::vector<WorkloadFactory> workloads;
+  Duration launch_interval{};  // time between successive VM launches
+};
+
+struct ExperimentConfig {
+  std::string type;            // "density" or "fixed"
+  Duration duration;
+  Duration warmup;             // statistics cover [warmup, duration]
+  Duration sample_interval;
+  unsigned vms = 1;            // fixed: number of VMs
+  unsigned max_vms = 4096;     // density: upper bound of the search
+  std::string checks;          // "none", "cheap", "full": invariant checks during the run
+};
+
+struct Reference {
+  std::optional<double> vms;
+  std::optional<double> host_memory_gib_avg;
+  std::string source;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 1;
+  HostConfig host;
+  std::string profile_file;
+  CostProfile costs;
+  VmConfig vm;
+  ExperimentConfig experiment;
+  Reference reference;
+  YAML::Node effective;  // the effective configuration
+};
+
+// Reads `file` with "key.path=value" overrides. Throws InputError naming file, line and
+// field for anything wrong.
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
+
+}  // namespace memvirt

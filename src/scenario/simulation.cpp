@@ -1,0 +1,213 @@
+#include "scenario/simulation.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+namespace memvirt {
+
+namespace {
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+double pages_gib(std::uint64_t pages) { return static_cast<double>(pages) * kPageSize / kGiB; }
+}  // namespace
+
+struct Simulation::Vm {
+  unsigned index = 0;
+  VmId id;
+  bool alive = false;
+  std::unique_ptr<GuestKernel> kernel;
+  std::vector<std::unique_ptr<Workload>> workloads;
+};
+
+Simulation::Simulation(const Scenario& scenario, unsigned vms)
+    : s_(scenario),
+      vm_count_(vms),
+      series_({"time_s", "host_used_gib", "host_private_gib", "host_shared_gib", "vms_alive",
+               "guest_in_use_gib", "guest_free_gib", "guest_committed_gib", "guest_touched_gib"}) {
+  std::unique_ptr<ContentStore> store;
+  if (s_.host.content == "bytes") {
+    store = std::make_unique<BytesStore>(s_.host.memory.pages());
+  } else {
+    store = std::make_unique<FingerprintStore>();
+  }
+  host_ = std::make_unique<HostMemory>(std::move(store));
+  vcpus_ = &accounts_.get("guest_vcpus", 0);
+  host_faults_ = &accounts_.get("host_fault_in", 1);
+  for (unsigned i = 0; i < vm_count_; ++i) {
+    queue_.at(TimePoint{} + Duration{s_.vm.launch_interval.ns() * i}, EventQueue::kHost,
+              [this, i](TimePoint) { launch(i); });
+  }
+}
+
+Simulation::~Simulation() = default;
+
+void Simulation::launch(unsigned index) {
+  auto vm = std::make_unique<Vm>();
+  vm->index = index;
+  vm->id = host_->add_vm(s_.vm.memory);
+  vm->alive = true;
+  vcpus_->add_threads(s_.vm.vcpus);
+  vm->kernel = std::make_unique<GuestKernel>(s_.vm.kernel, *host_, vm->id, s_.costs, *vcpus_,
+                                             *host_faults_);
+  // Boot: the guest OS touches its footprint; the first part is the image's, identical in
+  // every VM booted from it, the rest is this VM's own.
+  const std::uint64_t footprint = s_.vm.boot.footprint.pages();
+  if (footprint > 0) {
+    GuestKernel& k = *vm->kernel;
+    const std::uint32_t pid = k.spawn("system", false);
+    const std::uint64_t region = k.mmap(pid, s_.vm.boot.footprint);
+    const auto shared = static_cast<std::uint64_t>(s_.vm.boot.shared_fraction * static_cast<double>(footprint));
+    const std::uint64_t image = name_hash(s_.vm.boot.image);
+    UniqueContent own(s_.seed, index, 0);
+    k.touch(pid, region, footprint, [&](std::uint64_t i) {
+      return i < shared ? make_fingerprint(splitmix64(image + i)) : own.next();
+    });
+  }
+  Vm& ref = *vm;
+  vms_.push_back(std::move(vm));
+  queue_.after(s_.vm.boot.boot_time, EventQueue::kGuest, [this, &ref](TimePoint) {
+    if (!ref.alive) return;
+    for (std::size_t w = 0; w < s_.vm.workloads.size(); ++w) {
+      ref.workloads.push_back(s_.vm.workloads[w]());
+      WorkloadEnv env;
+      env.queue = &queue_;
+      env.kernel = ref.kernel.get();
+      env.vm_alive = &ref.alive;
+      env.seed = s_.seed;
+      env.vm_index = ref.index;
+      env.workload_index = w;
+      ref.workloads.back()->start(env);
+    }
+  });
+}
+
+void Simulation::host_oom_kill() {
+  // Like the host kernel's OOM killer facing QEMU processes: the largest resident set goes.
+  Vm* victim = nullptr;
+  std::uint64_t largest = 0;
+  for (auto& vm : vms_) {
+    if (!vm->alive) continue;
+    const std::uint64_t rss = host_->resident_pages(vm->id);
+    if (victim == nullptr || rss > largest) {
+      victim = vm.get();
+      largest = rss;
+    }
+  }
+  if (victim == nullptr) return;
+  victim->alive = false;
+  host_->remove_vm(victim->id);
+  ++killed_;
+}
+
+void Simulation::sample(TimePoint now) {
+  std::uint64_t in_use = 0, free = 0, committed = 0, touched = 0;
+  unsigned alive = 0;
+  for (const auto& vm : vms_) {
+    if (!vm->alive) continue;
+    ++alive;
+    const GuestKernel& k = *vm->kernel;
+    free += k.free_pages() + k.pcp_pages();
+    in_use += k.total_pages() - k.free_pages() - k.pcp_pages();
+    committed += k.committed_as_pages();
+    touched += host_->vm_stats(vm->id).touched_pages;
+  }
+  series_.add_row({now.seconds(), pages_gib(host_->frames_used()), pages_gib(host_->private_frames()),
+                   pages_gib(host_->shared_frames()), static_cast<double>(alive), pages_gib(in_use),
+                   pages_gib(free), pages_gib(committed), pages_gib(touched)});
+  if (s_.experiment.checks != "none") check(s_.experiment.checks == "full");
+}
+
+void Simulation::check(bool full) const {
+  if (full) {
+    host_->check_full();
+  } else {
+    host_->check_accounting();
+  }
+  for (const auto& vm : vms_) {
+    if (vm->alive) vm->kernel->check(full);
+  }
+}
+
+std::uint64_t Simulation::simulator_bytes() const {
+  std::uint64_t bytes = host_->memory_bytes();
+  for (const auto& vm : vms_) {
+    if (vm->kernel) bytes += vm->kernel->memory_bytes();
+  }
+  return bytes;
+}
+
+RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_above) {
+  const TimePoint end = TimePoint{} + s_.experiment.duration;
+  const TimePoint warmup = TimePoint{} + s_.experiment.warmup;
+  PeriodicDaemon sampler(queue_, EventQueue::kSample, [this](TimePoint now) {
+    sample(now);
+    return s_.experiment.sample_interval;
+  });
+  sampler.start(Duration{0});
+  const std::uint64_t capacity = s_.host.memory.pages();
+  const std::uint64_t abort_pages = abort_above ? abort_above->pages() : UINT64_MAX;
+  RunResult r;
+  host_gauge_.reset(TimePoint{}, 0);
+  auto last_report = std::chrono::steady_clock::now();
+  while (queue_.step(end)) {
+    const TimePoint now = queue_.now();
+    if (!window_started_ && now >= warmup) {
+      window_started_ = true;
+      host_gauge_.reset(warmup, pages_gib(host_->frames_used()));
+    }
+    std::uint64_t used = host_->frames_used();
+    if (used > capacity && s_.host.kill_on_exhaustion) {
+      while (host_->frames_used() > capacity) host_oom_kill();
+      used = host_->frames_used();
+    }
+    const double gib = pages_gib(used);
+    host_peak_gib_ = std::max(host_peak_gib_, gib);
+    if (window_started_) host_gauge_.set(now, gib);
+    if (used > abort_pages) {
+      r.exceeded = true;
+      r.exceeded_at_s = now.seconds();
+      break;
+    }
+    if (progress != nullptr && (queue_.fired() & 1023) == 0) {
+      const auto wall = std::chrono::steady_clock::now();
+      if (wall - last_report > std::chrono::milliseconds(200)) {
+        last_report = wall;
+        progress->update(now.seconds(), end.seconds());
+      }
+    }
+  }
+  const TimePoint stop = r.exceeded ? queue_.now() : end;
+  if (!r.exceeded) {
+    queue_.advance_to(end);
+    sample(end);
+  }
+  sampler.stop();
+  if (!window_started_) host_gauge_.reset(stop, pages_gib(host_->frames_used()));
+  host_gauge_.close(stop);
+  if (progress != nullptr) progress->update(stop.seconds(), end.seconds());
+
+  r.vms = static_cast<unsigned>(vms_.size());
+  r.vms_killed = killed_;
+  r.simulated_s = stop.seconds();
+  r.host_min_gib = host_gauge_.min();
+  r.host_avg_gib = host_gauge_.mean();
+  r.host_max_gib = host_gauge_.max();
+  r.host_peak_gib = host_peak_gib_;
+  const Duration elapsed = stop - TimePoint{};
+  for (const auto& a : accounts_.all()) {
+    r.cpu.push_back({a->name(), a->threads(), a->cpu_percent(elapsed),
+                     static_cast<double>(a->busy().ps) * 1e-12});
+  }
+  r.series = series_;
+  r.events = queue_.fired();
+  for (const auto& vm : vms_) {
+    if (!vm->alive) continue;
+    r.touched_pages += host_->vm_stats(vm->id).touched_pages;
+    r.guest_oom_kills += vm->kernel->stats().oom_kills.value();
+    for (const auto& w : vm->workloads) r.workload_cycles += w->stats().cycles.value();
+  }
+  r.simulator_bytes = simulator_bytes();
+  return r;
+}
+
+}  // namespace memvirt
