@@ -84,6 +84,9 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   } else {
     s.experiment.max_vms = static_cast<unsigned>(
         ex.integer("max_vms", 4096, "upper bound of the density search", 1, 100000));
+    // Optional first count tried by the search; 0 = as many as fit if every guest touched
+    // all of its memory.
+    s.experiment.vms = static_cast<unsigned>(ex.integer("vms", 0, "first VM count the density search tries", 0, 100000));
   }
   s.experiment.checks = ex.choice("checks", "cheap", {"none", "cheap", "full"},
                                   "invariant checks during the run");

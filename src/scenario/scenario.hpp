@@ -43,7 +43,7 @@ struct ExperimentConfig {
   Duration duration;
   Duration warmup;             // statistics cover [warmup, duration]
   Duration sample_interval;
-  unsigned vms = 1;            // fixed: number of VMs
+  unsigned vms = 1;            // fixed: number of VMs; density: first count tried (0: derived)
   unsigned max_vms = 4096;     // density: upper bound of the search
   std::string checks;          // "none", "cheap", "full": invariant checks during the run
 };

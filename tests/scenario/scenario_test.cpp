@@ -1,0 +1,219 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "report/report.hpp"
+#include "scenario/experiment.hpp"
+#include "scenario/scenario.hpp"
+#include "test_util.hpp"
+
+namespace memvirt {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir() {
+  const fs::path d = fs::temp_directory_path() /
+                     ("memvirt_test_" + std::to_string(::getpid()) + "_" +
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::create_directories(d);
+  return d;
+}
+
+std::string write_file(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+const char* kSmall = R"(name: small
+seed: 3
+calibration: profiles/default.yaml
+host:
+  memory: 8GiB
+  vm_budget: 3GiB
+vm:
+  memory: 512MiB
+  boot: {footprint: 32MiB, shared_fraction: 0.5}
+  workloads:
+    - type: periodic_alloc
+      period: 10min
+      amount: {dist: constant, value: 256MiB}
+      mean_in_use: 32MiB
+experiment:
+  type: fixed
+  vms: 6
+  duration: 1h
+  warmup: 10min
+  sample_interval: 30s
+  checks: full
+)";
+
+std::string small_scenario(const fs::path& dir) {
+  std::string text = kSmall;
+  const std::string profile = testing::source_path("profiles/default.yaml");
+  text.replace(text.find("profiles/default.yaml"), 21, profile);
+  return write_file(dir / "small.yaml", text);
+}
+
+TEST(Scenario, SameSeedGivesIdenticalResults) {
+  const fs::path dir = temp_dir();
+  const Scenario s = load_scenario(small_scenario(dir));
+  const std::string a = results_json(s, run_experiment(s)).dump();
+  const std::string b = results_json(s, run_experiment(s)).dump();
+  EXPECT_EQ(a, b);
+  const Scenario other = load_scenario(small_scenario(dir), {"seed=4"});
+  EXPECT_NE(a, results_json(other, run_experiment(other)).dump());
+}
+
+TEST(Scenario, PeriodicAllocAveragesItsMeanInUse) {
+  // One VM, one long run: the time-averaged memory in use beyond the boot footprint comes
+  // out at mean_in_use (32 MiB) although each period touches 256 MiB.
+  const fs::path dir = temp_dir();
+  const Scenario s = load_scenario(small_scenario(dir), {"experiment.vms=1", "experiment.duration=5h",
+                                                         "experiment.sample_interval=1s"});
+  const ExperimentResult r = run_experiment(s);
+  const auto& rows = r.run.series.rows();
+  const auto& cols = r.run.series.columns();
+  const auto in_use_col = static_cast<std::size_t>(
+      std::find(cols.begin(), cols.end(), "guest_in_use_gib") - cols.begin());
+  double sum = 0;
+  std::size_t n = 0;
+  for (const auto& row : rows) {
+    if (row[0] < 600) continue;
+    sum += row[in_use_col];
+    ++n;
+  }
+  const double mean_mib = sum / static_cast<double>(n) * 1024;
+  // In use = footprint (32 MiB) + program's mean (32 MiB) + a little kernel slack.
+  EXPECT_NEAR(mean_mib - 32, 32, 3);
+  EXPECT_GE(r.run.workload_cycles, 28U);
+}
+
+TEST(Scenario, DensityIsTheLargestCountWithinBudget) {
+  const fs::path dir = temp_dir();
+  const Scenario s = load_scenario(small_scenario(dir), {"experiment.type=density",
+                                                         "experiment.checks=cheap",
+                                                         "experiment.vms=0"});
+  const ExperimentResult r = run_experiment(s);
+  ASSERT_GT(r.vms, 0U);
+  bool saw_next_fail = false;
+  for (const auto& t : r.search) {
+    if (t.vms <= r.vms) EXPECT_TRUE(t.fits || t.vms > r.vms) << t.vms;
+    if (t.vms == r.vms + 1) {
+      EXPECT_FALSE(t.fits);
+      saw_next_fail = true;
+    }
+  }
+  EXPECT_TRUE(saw_next_fail);
+  EXPECT_LE(r.run.host_peak_gib, 3.0);
+  // Each VM touches its footprint plus one period's 256 MiB: (3 GiB) / 288 MiB = 10.
+  EXPECT_EQ(r.vms, 10U);
+}
+
+TEST(Scenario, WritesTheThreeOutputs) {
+  const fs::path dir = temp_dir();
+  const Scenario s = load_scenario(small_scenario(dir), {"experiment.duration=20min"});
+  const ExperimentResult r = run_experiment(s);
+  write_outputs((dir / "out").string(), s, r);
+  for (const char* f : {"config.yaml", "results.json", "timeseries.csv"}) {
+    EXPECT_TRUE(fs::exists(dir / "out" / f)) << f;
+  }
+  const auto j = nlohmann::json::parse(std::ifstream(dir / "out" / "results.json"));
+  for (const char* k : {"experiment", "vms", "host_memory_gib", "cpu_percent"}) EXPECT_TRUE(j.contains(k)) << k;
+  for (const char* k : {"min", "avg", "max"}) EXPECT_TRUE(j["host_memory_gib"].contains(k));
+  EXPECT_EQ(j["vms"], 6);
+  // The effective configuration is itself a valid scenario that reproduces the run.
+  const Scenario again = load_scenario((dir / "out" / "config.yaml").string());
+  EXPECT_EQ(results_json(again, run_experiment(again)).dump(), results_json(s, r).dump());
+}
+
+TEST(Scenario, CommandLineRunIsByteIdenticalTwice) {
+  const char* bin = std::getenv("MEMVIRT_BIN");
+  if (bin == nullptr) GTEST_SKIP() << "MEMVIRT_BIN not set: run this test through ctest";
+  const fs::path dir = temp_dir();
+  const std::string sc = small_scenario(dir);
+  for (const char* out : {"a", "b"}) {
+    const std::string cmd = std::string(bin) + " run -q " + sc + " -p experiment.duration=20min -o " +
+                            (dir / out).string() + " > /dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  auto slurp = [](const fs::path& p) {
+    std::stringstream ss;
+    ss << std::ifstream(p).rdbuf();
+    return ss.str();
+  };
+  EXPECT_EQ(slurp(dir / "a" / "results.json"), slurp(dir / "b" / "results.json"));
+  EXPECT_EQ(slurp(dir / "a" / "timeseries.csv"), slurp(dir / "b" / "timeseries.csv"));
+}
+
+struct BadCase {
+  const char* name;
+  const char* replace;  // text in kSmall to replace
+  const char* with;
+  const char* expect;   // expected in the message: "file:line: field"
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
+class ScenarioErrors : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ScenarioErrors, NameFileLineAndField) {
+  const BadCase& c = GetParam();
+  const fs::path dir = temp_dir();
+  std::string text = kSmall;
+  text.replace(text.find("profiles/default.yaml"), 21, testing::source_path("profiles/default.yaml"));
+  const auto at = text.find(c.replace);
+  ASSERT_NE(at, std::string::npos) << c.replace;
+  text.replace(at, std::string(c.replace).size(), c.with);
+  const std::string file = write_file(dir / "bad.yaml", text);
+  try {
+    load_scenario(file);
+    FAIL() << "accepted: " << c.name;
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ScenarioErrors,
+    ::testing::Values(
+        BadCase{"unknown_key", "  vm_budget: 3GiB", "  vm_budgett: 3GiB", "bad.yaml:6: host.vm_budgett: unknown key"},
+        BadCase{"bad_unit", "memory: 8GiB", "memory: 8Gb", "bad.yaml:5: host.memory: '8Gb' has unknown size unit"},
+        BadCase{"negative", "memory: 512MiB", "memory: -512MiB", "bad.yaml:8: vm.memory: '-512MiB' is negative"},
+        BadCase{"impossible", "memory: 512MiB", "memory: 16GiB", "bad.yaml:8: vm.memory: exceeds host memory"},
+        BadCase{"budget", "vm_budget: 3GiB", "vm_budget: 9GiB", "bad.yaml:6: host.vm_budget: exceeds host memory"},
+        BadCase{"footprint", "footprint: 32MiB", "footprint: 1GiB", "bad.yaml:9: vm.boot.footprint: must be below guest memory"},
+        BadCase{"fraction", "shared_fraction: 0.5", "shared_fraction: 1.5", "vm.boot.shared_fraction: 1.5 is out of range"},
+        BadCase{"workload_type", "type: periodic_alloc", "type: periodic", "bad.yaml:11: vm.workloads[0].type: 'periodic' is not one of"},
+        BadCase{"duration", "duration: 1h", "duration: 1 hour", "bad.yaml:18: experiment.duration: '1 hour' has unknown time unit"},
+        BadCase{"experiment", "type: fixed", "type: dense", "bad.yaml:16: experiment.type: 'dense' is not one of: fixed, density"},
+        BadCase{"vms", "vms: 6", "vms: 0", "bad.yaml:17: experiment.vms: 0 is out of range"},
+        BadCase{"hold_and_mean", "mean_in_use: 32MiB", "mean_in_use: 32MiB\n      hold: 1min", "vm.workloads[0]: give exactly one of"},
+        BadCase{"mean_too_big", "mean_in_use: 32MiB", "mean_in_use: 1GiB", "vm.workloads[0].mean_in_use: exceeds the mean amount"},
+        BadCase{"profile", "calibration: ", "calibration: nowhere.yaml #", "bad.yaml:3: calibration: profile 'nowhere.yaml' not found"},
+        BadCase{"not_a_map", "  boot: {footprint: 32MiB, shared_fraction: 0.5}", "  boot: 7", "bad.yaml:9: vm.boot: expected a map"},
+        BadCase{"syntax", "workloads:", "workloads: [", "bad.yaml:"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ScenarioErrors, MissingFileIsNamed) {
+  try {
+    load_scenario("/nonexistent/x.yaml");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/x.yaml: cannot open file"), std::string::npos);
+  }
+}
+
+TEST(Scenario, ShippedScenariosLoad) {
+  for (const auto& entry : fs::directory_iterator(testing::source_path("scenarios"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    EXPECT_NO_THROW(load_scenario(entry.path().string())) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace memvirt
