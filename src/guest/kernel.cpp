@@ -360,15 +360,21 @@ void GuestKernel::check(bool full) const {
   for (const auto& p : processes_) {
     std::uint64_t rss = 0;
     for (const auto& r : p.regions) {
-      for (std::uint64_t i = 0; i < r.touched; ++i) {
-        const Gfn g = region_gfn(r, i);
-        if (owned[g.value()]) throw std::logic_error(fmt::format("gfn {} owned twice", g.value()));
-        owned[g.value()] = true;
-        if (map_[g].state() != GuestPageState::kInUse) {
-          throw std::logic_error(fmt::format("owned gfn {} is not in use", g.value()));
+      std::uint64_t in_runs = 0;
+      for (const GfnRun& run : r.runs) {
+        const auto n = static_cast<std::uint32_t>(std::abs(run.count));
+        for (std::uint32_t k = 0; k < n; ++k) {
+          const Gfn g{run.count > 0 ? run.first + k : run.first - k};
+          if (owned[g.value()]) throw std::logic_error(fmt::format("gfn {} owned twice", g.value()));
+          owned[g.value()] = true;
+          if (map_[g].state() != GuestPageState::kInUse) {
+            throw std::logic_error(fmt::format("owned gfn {} is not in use", g.value()));
+          }
         }
-        ++rss;
+        in_runs += n;
       }
+      if (in_runs != r.touched) throw std::logic_error("region runs disagree with its touched count");
+      rss += in_runs;
     }
     if (rss != p.rss_pages) throw std::logic_error(fmt::format("pid {} rss mismatch", p.pid));
     owned_pages += rss;

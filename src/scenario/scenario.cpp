@@ -79,11 +79,12 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.experiment.sample_interval = ex.duration("sample_interval", Duration::seconds(10),
                                              "time between time-series samples");
   if (s.experiment.sample_interval.ns() <= 0) ex.fail("sample_interval", "must be positive");
+  // Both kinds read both keys, so switching `type` with -p needs no other change.
+  s.experiment.max_vms = static_cast<unsigned>(
+      ex.integer("max_vms", 4096, "density: upper bound of the search", 1, 100000));
   if (s.experiment.type == "fixed") {
     s.experiment.vms = static_cast<unsigned>(ex.integer("vms", 1, "number of VMs", 1, 100000));
   } else {
-    s.experiment.max_vms = static_cast<unsigned>(
-        ex.integer("max_vms", 4096, "upper bound of the density search", 1, 100000));
     // Optional first count tried by the search; 0 = as many as fit if every guest touched
     // all of its memory.
     s.experiment.vms = static_cast<unsigned>(ex.integer("vms", 0, "first VM count the density search tries", 0, 100000));

@@ -73,7 +73,8 @@ TEST(Scenario, PeriodicAllocAveragesItsMeanInUse) {
   // out at mean_in_use (32 MiB) although each period touches 256 MiB.
   const fs::path dir = temp_dir();
   const Scenario s = load_scenario(small_scenario(dir), {"experiment.vms=1", "experiment.duration=5h",
-                                                         "experiment.sample_interval=1s"});
+                                                         "experiment.sample_interval=5s",
+                                                         "experiment.checks=cheap"});
   const ExperimentResult r = run_experiment(s);
   const auto& rows = r.run.series.rows();
   const auto& cols = r.run.series.columns();
@@ -213,6 +214,30 @@ TEST(Scenario, ShippedScenariosLoad) {
     if (entry.path().extension() != ".yaml") continue;
     EXPECT_NO_THROW(load_scenario(entry.path().string())) << entry.path();
   }
+}
+
+}  // namespace
+}  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(ScenarioDocs, TheCompleteExampleInDocsLoads) {
+  std::ifstream in(testing::source_path("docs/scenarios.md"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  const auto start = doc.find("```yaml\n");
+  ASSERT_NE(start, std::string::npos);
+  const auto end = doc.find("```", start + 8);
+  std::string text = doc.substr(start + 8, end - start - 8);
+  const std::string profile = "calibration: profiles/default.yaml";
+  text.replace(text.find(profile), profile.size(),
+               "calibration: " + testing::source_path("profiles/default.yaml"));
+  const fs::path dir = temp_dir();
+  const Scenario s = load_scenario(write_file(dir / "doc.yaml", text));
+  EXPECT_EQ(s.vm.workloads.size(), 2U);
+  EXPECT_EQ(s.host.vm_budget, Bytes{230ULL << 30});
 }
 
 }  // namespace
