@@ -306,6 +306,33 @@ CpuTime GuestKernel::munmap(std::uint32_t pid, std::uint64_t region_id, unsigned
   return spent;
 }
 
+CpuTime GuestKernel::munmap_tail(std::uint32_t pid, std::uint64_t region_id, std::uint64_t pages,
+                                 unsigned cpu) {
+  Process& p = proc(pid);
+  Region& r = region(p, region_id);
+  pages = std::min(pages, r.touched);
+  std::uint64_t left = pages;
+  while (left > 0) {
+    GfnRun& run = r.runs.back();
+    const auto n = static_cast<std::uint32_t>(std::abs(run.count));
+    const std::uint32_t last = run.count > 0 ? run.first + n - 1 : run.first - (n - 1);
+    free_pages(cpu, Gfn{last}, 0);
+    if (n == 1) {
+      r.runs.pop_back();
+    } else {
+      run.count += run.count > 0 ? -1 : 1;
+    }
+    --left;
+  }
+  r.touched -= pages;
+  r.length_pages -= pages;
+  p.rss_pages -= pages;
+  committed_pages_ -= pages;
+  const CpuTime spent = costs_.cost(Op::kMadviseDontneedBatched) * pages;
+  vcpu_.charge(spent);
+  return spent;
+}
+
 CpuTime GuestKernel::exit(std::uint32_t pid) {
   Process& p = proc(pid);
   CpuTime spent{};
