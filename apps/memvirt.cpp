@@ -1,8 +1,8 @@
 // The memvirt command: run scenarios, calibrate costs.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -30,8 +30,9 @@ class TerminalProgress final : public ExperimentProgress {
   void end_trial(const Trial& t) override {
     if (!enabled_) return;
     fmt::print(stderr, "\r\033[K  {} VMs: {} (peak {:.1f} GiB)\n", t.vms,
-               t.fits ? "fit" : fmt::format("exceed the budget at {}",
-                                            format_duration(Duration::seconds(t.exceeded_at_s))),
+               t.fits ? "fit"
+                      : fmt::format("exceed the budget at {}",
+                                    format_duration(Duration::seconds(t.exceeded_at_s))),
                t.peak_gib);
   }
   void update(double simulated_s, double total_s) override {
@@ -44,7 +45,8 @@ class TerminalProgress final : public ExperimentProgress {
     const int filled = static_cast<int>(frac * kWidth);
     fmt::print(stderr, "\r\033[K  {} VMs [{}{}] {} / {}  ETA {}", vms_, std::string(filled, '#'),
                std::string(kWidth - filled, '.'), format_duration(Duration::seconds(simulated_s)),
-               format_duration(Duration::seconds(total_s)), format_duration(Duration::seconds(eta)));
+               format_duration(Duration::seconds(total_s)),
+               format_duration(Duration::seconds(eta)));
     std::fflush(stderr);
   }
   void finish() {
@@ -78,7 +80,8 @@ int cmd_calibrate(const std::string& out_file, std::uint64_t pages, int repeats)
   CalibrationOptions opt;
   opt.pages = pages;
   opt.repeats = repeats;
-  fmt::print("Measuring operation costs on this machine ({} pages, median of {}):\n", pages, repeats);
+  fmt::print("Measuring operation costs on this machine ({} pages, median of {}):\n", pages,
+             repeats);
   const CostProfile p = calibrate(opt, [](const std::string& line) { fmt::print("  {}\n", line); });
   std::ofstream f(out_file);
   if (!f) throw InputError(SourcePlace{out_file, 0, "-o"}, "cannot write profile");
@@ -102,7 +105,8 @@ int main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "Run a scenario file and write its results");
   run->add_option("scenario", scenario_file, "Scenario file (YAML)")->required();
   run->add_option("-o,--out", out_dir, "Output folder (default out/<scenario name>)");
-  run->add_option("-p,--param", overrides, "Override a scenario value: key.path=value (repeatable)");
+  run->add_option("-p,--param", overrides,
+                  "Override a scenario value: key.path=value (repeatable)");
   run->add_flag("-q,--quiet", quiet, "No progress bar");
 
   std::string profile_out = "calibration.yaml";
@@ -111,8 +115,12 @@ int main(int argc, char** argv) {
   CLI::App* cal = app.add_subcommand(
       "calibrate", "Measure operation costs (fault, zero-fill, madvise, xxh64, memcmp) here");
   cal->add_option("-o,--out", profile_out, "Profile file to write")->capture_default_str();
-  cal->add_option("--pages", pages, "Pages per measurement")->check(CLI::Range(256, 1 << 22))->capture_default_str();
-  cal->add_option("--repeats", repeats, "Measurements per operation (median kept)")->check(CLI::Range(1, 100))->capture_default_str();
+  cal->add_option("--pages", pages, "Pages per measurement")
+      ->check(CLI::Range(256, 1 << 22))
+      ->capture_default_str();
+  cal->add_option("--repeats", repeats, "Measurements per operation (median kept)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);

@@ -12,10 +12,13 @@
 namespace memvirt {
 namespace {
 
-CostProfile profile() { return CostProfile::load(std::string(MEMVIRT_SOURCE_DIR) + "/profiles/default.yaml"); }
+CostProfile profile() {
+  return CostProfile::load(std::string(MEMVIRT_SOURCE_DIR) + "/profiles/default.yaml");
+}
 
 struct Guest {
-  Guest() : costs(profile()), host(std::make_unique<FingerprintStore>()), vcpu("v", 1), faults("f", 1) {
+  Guest()
+      : costs(profile()), host(std::make_unique<FingerprintStore>()), vcpu("v", 1), faults("f", 1) {
     GuestKernelConfig cfg;
     cfg.memory = Bytes{4ULL << 30};
     vm = host.add_vm(cfg.memory);
@@ -39,8 +42,8 @@ void BM_GuestPageAllocFree(benchmark::State& state) {
     for (std::size_t i = 0; i < batch; ++i) g.kernel->free_pages(0, pages[i], 0);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch * 2));
-  state.counters["allocs_plus_frees_per_s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * batch * 2), benchmark::Counter::kIsRate);
+  state.counters["allocs_plus_frees_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * batch * 2), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_GuestPageAllocFree)->Arg(64)->Arg(1024)->Arg(262144);
 
@@ -64,9 +67,9 @@ BENCHMARK(BM_TouchAndUnmap);
 // every VM has booted and run one period).
 void BM_MemoryPerTouchedPage(benchmark::State& state) {
   const std::string file = std::string(MEMVIRT_SOURCE_DIR) + "/scenarios/seed000-raw.yaml";
-  const Scenario s = load_scenario(file, {"experiment.type=fixed", "experiment.vms=32",
-                                          "experiment.duration=40min", "experiment.warmup=0s",
-                                          "experiment.checks=none"});
+  const Scenario s = load_scenario(
+      file, {"experiment.type=fixed", "experiment.vms=32", "experiment.duration=40min",
+             "experiment.warmup=0s", "experiment.checks=none"});
   RunResult r;
   for (auto _ : state) {
     Simulation sim(s, 32);

@@ -24,7 +24,8 @@ inline CostProfile unit_costs() {
 struct GuestFixture {
   explicit GuestFixture(Bytes guest_bytes, bool bytes_backend = false, unsigned vcpus = 1)
       : costs(unit_costs()),
-        host(bytes_backend ? std::unique_ptr<ContentStore>(std::make_unique<BytesStore>(guest_bytes.pages() * 2))
+        host(bytes_backend ? std::unique_ptr<ContentStore>(
+                                 std::make_unique<BytesStore>(guest_bytes.pages() * 2))
                            : std::unique_ptr<ContentStore>(std::make_unique<FingerprintStore>())),
         vcpu("vcpu", vcpus),
         faults("faults", 1) {
@@ -43,6 +44,8 @@ struct GuestFixture {
 };
 
 // Path of a file in the source tree.
-inline std::string source_path(const std::string& rel) { return std::string(MEMVIRT_SOURCE_DIR) + "/" + rel; }
+inline std::string source_path(const std::string& rel) {
+  return std::string(MEMVIRT_SOURCE_DIR) + "/" + rel;
+}
 
 }  // namespace memvirt::testing

@@ -21,7 +21,8 @@ CostProfile CostProfile::from_params(Params p) {
   Params ops = p.child("operations");
   for (std::size_t i = 0; i < kOpInfo.size(); ++i) {
     const std::string key(kOpInfo[i].key);
-    if (!ops.has(key)) ops.fail("", fmt::format("missing operation '{}' ({})", key, kOpInfo[i].description));
+    if (!ops.has(key))
+      ops.fail("", fmt::format("missing operation '{}' ({})", key, kOpInfo[i].description));
     Params op = ops.child(key);
     double ns = 0;
     if (op.has("cycles")) {
@@ -38,7 +39,8 @@ CostProfile CostProfile::from_params(Params p) {
 }
 
 void CostProfile::set(Op op, double ns, std::string source) {
-  costs_[static_cast<std::size_t>(op)] = CpuTime{static_cast<std::uint64_t>(std::llround(ns * 1000))};
+  costs_[static_cast<std::size_t>(op)] =
+      CpuTime{static_cast<std::uint64_t>(std::llround(ns * 1000))};
   sources_[static_cast<std::size_t>(op)] = std::move(source);
 }
 

@@ -17,12 +17,12 @@ namespace memvirt {
 
 // Operations whose cost the profile holds. Add an entry here and in kOpInfo together.
 enum class Op : std::uint8_t {
-  kFirstTouchFault,        // trap, allocate, zero and map one 4 KiB page (a kernel's anon fault)
-  kZeroFillPage,           // memset of one 4 KiB page by a program
-  kMadviseDontneedSingle,  // madvise(MADV_DONTNEED) of one page, one call per page
-  kMadviseDontneedBatched, // per page of a madvise(MADV_DONTNEED) over a large range
-  kXxh64Page,              // xxh64 of one 4 KiB page
-  kMemcmpPage,             // memcmp of two equal 4 KiB pages
+  kFirstTouchFault,         // trap, allocate, zero and map one 4 KiB page (a kernel's anon fault)
+  kZeroFillPage,            // memset of one 4 KiB page by a program
+  kMadviseDontneedSingle,   // madvise(MADV_DONTNEED) of one page, one call per page
+  kMadviseDontneedBatched,  // per page of a madvise(MADV_DONTNEED) over a large range
+  kXxh64Page,               // xxh64 of one 4 KiB page
+  kMemcmpPage,              // memcmp of two equal 4 KiB pages
   kCount
 };
 

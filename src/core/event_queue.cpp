@@ -29,7 +29,9 @@ std::uint64_t EventQueue::at(TimePoint when, std::int32_t priority, Action actio
   return seq;
 }
 
-TimePoint EventQueue::next_time() const { return heap_.empty() ? TimePoint::max() : heap_.front().when; }
+TimePoint EventQueue::next_time() const {
+  return heap_.empty() ? TimePoint::max() : heap_.front().when;
+}
 
 bool EventQueue::step(TimePoint until) {
   if (heap_.empty() || heap_.front().when > until) return false;

@@ -16,7 +16,13 @@ class EventQueue {
   using Action = std::function<void(TimePoint)>;
 
   // Lower priority values fire first among events at the same time.
-  enum Priority : std::int32_t { kHost = 0, kDaemon = 10, kGuest = 20, kWorkload = 30, kSample = 90 };
+  enum Priority : std::int32_t {
+    kHost = 0,
+    kDaemon = 10,
+    kGuest = 20,
+    kWorkload = 30,
+    kSample = 90
+  };
 
   [[nodiscard]] TimePoint now() const { return now_; }
   // Schedules `action` at `when` (not before now). Returns the event's sequence number.

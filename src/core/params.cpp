@@ -16,7 +16,7 @@ SourcePlace ParamContext::place(const std::string& path, const YAML::Node& node)
   return SourcePlace{file_, line, path};
 }
 
-void ParamContext::record(const std::string& path, YAML::Node value,
+void ParamContext::record(const std::string& path, const YAML::Node& value,
                           const std::string& /*description*/) {
   read_.insert(path);
   // Build the nested map of the effective configuration. Sequence elements appear as
@@ -86,7 +86,9 @@ void ParamContext::check_node(const YAML::Node& node, const std::string& path) c
   }
 }
 
-void ParamContext::check_all_read(const YAML::Node& root) const { check_node(root, ""); }
+void ParamContext::check_all_read(const YAML::Node& root) const {
+  check_node(root, "");
+}
 
 Params::Params(YAML::Node node, std::string path, std::shared_ptr<ParamContext> ctx)
     : node_(std::move(node)), path_(std::move(path)), ctx_(std::move(ctx)) {
@@ -155,8 +157,8 @@ Duration Params::duration(const std::string& key, Duration def, const std::strin
   return value;
 }
 
-double Params::real(const std::string& key, double def, const std::string& description,
-                    double min, double max) {
+double Params::real(const std::string& key, double def, const std::string& description, double min,
+                    double max) {
   double value = def;
   if (auto n = lookup(key)) {
     const std::string text = scalar(key, *n);
@@ -309,9 +311,9 @@ std::string canonical_bytes(Bytes b) {
     std::uint64_t f;
     const char* n;
   };
-  static constexpr U kUnits[] = {{1ULL << 40, "TiB"}, {1ULL << 30, "GiB"}, {1ULL << 20, "MiB"},
-                                 {1ULL << 10, "KiB"}, {1000000000000ULL, "TB"},
-                                 {1000000000ULL, "GB"}, {1000000ULL, "MB"}, {1000ULL, "kB"}};
+  static constexpr U kUnits[] = {
+      {1ULL << 40, "TiB"},      {1ULL << 30, "GiB"},   {1ULL << 20, "MiB"}, {1ULL << 10, "KiB"},
+      {1000000000000ULL, "TB"}, {1000000000ULL, "GB"}, {1000000ULL, "MB"},  {1000ULL, "kB"}};
   if (v == 0) return "0B";
   for (const auto& u : kUnits) {
     if (v % u.f == 0) return fmt::format("{}{}", v / u.f, u.n);
@@ -325,8 +327,10 @@ std::string canonical_duration(Duration d) {
     std::int64_t f;
     const char* n;
   };
-  static constexpr U kUnits[] = {{3600'000'000'000, "h"}, {60'000'000'000, "min"},
-                                 {1'000'000'000, "s"},    {1'000'000, "ms"},
+  static constexpr U kUnits[] = {{3600'000'000'000, "h"},
+                                 {60'000'000'000, "min"},
+                                 {1'000'000'000, "s"},
+                                 {1'000'000, "ms"},
                                  {1'000, "us"}};
   if (v == 0) return "0s";
   for (const auto& u : kUnits) {

@@ -26,7 +26,7 @@ class ParamContext {
   // Marks a dotted path as given on the command line (-p) rather than in the file.
   void mark_override(const std::string& path) { overrides_.insert(path); }
   [[nodiscard]] SourcePlace place(const std::string& path, const YAML::Node& node) const;
-  void record(const std::string& path, YAML::Node value, const std::string& description);
+  void record(const std::string& path, const YAML::Node& value, const std::string& description);
   void mark_read(const std::string& path) { read_.insert(path); }
   [[nodiscard]] bool was_read(const std::string& path) const { return read_.count(path) > 0; }
   // The effective configuration: every parameter read, with its value.

@@ -32,8 +32,12 @@ using Hfn = StrongInt<HfnTag, std::uint64_t>;
 inline constexpr std::uint32_t kPageShift = 12;
 inline constexpr std::uint64_t kPageSize = 1ULL << kPageShift;
 
-constexpr Gfn operator+(Gfn g, std::uint32_t n) { return Gfn{g.value() + n}; }
-constexpr Gfn operator^(Gfn g, std::uint32_t n) { return Gfn{g.value() ^ n}; }
+constexpr Gfn operator+(Gfn g, std::uint32_t n) {
+  return Gfn{g.value() + n};
+}
+constexpr Gfn operator^(Gfn g, std::uint32_t n) {
+  return Gfn{g.value() ^ n};
+}
 
 // Buddy allocation order: a block of 2^order pages.
 class PageOrder {
@@ -73,7 +77,9 @@ class Duration {
   constexpr explicit Duration(std::int64_t ns) : ns_(ns) {}
   [[nodiscard]] constexpr std::int64_t ns() const { return ns_; }
   [[nodiscard]] constexpr double seconds() const { return static_cast<double>(ns_) * 1e-9; }
-  static constexpr Duration seconds(double s) { return Duration{static_cast<std::int64_t>(s * 1e9)}; }
+  static constexpr Duration seconds(double s) {
+    return Duration{static_cast<std::int64_t>(s * 1e9)};
+  }
   static constexpr Duration millis(std::int64_t ms) { return Duration{ms * 1'000'000}; }
   constexpr auto operator<=>(const Duration&) const = default;
   constexpr Duration operator+(Duration o) const { return Duration{ns_ + o.ns_}; }

@@ -1,9 +1,10 @@
 #include "core/units.hpp"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 
 namespace memvirt {
 namespace {
@@ -15,8 +16,10 @@ struct Unit {
 
 // Splits "12.5GiB" into 12.5 and "GiB"; leading/trailing spaces allowed.
 bool split_number(std::string_view text, double* number, std::string_view* unit, std::string* why) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   if (text.empty()) {
     *why = "empty value";
     return false;
@@ -37,7 +40,8 @@ bool split_number(std::string_view text, double* number, std::string_view* unit,
     return false;
   }
   std::string_view rest = text.substr(i);
-  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.front()))) rest.remove_prefix(1);
+  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.front())))
+    rest.remove_prefix(1);
   *unit = rest;
   if (!std::isfinite(*number)) {
     *why = fmt::format("'{}' is not finite", text);
@@ -50,10 +54,20 @@ bool split_number(std::string_view text, double* number, std::string_view* unit,
 
 std::optional<Bytes> parse_bytes(std::string_view text, std::string* why) {
   static constexpr Unit kUnits[] = {
-      {"", 1},           {"B", 1},
-      {"kB", 1e3},       {"KB", 1e3},          {"MB", 1e6},         {"GB", 1e9},
-      {"TB", 1e12},      {"KiB", 1024.0},      {"MiB", 1048576.0},  {"GiB", 1073741824.0},
-      {"TiB", 1099511627776.0}, {"K", 1024.0}, {"M", 1048576.0},    {"G", 1073741824.0},
+      {"", 1},
+      {"B", 1},
+      {"kB", 1e3},
+      {"KB", 1e3},
+      {"MB", 1e6},
+      {"GB", 1e9},
+      {"TB", 1e12},
+      {"KiB", 1024.0},
+      {"MiB", 1048576.0},
+      {"GiB", 1073741824.0},
+      {"TiB", 1099511627776.0},
+      {"K", 1024.0},
+      {"M", 1048576.0},
+      {"G", 1073741824.0},
       {"T", 1099511627776.0},
   };
   double number = 0;
@@ -80,8 +94,8 @@ std::optional<Bytes> parse_bytes(std::string_view text, std::string* why) {
 
 std::optional<Duration> parse_duration(std::string_view text, std::string* why) {
   static constexpr Unit kUnits[] = {
-      {"", 1e9},     {"ns", 1},       {"us", 1e3},    {"ms", 1e6},   {"s", 1e9},
-      {"sec", 1e9},  {"min", 60e9},   {"h", 3600e9},  {"d", 86400e9},
+      {"", 1e9},    {"ns", 1},     {"us", 1e3},   {"ms", 1e6},    {"s", 1e9},
+      {"sec", 1e9}, {"min", 60e9}, {"h", 3600e9}, {"d", 86400e9},
   };
   double number = 0;
   std::string_view unit;
@@ -111,9 +125,11 @@ std::string format_bytes(Bytes b) {
 
 std::string format_duration(Duration d) {
   const double s = d.seconds();
-  if (s >= 3600) return fmt::format("{}h{:02}m{:02}s", static_cast<long>(s) / 3600,
-                                    (static_cast<long>(s) / 60) % 60, static_cast<long>(s) % 60);
-  if (s >= 60) return fmt::format("{}m{:02}s", static_cast<long>(s) / 60, static_cast<long>(s) % 60);
+  if (s >= 3600)
+    return fmt::format("{}h{:02}m{:02}s", static_cast<long>(s) / 3600,
+                       (static_cast<long>(s) / 60) % 60, static_cast<long>(s) % 60);
+  if (s >= 60)
+    return fmt::format("{}m{:02}s", static_cast<long>(s) / 60, static_cast<long>(s) % 60);
   if (s >= 1) return fmt::format("{:.2f}s", s);
   if (s >= 1e-3) return fmt::format("{:.2f}ms", s * 1e3);
   if (s >= 1e-6) return fmt::format("{:.2f}us", s * 1e6);

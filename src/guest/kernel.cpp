@@ -16,17 +16,18 @@ GuestKernelConfig GuestKernelConfig::from_params(Params p, Bytes memory, unsigne
   if (p.has("lowmem")) {
     c.lowmem = p.bytes("lowmem", Bytes{0}, "RAM below the PCI hole (DMA32 ends here)");
   }
-  c.min_free_kbytes = static_cast<std::uint64_t>(p.integer(
-      "min_free_kbytes", 0, "vm.min_free_kbytes; 0 = Linux default sqrt(16 * lowmem_kbytes)", 0,
-      1 << 30));
-  c.min_free_kbytes_max = static_cast<std::uint64_t>(p.integer(
-      "min_free_kbytes_max", 65536,
-      "upper clamp of the default min_free_kbytes (65536 in Linux 4.4, 262144 from 5.8)", 128,
-      1 << 30));
+  c.min_free_kbytes = static_cast<std::uint64_t>(
+      p.integer("min_free_kbytes", 0,
+                "vm.min_free_kbytes; 0 = Linux default sqrt(16 * lowmem_kbytes)", 0, 1 << 30));
+  c.min_free_kbytes_max = static_cast<std::uint64_t>(
+      p.integer("min_free_kbytes_max", 65536,
+                "upper clamp of the default min_free_kbytes (65536 in Linux 4.4, 262144 from 5.8)",
+                128, 1 << 30));
   c.watermark_scale_factor = static_cast<std::uint32_t>(p.integer(
       "watermark_scale_factor", 10, "vm.watermark_scale_factor (Linux default 10)", 1, 3000));
-  c.pcp_batch_cap = p.bytes("pcp_batch_cap", Bytes{512 * 1024},
-                            "cap on per-CPU list batch (zone_batchsize: 512 KiB in 4.4, 1 MiB later)");
+  c.pcp_batch_cap =
+      p.bytes("pcp_batch_cap", Bytes{512ULL * 1024},
+              "cap on per-CPU list batch (zone_batchsize: 512 KiB in 4.4, 1 MiB later)");
   c.pcp_high_factor = static_cast<std::uint32_t>(p.integer(
       "pcp_high_factor", 6, "per-CPU list high = factor x batch (pageset_set_batch)", 1, 1000));
   return c;
@@ -66,11 +67,16 @@ void append_run(std::vector<GfnRun>& runs, std::uint32_t g) {
 
 GuestKernel::GuestKernel(const GuestKernelConfig& cfg, HostMemory& host, VmId vm,
                          const CostProfile& costs, CostAccount& vcpu, CostAccount& host_faults)
-    : host_(host), vm_(vm), costs_(costs), vcpu_(vcpu), host_faults_(host_faults),
+    : host_(host),
+      vm_(vm),
+      costs_(costs),
+      vcpu_(vcpu),
+      host_faults_(host_faults),
       vcpus_(cfg.vcpus) {
   const std::uint64_t pages = cfg.memory.pages();
   if (pages < 1024 || pages > (1ULL << 31)) {
-    throw std::invalid_argument(fmt::format("guest memory {} pages is out of range [4 MiB, 8 TiB]", pages));
+    throw std::invalid_argument(
+        fmt::format("guest memory {} pages is out of range [4 MiB, 8 TiB]", pages));
   }
   map_.pages.resize(pages);
   const auto total = static_cast<std::uint32_t>(pages);
@@ -106,15 +112,16 @@ void GuestKernel::setup_watermarks(const GuestKernelConfig& cfg) {
   std::uint64_t min_free_kbytes = cfg.min_free_kbytes;
   if (min_free_kbytes == 0) {
     const auto lowmem_kbytes = lowmem_pages * (kPageSize / 1024);
-    min_free_kbytes = static_cast<std::uint64_t>(std::sqrt(static_cast<double>(lowmem_kbytes * 16)));
+    min_free_kbytes =
+        static_cast<std::uint64_t>(std::sqrt(static_cast<double>(lowmem_kbytes * 16)));
     min_free_kbytes = std::clamp<std::uint64_t>(min_free_kbytes, 128, cfg.min_free_kbytes_max);
   }
   const std::uint64_t pages_min = min_free_kbytes >> (kPageShift - 10);
   for (auto& z : zones_) {
     Watermarks w;
     w.min = pages_min * z->managed_pages() / lowmem_pages;
-    const std::uint64_t tmp =
-        std::max<std::uint64_t>(w.min >> 2, z->managed_pages() * cfg.watermark_scale_factor / 10000);
+    const std::uint64_t tmp = std::max<std::uint64_t>(
+        w.min >> 2, z->managed_pages() * cfg.watermark_scale_factor / 10000);
     w.low = w.min + tmp;
     w.high = w.min + tmp * 2;
     z->set_watermarks(w);
@@ -392,7 +399,8 @@ void GuestKernel::check(bool full) const {
         const auto n = static_cast<std::uint32_t>(std::abs(run.count));
         for (std::uint32_t k = 0; k < n; ++k) {
           const Gfn g{run.count > 0 ? run.first + k : run.first - k};
-          if (owned[g.value()]) throw std::logic_error(fmt::format("gfn {} owned twice", g.value()));
+          if (owned[g.value()])
+            throw std::logic_error(fmt::format("gfn {} owned twice", g.value()));
           owned[g.value()] = true;
           if (map_[g].state() != GuestPageState::kInUse) {
             throw std::logic_error(fmt::format("owned gfn {} is not in use", g.value()));
@@ -400,7 +408,8 @@ void GuestKernel::check(bool full) const {
         }
         in_runs += n;
       }
-      if (in_runs != r.touched) throw std::logic_error("region runs disagree with its touched count");
+      if (in_runs != r.touched)
+        throw std::logic_error("region runs disagree with its touched count");
       rss += in_runs;
     }
     if (rss != p.rss_pages) throw std::logic_error(fmt::format("pid {} rss mismatch", p.pid));

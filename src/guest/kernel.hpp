@@ -104,7 +104,8 @@ class GuestKernel {
   CpuTime munmap(std::uint32_t pid, std::uint64_t region, unsigned cpu = 0);
   // Unmaps the last `pages` touched pages of a region (a partial munmap of its tail) and
   // shrinks its mapping by as much. Returns the CPU time spent.
-  CpuTime munmap_tail(std::uint32_t pid, std::uint64_t region, std::uint64_t pages, unsigned cpu = 0);
+  CpuTime munmap_tail(std::uint32_t pid, std::uint64_t region, std::uint64_t pages,
+                      unsigned cpu = 0);
   // exit: unmaps every region of the process.
   CpuTime exit(std::uint32_t pid);
 

@@ -180,8 +180,7 @@ void Zone::putback_isolated(Gfn gfn, unsigned order) {
 bool Zone::watermark_ok(unsigned order, std::uint64_t mark, unsigned classzone) const {
   // __zone_watermark_ok(): free pages after this allocation must stay above mark + reserve,
   // and a block of at least `order` must exist.
-  const std::int64_t free_after =
-      static_cast<std::int64_t>(nr_free_pages_) - (1LL << order) + 1;
+  const std::int64_t free_after = static_cast<std::int64_t>(nr_free_pages_) - (1LL << order) + 1;
   if (free_after <= static_cast<std::int64_t>(mark + lowmem_reserve(classzone))) return false;
   if (order == 0) return true;
   for (unsigned o = order; o < kMaxOrder; ++o) {
@@ -192,7 +191,8 @@ bool Zone::watermark_ok(unsigned order, std::uint64_t mark, unsigned classzone) 
 
 void Zone::check(bool full) const {
   std::uint64_t counted = 0;
-  for (unsigned o = 0; o < kMaxOrder; ++o) counted += static_cast<std::uint64_t>(free_area_[o].count) << o;
+  for (unsigned o = 0; o < kMaxOrder; ++o)
+    counted += static_cast<std::uint64_t>(free_area_[o].count) << o;
   if (counted != nr_free_pages_) {
     throw std::logic_error(fmt::format("zone {}: free lists hold {} pages, nr_free says {}", name_,
                                        counted, nr_free_pages_));
@@ -211,13 +211,13 @@ void Zone::check(bool full) const {
                                            name_, g.value(), o));
       }
       if ((g.value() & ((1U << o) - 1)) != 0) {
-        throw std::logic_error(fmt::format("zone {}: block {} misaligned for order {}", name_,
-                                           g.value(), o));
+        throw std::logic_error(
+            fmt::format("zone {}: block {} misaligned for order {}", name_, g.value(), o));
       }
       // A free block never has a free buddy of the same order (they would have merged).
       if (o < kMaxOrder - 1 && page_is_buddy(Gfn{g.value() ^ (1U << o)}, o)) {
-        throw std::logic_error(fmt::format("zone {}: free buddies {} and {} left unmerged",
-                                           name_, g.value(), g.value() ^ (1U << o)));
+        throw std::logic_error(fmt::format("zone {}: free buddies {} and {} left unmerged", name_,
+                                           g.value(), g.value() ^ (1U << o)));
       }
       prev = node;
       ++n;

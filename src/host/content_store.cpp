@@ -44,7 +44,9 @@ std::uint64_t BytesStore::overwrite(std::uint64_t handle, Fingerprint fp) {
   return handle;
 }
 
-Fingerprint BytesStore::load(std::uint64_t handle) const { return Fingerprint{fingerprints_[handle]}; }
+Fingerprint BytesStore::load(std::uint64_t handle) const {
+  return Fingerprint{fingerprints_[handle]};
+}
 
 void BytesStore::release(std::uint64_t handle) {
   // Give the frame back to the kernel so RSS follows the accounting.

@@ -40,7 +40,9 @@ class FingerprintStore final : public ContentStore {
   [[nodiscard]] bool inline_content() const override { return true; }
   std::uint64_t store(Fingerprint fp) override { return fp.value(); }
   std::uint64_t overwrite(std::uint64_t, Fingerprint fp) override { return fp.value(); }
-  [[nodiscard]] Fingerprint load(std::uint64_t handle) const override { return Fingerprint{handle}; }
+  [[nodiscard]] Fingerprint load(std::uint64_t handle) const override {
+    return Fingerprint{handle};
+  }
   void release(std::uint64_t) override {}
   [[nodiscard]] std::span<const std::byte> bytes(std::uint64_t) const override { return {}; }
   [[nodiscard]] bool verify(std::uint64_t) const override { return true; }

@@ -23,7 +23,8 @@ HostMemory::HostMemory(std::unique_ptr<ContentStore> store)
 
 VmId HostMemory::add_vm(Bytes guest_memory) {
   const auto pages = guest_memory.pages();
-  if (pages == 0 || pages > UINT32_MAX) throw std::invalid_argument("guest memory size out of range");
+  if (pages == 0 || pages > UINT32_MAX)
+    throw std::invalid_argument("guest memory size out of range");
   vms_.push_back(std::make_unique<VmSpace>(static_cast<std::uint32_t>(pages)));
   return VmId{static_cast<std::uint32_t>(vms_.size() - 1)};
 }
@@ -135,7 +136,9 @@ Fingerprint HostMemory::read(VmId vm, Gfn gfn) {
   return content_of(e);
 }
 
-Fingerprint HostMemory::peek(VmId vm, Gfn gfn) const { return content_of(space(vm).npt.get(gfn)); }
+Fingerprint HostMemory::peek(VmId vm, Gfn gfn) const {
+  return content_of(space(vm).npt.get(gfn));
+}
 
 void HostMemory::discard(VmId vm, Gfn gfn) {
   VmSpace& s = space(vm);
@@ -217,11 +220,13 @@ void HostMemory::check_accounting() const {
       total += c;
     }
     // Every gfn is in exactly one state.
-    if (total != v->npt.pages()) throw std::logic_error("page-state counts do not sum to the page count");
+    if (total != v->npt.pages())
+      throw std::logic_error("page-state counts do not sum to the page count");
     priv += v->stats.pages_in_state[static_cast<int>(PageState::kPrivate)];
   }
   if (priv != static_cast<std::int64_t>(private_frames_)) {
-    throw std::logic_error(fmt::format("private frames {} != sum over VMs {}", private_frames_, priv));
+    throw std::logic_error(
+        fmt::format("private frames {} != sum over VMs {}", private_frames_, priv));
   }
   if (shared_frames_ + free_shared_ids_.size() != shared_.size()) {
     throw std::logic_error("shared frame table and its free list disagree");

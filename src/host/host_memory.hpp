@@ -74,10 +74,10 @@ class NestedPageTable {
 
 struct VmMemoryStats {
   std::int64_t pages_in_state[kPageStateCount]{};  // current count per PageState
-  Counter faults_in;   // frames allocated on a guest touch of an unbacked or zero page
-  Counter cow_breaks;  // writes to a shared frame that copied it
-  Counter discards;    // pages dropped by discard()
-  Counter zero_maps;   // pages replaced by the zero page
+  Counter faults_in;                // frames allocated on a guest touch of an unbacked or zero page
+  Counter cow_breaks;               // writes to a shared frame that copied it
+  Counter discards;                 // pages dropped by discard()
+  Counter zero_maps;                // pages replaced by the zero page
   std::uint64_t touched_pages = 0;  // distinct gfns ever backed by a frame
 };
 

@@ -1,5 +1,6 @@
 #include "real/calibrate.hpp"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <xxhash.h>
 
@@ -7,7 +8,6 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <fmt/format.h>
 #include <fstream>
 #include <stdexcept>
 #include <vector>
@@ -94,22 +94,28 @@ CostProfile calibrate(const CalibrationOptions& opt,
 
   {
     std::unique_ptr<Mapping> m;
-    record(Op::kFirstTouchFault, median_ns_per_page(
-                                     opt, [&] { m = std::make_unique<Mapping>(bytes); },
-                                     [&] { m->touch_all(); }));
+    record(Op::kFirstTouchFault,
+           median_ns_per_page(
+               opt, [&] { m = std::make_unique<Mapping>(bytes); }, [&] { m->touch_all(); }));
   }
   Mapping buf(bytes);
   buf.touch_all();
-  record(Op::kZeroFillPage, median_ns_per_page(opt, [] {}, [&] {
-           for (std::size_t i = 0; i < opt.pages; ++i) std::memset(buf.page(i), 0, 4096);
-           g_sink = static_cast<std::uint64_t>(*buf.page(opt.pages - 1));
-         }));
-  record(Op::kMadviseDontneedSingle, median_ns_per_page(opt, [&] { buf.touch_all(); }, [&] {
-           for (std::size_t i = 0; i < opt.pages; ++i) madvise(buf.page(i), 4096, MADV_DONTNEED);
-         }));
-  record(Op::kMadviseDontneedBatched, median_ns_per_page(opt, [&] { buf.touch_all(); }, [&] {
-           madvise(buf.page(0), bytes, MADV_DONTNEED);
-         }));
+  record(Op::kZeroFillPage, median_ns_per_page(
+                                opt, [] {},
+                                [&] {
+                                  for (std::size_t i = 0; i < opt.pages; ++i)
+                                    std::memset(buf.page(i), 0, 4096);
+                                  g_sink = static_cast<std::uint64_t>(*buf.page(opt.pages - 1));
+                                }));
+  record(Op::kMadviseDontneedSingle, median_ns_per_page(
+                                         opt, [&] { buf.touch_all(); },
+                                         [&] {
+                                           for (std::size_t i = 0; i < opt.pages; ++i)
+                                             madvise(buf.page(i), 4096, MADV_DONTNEED);
+                                         }));
+  record(Op::kMadviseDontneedBatched,
+         median_ns_per_page(
+             opt, [&] { buf.touch_all(); }, [&] { madvise(buf.page(0), bytes, MADV_DONTNEED); }));
   // Hash and compare pages with real content (incompressible random words).
   Rng rng(1, "calibrate");
   buf.touch_all();
@@ -117,18 +123,24 @@ CostProfile calibrate(const CalibrationOptions& opt,
     auto* w = reinterpret_cast<std::uint64_t*>(buf.page(i));
     for (int k = 0; k < 512; ++k) w[k] = rng.next();
   }
-  record(Op::kXxh64Page, median_ns_per_page(opt, [] {}, [&] {
-           std::uint64_t h = 0;
-           for (std::size_t i = 0; i < opt.pages; ++i) h ^= XXH64(buf.page(i), 4096, 0);
-           g_sink = h;
-         }));
+  record(Op::kXxh64Page, median_ns_per_page(
+                             opt, [] {},
+                             [&] {
+                               std::uint64_t h = 0;
+                               for (std::size_t i = 0; i < opt.pages; ++i)
+                                 h ^= XXH64(buf.page(i), 4096, 0);
+                               g_sink = h;
+                             }));
   Mapping copy(bytes);
   std::memcpy(copy.page(0), buf.page(0), bytes);
-  record(Op::kMemcmpPage, median_ns_per_page(opt, [] {}, [&] {
-           int acc = 0;
-           for (std::size_t i = 0; i < opt.pages; ++i) acc |= std::memcmp(buf.page(i), copy.page(i), 4096);
-           g_sink = static_cast<std::uint64_t>(acc);
-         }));
+  record(Op::kMemcmpPage, median_ns_per_page(
+                              opt, [] {},
+                              [&] {
+                                int acc = 0;
+                                for (std::size_t i = 0; i < opt.pages; ++i)
+                                  acc |= std::memcmp(buf.page(i), copy.page(i), 4096);
+                                g_sink = static_cast<std::uint64_t>(acc);
+                              }));
   return profile;
 }
 

@@ -33,7 +33,9 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
     j["budget_gib"] = r.budget_gib;
     json trials = json::array();
     for (const auto& t : r.search) {
-      trials.push_back({{"vms", t.vms}, {"fits", t.fits}, {"peak_gib", t.peak_gib},
+      trials.push_back({{"vms", t.vms},
+                        {"fits", t.fits},
+                        {"peak_gib", t.peak_gib},
                         {"exceeded_at_s", t.exceeded_at_s}});
     }
     j["search"] = trials;
@@ -48,7 +50,8 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   if (s.reference.vms || s.reference.host_memory_gib_avg) {
     json ref = {{"source", s.reference.source}};
     if (s.reference.vms) ref["vms"] = *s.reference.vms;
-    if (s.reference.host_memory_gib_avg) ref["host_memory_gib_avg"] = *s.reference.host_memory_gib_avg;
+    if (s.reference.host_memory_gib_avg)
+      ref["host_memory_gib_avg"] = *s.reference.host_memory_gib_avg;
     j["reference"] = ref;
   }
   return j;
@@ -60,7 +63,8 @@ void write_timeseries_csv(const TimeSeries& series, std::ostream& out) {
   }
   out << "\n";
   for (const auto& row : series.rows()) {
-    for (std::size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << fmt::format("{:.6g}", row[i]);
+    for (std::size_t i = 0; i < row.size(); ++i)
+      out << (i ? "," : "") << fmt::format("{:.6g}", row[i]);
     out << "\n";
   }
 }
@@ -69,7 +73,8 @@ void write_outputs(const std::string& dir, const Scenario& s, const ExperimentRe
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw InputError(SourcePlace{dir, 0, "-o"}, "cannot create output folder: " + ec.message());
+  if (ec)
+    throw InputError(SourcePlace{dir, 0, "-o"}, "cannot create output folder: " + ec.message());
   auto open = [&](const std::string& name) {
     std::ofstream f(fs::path(dir) / name);
     if (!f) throw InputError(SourcePlace{(fs::path(dir) / name).string(), 0, ""}, "cannot write");
@@ -79,7 +84,8 @@ void write_outputs(const std::string& dir, const Scenario& s, const ExperimentRe
     auto f = open("config.yaml");
     YAML::Emitter e;
     e << s.effective;
-    f << "# Effective configuration of " << s.file << " (defaults filled in)\n" << e.c_str() << "\n";
+    f << "# Effective configuration of " << s.file << " (defaults filled in)\n"
+      << e.c_str() << "\n";
   }
   {
     auto f = open("results.json");
@@ -96,7 +102,8 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
   if (!s.description.empty()) fmt::print(out, "  {}\n", s.description);
   if (r.type == "density") {
     fmt::print(out, "  {:<34} {}", fmt::format("VMs that fit in {:.0f} GiB:", r.budget_gib), r.vms);
-    if (s.reference.vms) fmt::print(out, "   (reference: {:.0f}, {})", *s.reference.vms, s.reference.source);
+    if (s.reference.vms)
+      fmt::print(out, "   (reference: {:.0f}, {})", *s.reference.vms, s.reference.source);
     fmt::print(out, "\n");
     std::string trials;
     for (const auto& t : r.search) trials += fmt::format(" {}{}", t.vms, t.fits ? "✓" : "✗");
@@ -104,8 +111,9 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
   } else {
     fmt::print(out, "  {:<34} {}\n", "VMs:", r.vms);
   }
-  fmt::print(out, "  {:<34} min {:.1f}  avg {:.1f}  max {:.1f}", "host memory GiB (after warmup):",
-             r.run.host_min_gib, r.run.host_avg_gib, r.run.host_max_gib);
+  fmt::print(out, "  {:<34} min {:.1f}  avg {:.1f}  max {:.1f}",
+             "host memory GiB (after warmup):", r.run.host_min_gib, r.run.host_avg_gib,
+             r.run.host_max_gib);
   if (s.reference.host_memory_gib_avg) {
     fmt::print(out, "   (reference avg: {:.0f})", *s.reference.host_memory_gib_avg);
   }

@@ -34,7 +34,9 @@ ExperimentResult run_experiment(const Scenario& s, ExperimentProgress* progress)
   unsigned lo = 0;
   unsigned hi = 0;
   unsigned n = s.experiment.vms;
-  if (n == 0) n = std::max<unsigned>(1, static_cast<unsigned>(s.host.vm_budget.value() / s.vm.memory.value()));
+  if (n == 0)
+    n = std::max<unsigned>(1,
+                           static_cast<unsigned>(s.host.vm_budget.value() / s.vm.memory.value()));
   n = std::min(n, s.experiment.max_vms);
   while (true) {
     if (trial(n)) {

@@ -18,9 +18,9 @@ struct Trial {
 
 struct ExperimentResult {
   std::string type;
-  unsigned vms = 0;       // VMs found (density) or run (fixed)
+  unsigned vms = 0;  // VMs found (density) or run (fixed)
   double budget_gib = 0;
-  RunResult run;          // the run of `vms` VMs
+  RunResult run;  // the run of `vms` VMs
   std::vector<Trial> search;
 };
 

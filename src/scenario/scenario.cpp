@@ -48,7 +48,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   const std::string resolved = resolve_profile(file, s.profile_file);
   if (resolved.empty()) {
     p.fail("calibration", fmt::format("profile '{}' not found (beside the scenario, in the "
-                                      "working directory or in the source tree)", s.profile_file));
+                                      "working directory or in the source tree)",
+                                      s.profile_file));
   }
   s.costs = CostProfile::load(resolved);
 
@@ -64,20 +65,22 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   Params boot = vm.child("boot");
   s.vm.boot.footprint = boot.bytes("footprint", Bytes{0}, "memory the guest OS touches at boot");
   if (s.vm.boot.footprint >= s.vm.memory) boot.fail("footprint", "must be below guest memory");
-  s.vm.boot.shared_fraction = boot.real("shared_fraction", 0.0,
-                                        "share of the footprint identical across VMs of one image", 0, 1);
+  s.vm.boot.shared_fraction = boot.real(
+      "shared_fraction", 0.0, "share of the footprint identical across VMs of one image", 0, 1);
   s.vm.boot.image = boot.string("image", "default", "image identity");
   s.vm.boot.boot_time = boot.duration("time", Duration{0}, "time from launch to workloads");
   for (Params w : vm.sequence("workloads")) s.vm.workloads.push_back(make_workload_factory(w));
 
   Params ex = p.child("experiment");
   s.experiment.type = ex.choice("type", "fixed", {"fixed", "density"}, "experiment kind");
-  s.experiment.duration = ex.duration("duration", Duration::seconds(3600), "virtual time simulated");
+  s.experiment.duration =
+      ex.duration("duration", Duration::seconds(3600), "virtual time simulated");
   if (s.experiment.duration.ns() <= 0) ex.fail("duration", "must be positive");
   s.experiment.warmup = ex.duration("warmup", Duration{0}, "statistics start here");
-  if (s.experiment.warmup >= s.experiment.duration) ex.fail("warmup", "must be shorter than duration");
-  s.experiment.sample_interval = ex.duration("sample_interval", Duration::seconds(10),
-                                             "time between time-series samples");
+  if (s.experiment.warmup >= s.experiment.duration)
+    ex.fail("warmup", "must be shorter than duration");
+  s.experiment.sample_interval =
+      ex.duration("sample_interval", Duration::seconds(10), "time between time-series samples");
   if (s.experiment.sample_interval.ns() <= 0) ex.fail("sample_interval", "must be positive");
   // Both kinds read both keys, so switching `type` with -p needs no other change.
   s.experiment.max_vms = static_cast<unsigned>(
@@ -87,15 +90,17 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   } else {
     // Optional first count tried by the search; 0 = as many as fit if every guest touched
     // all of its memory.
-    s.experiment.vms = static_cast<unsigned>(ex.integer("vms", 0, "first VM count the density search tries", 0, 100000));
+    s.experiment.vms = static_cast<unsigned>(
+        ex.integer("vms", 0, "first VM count the density search tries", 0, 100000));
   }
-  s.experiment.checks = ex.choice("checks", "cheap", {"none", "cheap", "full"},
-                                  "invariant checks during the run");
+  s.experiment.checks =
+      ex.choice("checks", "cheap", {"none", "cheap", "full"}, "invariant checks during the run");
 
   Params ref = p.child("reference");
   if (ref.has("vms")) s.reference.vms = ref.real("vms", 0, "the seed's measured VM count", 0);
   if (ref.has("host_memory_gib_avg")) {
-    s.reference.host_memory_gib_avg = ref.real("host_memory_gib_avg", 0, "the seed's average host memory", 0);
+    s.reference.host_memory_gib_avg =
+        ref.real("host_memory_gib_avg", 0, "the seed's average host memory", 0);
   }
   s.reference.source = ref.string("source", "", "where the reference numbers come from");
 

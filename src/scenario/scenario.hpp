@@ -16,17 +16,17 @@
 namespace memvirt {
 
 struct HostConfig {
-  Bytes memory;           // physical memory of the host
-  Bytes vm_budget;        // memory the VMs may use (density budget)
-  std::string content;    // "fingerprint" or "bytes"
+  Bytes memory;                    // physical memory of the host
+  Bytes vm_budget;                 // memory the VMs may use (density budget)
+  std::string content;             // "fingerprint" or "bytes"
   bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
 };
 
 struct BootConfig {
-  Bytes footprint;          // memory the guest OS touches at boot and keeps
-  double shared_fraction;   // share of it identical across VMs booted from the same image
-  std::string image;        // image identity (VMs of one image share those pages)
-  Duration boot_time;       // time from launch to workloads starting
+  Bytes footprint;         // memory the guest OS touches at boot and keeps
+  double shared_fraction;  // share of it identical across VMs booted from the same image
+  std::string image;       // image identity (VMs of one image share those pages)
+  Duration boot_time;      // time from launch to workloads starting
 };
 
 struct VmConfig {
@@ -39,13 +39,13 @@ struct VmConfig {
 };
 
 struct ExperimentConfig {
-  std::string type;            // "density" or "fixed"
+  std::string type;  // "density" or "fixed"
   Duration duration;
-  Duration warmup;             // statistics cover [warmup, duration]
+  Duration warmup;  // statistics cover [warmup, duration]
   Duration sample_interval;
-  unsigned vms = 1;            // fixed: number of VMs; density: first count tried (0: derived)
-  unsigned max_vms = 4096;     // density: upper bound of the search
-  std::string checks;          // "none", "cheap", "full": invariant checks during the run
+  unsigned vms = 1;         // fixed: number of VMs; density: first count tried (0: derived)
+  unsigned max_vms = 4096;  // density: upper bound of the search
+  std::string checks;       // "none", "cheap", "full": invariant checks during the run
 };
 
 struct Reference {

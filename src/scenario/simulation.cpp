@@ -8,7 +8,9 @@ namespace memvirt {
 
 namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-double pages_gib(std::uint64_t pages) { return static_cast<double>(pages) * kPageSize / kGiB; }
+double pages_gib(std::uint64_t pages) {
+  return static_cast<double>(pages) * kPageSize / kGiB;
+}
 }  // namespace
 
 struct Simulation::Vm {
@@ -47,8 +49,8 @@ void Simulation::launch(unsigned index) {
   vm->id = host_->add_vm(s_.vm.memory);
   vm->alive = true;
   vcpus_->add_threads(s_.vm.vcpus);
-  vm->kernel = std::make_unique<GuestKernel>(s_.vm.kernel, *host_, vm->id, s_.costs, *vcpus_,
-                                             *host_faults_);
+  vm->kernel =
+      std::make_unique<GuestKernel>(s_.vm.kernel, *host_, vm->id, s_.costs, *vcpus_, *host_faults_);
   // Boot: the guest OS touches its footprint; the first part is the image's, identical in
   // every VM booted from it, the rest is this VM's own.
   const std::uint64_t footprint = s_.vm.boot.footprint.pages();
@@ -56,7 +58,8 @@ void Simulation::launch(unsigned index) {
     GuestKernel& k = *vm->kernel;
     const std::uint32_t pid = k.spawn("system", false);
     const std::uint64_t region = k.mmap(pid, s_.vm.boot.footprint);
-    const auto shared = static_cast<std::uint64_t>(s_.vm.boot.shared_fraction * static_cast<double>(footprint));
+    const auto shared =
+        static_cast<std::uint64_t>(s_.vm.boot.shared_fraction * static_cast<double>(footprint));
     const std::uint64_t image = name_hash(s_.vm.boot.image);
     UniqueContent own(s_.seed, index, 0);
     k.touch(pid, region, footprint, [&](std::uint64_t i) {
@@ -111,9 +114,10 @@ void Simulation::sample(TimePoint now) {
     committed += k.committed_as_pages();
     touched += host_->vm_stats(vm->id).touched_pages;
   }
-  series_.add_row({now.seconds(), pages_gib(host_->frames_used()), pages_gib(host_->private_frames()),
-                   pages_gib(host_->shared_frames()), static_cast<double>(alive), pages_gib(in_use),
-                   pages_gib(free), pages_gib(committed), pages_gib(touched)});
+  series_.add_row({now.seconds(), pages_gib(host_->frames_used()),
+                   pages_gib(host_->private_frames()), pages_gib(host_->shared_frames()),
+                   static_cast<double>(alive), pages_gib(in_use), pages_gib(free),
+                   pages_gib(committed), pages_gib(touched)});
   if (s_.experiment.checks != "none") check(s_.experiment.checks == "full");
 }
 

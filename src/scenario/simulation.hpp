@@ -25,13 +25,13 @@ struct AccountSummary {
 };
 
 struct RunResult {
-  unsigned vms = 0;              // VMs launched
-  unsigned vms_killed = 0;       // ended by the host OOM killer
-  bool exceeded = false;         // host memory went above the abort threshold
+  unsigned vms = 0;         // VMs launched
+  unsigned vms_killed = 0;  // ended by the host OOM killer
+  bool exceeded = false;    // host memory went above the abort threshold
   double exceeded_at_s = 0;
   double simulated_s = 0;
   double host_min_gib = 0, host_avg_gib = 0, host_max_gib = 0;  // over [warmup, end]
-  double host_peak_gib = 0;      // over the whole run
+  double host_peak_gib = 0;                                     // over the whole run
   std::vector<AccountSummary> cpu;
   TimeSeries series{{}};
   std::uint64_t events = 0;

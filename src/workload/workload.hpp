@@ -14,10 +14,10 @@
 namespace memvirt {
 
 struct WorkloadStats {
-  Counter cycles;         // allocate/touch/free rounds completed
+  Counter cycles;  // allocate/touch/free rounds completed
   Counter pages_touched;
   Counter pages_freed;
-  Counter killed;         // times the OOM killer ended the program
+  Counter killed;  // times the OOM killer ended the program
 };
 
 // What a workload instance runs against; owned by the VM.

@@ -1,7 +1,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-
 #include <filesystem>
 #include <memory>
 
@@ -12,8 +11,9 @@ namespace memvirt {
 
 SizeDistribution SizeDistribution::from_params(Params p) {
   SizeDistribution d;
-  const std::string dist = p.choice("dist", "constant", {"constant", "uniform", "truncated_exponential"},
-                                    "distribution of the amount");
+  const std::string dist =
+      p.choice("dist", "constant", {"constant", "uniform", "truncated_exponential"},
+               "distribution of the amount");
   if (dist == "constant") {
     d.kind_ = Kind::kConstant;
     d.min_ = d.max_ = p.required_bytes("value", "the amount");
@@ -86,7 +86,7 @@ class ChunkedToucher {
   using Done = std::function<void(TouchStatus)>;
   static void run(const WorkloadEnv& env, std::uint32_t pid, std::uint64_t region,
                   std::uint64_t pages, std::uint64_t chunk, UniqueContent* content,
-                  WorkloadStats* stats, Done done) {
+                  WorkloadStats* stats, const Done& done) {
     env.queue->after(Duration{0}, EventQueue::kWorkload,
                      [env, pid, region, pages, chunk, content, stats, done](TimePoint) {
                        step(env, pid, region, pages, chunk, content, stats, done);
@@ -99,8 +99,8 @@ class ChunkedToucher {
                    WorkloadStats* stats, const Done& done) {
     if (!*env.vm_alive) return;
     const std::uint64_t n = std::min(remaining, chunk);
-    const TouchResult r = env.kernel->touch(
-        pid, region, n, [content](std::uint64_t) { return content->next(); });
+    const TouchResult r =
+        env.kernel->touch(pid, region, n, [content](std::uint64_t) { return content->next(); });
     stats->pages_touched.add(r.pages);
     const Duration took = (r.guest + r.host).duration();
     if (r.status != TouchStatus::kDone || r.pages < n || remaining == n) {
@@ -110,9 +110,8 @@ class ChunkedToucher {
       return;
     }
     env.queue->after(took, EventQueue::kWorkload,
-                     [env, pid, region, rest = remaining - n, chunk, content, stats, done](TimePoint) {
-                       step(env, pid, region, rest, chunk, content, stats, done);
-                     });
+                     [env, pid, region, rest = remaining - n, chunk, content, stats, done](
+                         TimePoint) { step(env, pid, region, rest, chunk, content, stats, done); });
   }
 };
 
@@ -130,17 +129,16 @@ class PeriodicAlloc final : public Workload {
     Duration phase{};
     std::uint64_t chunk_pages = 0;
   };
-  explicit PeriodicAlloc(Config c) : cfg_(std::move(c)) {}
+  explicit PeriodicAlloc(const Config& c) : cfg_(c) {}
 
   void start(const WorkloadEnv& env) override {
     env_ = env;
     rng_ = Rng(env.seed, "workload.periodic_alloc", env.vm_index * 1024 + env.workload_index);
     content_.emplace(env.seed, env.vm_index, 1000 + env.workload_index);
     pid_ = env.kernel->spawn("periodic_alloc");
-    const Duration phase = cfg_.random_phase
-                               ? Duration{static_cast<std::int64_t>(rng_.below(
-                                     static_cast<std::uint64_t>(cfg_.period.ns())))}
-                               : cfg_.phase;
+    const Duration phase = cfg_.random_phase ? Duration{static_cast<std::int64_t>(rng_.below(
+                                                   static_cast<std::uint64_t>(cfg_.period.ns())))}
+                                             : cfg_.phase;
     next_cycle_ = env.queue->now() + phase;
     env.queue->at(next_cycle_, EventQueue::kWorkload, [this](TimePoint t) { cycle(t); });
   }
@@ -173,8 +171,8 @@ class PeriodicAlloc final : public Workload {
     Duration hold = cfg_.hold.value_or(Duration{0});
     if (cfg_.mean_in_use) {
       // amount x (touch/2 + hold) / period = mean_in_use
-      const double share = static_cast<double>(cfg_.mean_in_use->value()) /
-                           static_cast<double>(amount_.value());
+      const double share =
+          static_cast<double>(cfg_.mean_in_use->value()) / static_cast<double>(amount_.value());
       const double h = share * cfg_.period.seconds() - (now - touch_start_).seconds() / 2;
       hold = Duration::seconds(std::max(0.0, h));
     }
@@ -259,7 +257,8 @@ class Memhog final : public Workload {
     }
     stats_.cycles.add();
     if (++done_ < cfg_.repeat) {
-      env_.queue->at(std::max(now, next_), EventQueue::kWorkload, [this](TimePoint t) { run_once(t); });
+      env_.queue->at(std::max(now, next_), EventQueue::kWorkload,
+                     [this](TimePoint t) { run_once(t); });
     }
   }
 
@@ -388,12 +387,14 @@ WorkloadFactory make_workload_factory(Params p) {
     if (p.has("hold") == p.has("mean_in_use")) {
       p.fail("", "give exactly one of 'hold' (time the amount is kept) or 'mean_in_use'");
     }
-    if (p.has("hold")) c.hold = p.duration("hold", Duration{0}, "time the amount is held after touching");
+    if (p.has("hold"))
+      c.hold = p.duration("hold", Duration{0}, "time the amount is held after touching");
     if (p.has("mean_in_use")) {
       c.mean_in_use = p.bytes("mean_in_use", Bytes{0}, "time-averaged amount in use");
       if (*c.mean_in_use > c.amount.mean()) p.fail("mean_in_use", "exceeds the mean amount");
     }
-    const std::string phase = p.string("phase", "random", "'random' (uniform in the period) or a duration");
+    const std::string phase =
+        p.string("phase", "random", "'random' (uniform in the period) or a duration");
     if (phase == "random") {
       c.random_phase = true;
     } else {
@@ -428,7 +429,8 @@ WorkloadFactory make_workload_factory(Params p) {
   c.hold = p.duration("hold", Duration{0}, "time the memory is kept after touching");
   c.repeat = p.integer("repeat", 1, "number of runs", 1, 1'000'000);
   c.interval = p.duration("interval", Duration{0}, "time from one run's start to the next");
-  c.exit_after = p.choice("then", "exit", {"exit", "free"}, "exit the process, or munmap and stay") == "exit";
+  c.exit_after =
+      p.choice("then", "exit", {"exit", "free"}, "exit the process, or munmap and stay") == "exit";
   return [c] { return std::make_unique<Memhog>(c); };
 }
 

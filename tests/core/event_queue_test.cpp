@@ -1,9 +1,10 @@
+#include "core/event_queue.hpp"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "core/cost.hpp"
-#include "core/event_queue.hpp"
 #include "core/rng.hpp"
 #include "core/stats.hpp"
 

@@ -1,7 +1,8 @@
+#include "core/params.hpp"
+
 #include <gtest/gtest.h>
 
 #include "core/cost.hpp"
-#include "core/params.hpp"
 #include "test_util.hpp"
 
 namespace memvirt {

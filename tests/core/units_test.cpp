@@ -1,7 +1,8 @@
+#include "core/units.hpp"
+
 #include <gtest/gtest.h>
 
 #include "core/params.hpp"
-#include "core/units.hpp"
 
 namespace memvirt {
 namespace {
@@ -46,7 +47,8 @@ TEST(Units, RejectsBadDurations) {
 TEST(Units, CanonicalFormsRoundTrip) {
   for (std::uint64_t v : {4096ULL, 150'000'000ULL, 4ULL << 30, 12345ULL, 3ULL << 29}) {
     std::string why;
-    EXPECT_EQ(parse_bytes(canonical_bytes(Bytes{v}), &why)->value(), v) << canonical_bytes(Bytes{v});
+    EXPECT_EQ(parse_bytes(canonical_bytes(Bytes{v}), &why)->value(), v)
+        << canonical_bytes(Bytes{v});
   }
   for (std::int64_t v : {1LL, 1'000'000'000LL, 1'800'000'000'000LL, 1'500'000LL}) {
     std::string why;

@@ -54,7 +54,8 @@ TEST(GuestKernel, TouchFaultsInHostFramesAndChargesCosts) {
   const auto pid = k.spawn("p");
   const auto r = k.mmap(pid, Bytes{1ULL << 20});
   EXPECT_EQ(k.committed_as_pages(), 256U);
-  const TouchResult t = k.touch(pid, r, 1000, [](std::uint64_t i) { return make_fingerprint(i + 1); });
+  const TouchResult t =
+      k.touch(pid, r, 1000, [](std::uint64_t i) { return make_fingerprint(i + 1); });
   EXPECT_EQ(t.status, TouchStatus::kDone);
   EXPECT_EQ(t.pages, 256U);  // stops at the region's end
   EXPECT_EQ(f.host.frames_used(), 256U);
@@ -91,7 +92,8 @@ TEST(GuestKernel, OomKillerEndsTheLargestProcessAndFreesItsMemory) {
   k.touch(small, rs, 1024, [](std::uint64_t) { return make_fingerprint(1); });
   const auto hog = k.spawn("hog");
   const auto rh = k.mmap(hog, Bytes{128ULL << 20});  // more than the guest has
-  const TouchResult t = k.touch(hog, rh, 1ULL << 20, [](std::uint64_t) { return make_fingerprint(2); });
+  const TouchResult t =
+      k.touch(hog, rh, 1ULL << 20, [](std::uint64_t) { return make_fingerprint(2); });
   EXPECT_EQ(t.status, TouchStatus::kKilled);
   EXPECT_FALSE(k.process(hog)->alive);
   EXPECT_TRUE(k.process(small)->alive);
@@ -104,7 +106,8 @@ TEST(GuestKernel, UnkillableProcessesLeaveAllocationFailing) {
   GuestKernel& k = *f.kernel;
   const auto sys = k.spawn("system", false);
   const auto r = k.mmap(sys, Bytes{32ULL << 20});
-  const TouchResult t = k.touch(sys, r, 1ULL << 20, [](std::uint64_t) { return make_fingerprint(3); });
+  const TouchResult t =
+      k.touch(sys, r, 1ULL << 20, [](std::uint64_t) { return make_fingerprint(3); });
   EXPECT_EQ(t.status, TouchStatus::kOutOfMemory);
   EXPECT_GT(k.stats().alloc_failures.value(), 0U);
   // The min watermark stays free.
@@ -140,7 +143,8 @@ void integrity_property(bool bytes_backend) {
         return zero ? kZeroContent : make_fingerprint(base + i, static_cast<unsigned>(i % 8));
       });
       for (std::uint64_t i = 0; i < pages; ++i) {
-        ref.written.push_back(zero ? kZeroContent : make_fingerprint(base + i, static_cast<unsigned>(i % 8)));
+        ref.written.push_back(zero ? kZeroContent
+                                   : make_fingerprint(base + i, static_cast<unsigned>(i % 8)));
       }
       counter += pages;
       regions.push_back(std::move(ref));
@@ -173,8 +177,12 @@ void integrity_property(bool bytes_backend) {
   f.host.check_full();
 }
 
-RC_GTEST_PROP(GuestIntegrity, ReadsBackWhatWasWrittenFingerprints, ()) { integrity_property(false); }
-RC_GTEST_PROP(GuestIntegrity, ReadsBackWhatWasWrittenRealBytes, ()) { integrity_property(true); }
+RC_GTEST_PROP(GuestIntegrity, ReadsBackWhatWasWrittenFingerprints, ()) {
+  integrity_property(false);
+}
+RC_GTEST_PROP(GuestIntegrity, ReadsBackWhatWasWrittenRealBytes, ()) {
+  integrity_property(true);
+}
 
 }  // namespace
 }  // namespace memvirt

@@ -1,3 +1,5 @@
+#include "host/host_memory.hpp"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -5,8 +7,6 @@
 
 #include <fstream>
 #include <map>
-
-#include "host/host_memory.hpp"
 
 namespace memvirt {
 namespace {
@@ -78,8 +78,8 @@ void conservation_property(bool bytes) {
       case 0:
       case 1: {
         // Few distinct contents, so merges find equal pages.
-        const Fingerprint fp = *rc::gen::inRange(0, 5) == 0 ? kZeroContent
-                                                           : make_fingerprint(*rc::gen::inRange(1, 6));
+        const Fingerprint fp =
+            *rc::gen::inRange(0, 5) == 0 ? kZeroContent : make_fingerprint(*rc::gen::inRange(1, 6));
         h.write(vm, g, fp);
         expect[{vm.value(), g.value()}] = fp;
         break;
@@ -111,8 +111,12 @@ void conservation_property(bool bytes) {
   h.check_full();
 }
 
-RC_GTEST_PROP(HostConservation, BalancesWithFingerprints, ()) { conservation_property(false); }
-RC_GTEST_PROP(HostConservation, BalancesWithRealBytes, ()) { conservation_property(true); }
+RC_GTEST_PROP(HostConservation, BalancesWithFingerprints, ()) {
+  conservation_property(false);
+}
+RC_GTEST_PROP(HostConservation, BalancesWithRealBytes, ()) {
+  conservation_property(true);
+}
 
 std::uint64_t rss_bytes() {
   std::ifstream in("/proc/self/statm");

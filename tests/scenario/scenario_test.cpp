@@ -1,3 +1,5 @@
+#include "scenario/scenario.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,7 +9,6 @@
 
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
-#include "scenario/scenario.hpp"
 #include "test_util.hpp"
 
 namespace memvirt {
@@ -16,9 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir() {
-  const fs::path d = fs::temp_directory_path() /
-                     ("memvirt_test_" + std::to_string(::getpid()) + "_" +
-                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  const fs::path d =
+      fs::temp_directory_path() / ("memvirt_test_" + std::to_string(::getpid()) + "_" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::create_directories(d);
   return d;
 }
@@ -72,9 +73,9 @@ TEST(Scenario, PeriodicAllocAveragesItsMeanInUse) {
   // One VM, one long run: the time-averaged memory in use beyond the boot footprint comes
   // out at mean_in_use (32 MiB) although each period touches 256 MiB.
   const fs::path dir = temp_dir();
-  const Scenario s = load_scenario(small_scenario(dir), {"experiment.vms=1", "experiment.duration=5h",
-                                                         "experiment.sample_interval=5s",
-                                                         "experiment.checks=cheap"});
+  const Scenario s = load_scenario(small_scenario(dir),
+                                   {"experiment.vms=1", "experiment.duration=5h",
+                                    "experiment.sample_interval=5s", "experiment.checks=cheap"});
   const ExperimentResult r = run_experiment(s);
   const auto& rows = r.run.series.rows();
   const auto& cols = r.run.series.columns();
@@ -95,9 +96,9 @@ TEST(Scenario, PeriodicAllocAveragesItsMeanInUse) {
 
 TEST(Scenario, DensityIsTheLargestCountWithinBudget) {
   const fs::path dir = temp_dir();
-  const Scenario s = load_scenario(small_scenario(dir), {"experiment.type=density",
-                                                         "experiment.checks=cheap",
-                                                         "experiment.vms=0"});
+  const Scenario s =
+      load_scenario(small_scenario(dir),
+                    {"experiment.type=density", "experiment.checks=cheap", "experiment.vms=0"});
   const ExperimentResult r = run_experiment(s);
   ASSERT_GT(r.vms, 0U);
   bool saw_next_fail = false;
@@ -123,7 +124,8 @@ TEST(Scenario, WritesTheThreeOutputs) {
     EXPECT_TRUE(fs::exists(dir / "out" / f)) << f;
   }
   const auto j = nlohmann::json::parse(std::ifstream(dir / "out" / "results.json"));
-  for (const char* k : {"experiment", "vms", "host_memory_gib", "cpu_percent"}) EXPECT_TRUE(j.contains(k)) << k;
+  for (const char* k : {"experiment", "vms", "host_memory_gib", "cpu_percent"})
+    EXPECT_TRUE(j.contains(k)) << k;
   for (const char* k : {"min", "avg", "max"}) EXPECT_TRUE(j["host_memory_gib"].contains(k));
   EXPECT_EQ(j["vms"], 6);
   // The effective configuration is itself a valid scenario that reproduces the run.
@@ -137,8 +139,9 @@ TEST(Scenario, CommandLineRunIsByteIdenticalTwice) {
   const fs::path dir = temp_dir();
   const std::string sc = small_scenario(dir);
   for (const char* out : {"a", "b"}) {
-    const std::string cmd = std::string(bin) + " run -q " + sc + " -p experiment.duration=20min -o " +
-                            (dir / out).string() + " > /dev/null";
+    const std::string cmd = std::string(bin) + " run -q " + sc +
+                            " -p experiment.duration=20min -o " + (dir / out).string() +
+                            " > /dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
   auto slurp = [](const fs::path& p) {
@@ -154,10 +157,12 @@ struct BadCase {
   const char* name;
   const char* replace;  // text in kSmall to replace
   const char* with;
-  const char* expect;   // expected in the message: "file:line: field"
+  const char* expect;  // expected in the message: "file:line: field"
 };
 
-void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class ScenarioErrors : public ::testing::TestWithParam<BadCase> {};
 
@@ -165,7 +170,8 @@ TEST_P(ScenarioErrors, NameFileLineAndField) {
   const BadCase& c = GetParam();
   const fs::path dir = temp_dir();
   std::string text = kSmall;
-  text.replace(text.find("profiles/default.yaml"), 21, testing::source_path("profiles/default.yaml"));
+  text.replace(text.find("profiles/default.yaml"), 21,
+               testing::source_path("profiles/default.yaml"));
   const auto at = text.find(c.replace);
   ASSERT_NE(at, std::string::npos) << c.replace;
   text.replace(at, std::string(c.replace).size(), c.with);
@@ -182,21 +188,35 @@ TEST_P(ScenarioErrors, NameFileLineAndField) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, ScenarioErrors,
     ::testing::Values(
-        BadCase{"unknown_key", "  vm_budget: 3GiB", "  vm_budgett: 3GiB", "bad.yaml:6: host.vm_budgett: unknown key"},
-        BadCase{"bad_unit", "memory: 8GiB", "memory: 8Gb", "bad.yaml:5: host.memory: '8Gb' has unknown size unit"},
-        BadCase{"negative", "memory: 512MiB", "memory: -512MiB", "bad.yaml:8: vm.memory: '-512MiB' is negative"},
-        BadCase{"impossible", "memory: 512MiB", "memory: 16GiB", "bad.yaml:8: vm.memory: exceeds host memory"},
-        BadCase{"budget", "vm_budget: 3GiB", "vm_budget: 9GiB", "bad.yaml:6: host.vm_budget: exceeds host memory"},
-        BadCase{"footprint", "footprint: 32MiB", "footprint: 1GiB", "bad.yaml:9: vm.boot.footprint: must be below guest memory"},
-        BadCase{"fraction", "shared_fraction: 0.5", "shared_fraction: 1.5", "vm.boot.shared_fraction: 1.5 is out of range"},
-        BadCase{"workload_type", "type: periodic_alloc", "type: periodic", "bad.yaml:11: vm.workloads[0].type: 'periodic' is not one of"},
-        BadCase{"duration", "duration: 1h", "duration: 1 hour", "bad.yaml:18: experiment.duration: '1 hour' has unknown time unit"},
-        BadCase{"experiment", "type: fixed", "type: dense", "bad.yaml:16: experiment.type: 'dense' is not one of: fixed, density"},
+        BadCase{"unknown_key", "  vm_budget: 3GiB", "  vm_budgett: 3GiB",
+                "bad.yaml:6: host.vm_budgett: unknown key"},
+        BadCase{"bad_unit", "memory: 8GiB", "memory: 8Gb",
+                "bad.yaml:5: host.memory: '8Gb' has unknown size unit"},
+        BadCase{"negative", "memory: 512MiB", "memory: -512MiB",
+                "bad.yaml:8: vm.memory: '-512MiB' is negative"},
+        BadCase{"impossible", "memory: 512MiB", "memory: 16GiB",
+                "bad.yaml:8: vm.memory: exceeds host memory"},
+        BadCase{"budget", "vm_budget: 3GiB", "vm_budget: 9GiB",
+                "bad.yaml:6: host.vm_budget: exceeds host memory"},
+        BadCase{"footprint", "footprint: 32MiB", "footprint: 1GiB",
+                "bad.yaml:9: vm.boot.footprint: must be below guest memory"},
+        BadCase{"fraction", "shared_fraction: 0.5", "shared_fraction: 1.5",
+                "vm.boot.shared_fraction: 1.5 is out of range"},
+        BadCase{"workload_type", "type: periodic_alloc", "type: periodic",
+                "bad.yaml:11: vm.workloads[0].type: 'periodic' is not one of"},
+        BadCase{"duration", "duration: 1h", "duration: 1 hour",
+                "bad.yaml:18: experiment.duration: '1 hour' has unknown time unit"},
+        BadCase{"experiment", "type: fixed", "type: dense",
+                "bad.yaml:16: experiment.type: 'dense' is not one of: fixed, density"},
         BadCase{"vms", "vms: 6", "vms: 0", "bad.yaml:17: experiment.vms: 0 is out of range"},
-        BadCase{"hold_and_mean", "mean_in_use: 32MiB", "mean_in_use: 32MiB\n      hold: 1min", "vm.workloads[0]: give exactly one of"},
-        BadCase{"mean_too_big", "mean_in_use: 32MiB", "mean_in_use: 1GiB", "vm.workloads[0].mean_in_use: exceeds the mean amount"},
-        BadCase{"profile", "calibration: ", "calibration: nowhere.yaml #", "bad.yaml:3: calibration: profile 'nowhere.yaml' not found"},
-        BadCase{"not_a_map", "  boot: {footprint: 32MiB, shared_fraction: 0.5}", "  boot: 7", "bad.yaml:9: vm.boot: expected a map"},
+        BadCase{"hold_and_mean", "mean_in_use: 32MiB", "mean_in_use: 32MiB\n      hold: 1min",
+                "vm.workloads[0]: give exactly one of"},
+        BadCase{"mean_too_big", "mean_in_use: 32MiB", "mean_in_use: 1GiB",
+                "vm.workloads[0].mean_in_use: exceeds the mean amount"},
+        BadCase{"profile", "calibration: ", "calibration: nowhere.yaml #",
+                "bad.yaml:3: calibration: profile 'nowhere.yaml' not found"},
+        BadCase{"not_a_map", "  boot: {footprint: 32MiB, shared_fraction: 0.5}", "  boot: 7",
+                "bad.yaml:9: vm.boot: expected a map"},
         BadCase{"syntax", "workloads:", "workloads: [", "bad.yaml:"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -205,7 +225,8 @@ TEST(ScenarioErrors, MissingFileIsNamed) {
     load_scenario("/nonexistent/x.yaml");
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/x.yaml: cannot open file"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/x.yaml: cannot open file"),
+              std::string::npos);
   }
 }
 

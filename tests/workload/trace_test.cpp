@@ -1,3 +1,5 @@
+#include "workload/trace.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,7 +9,6 @@
 #include "scenario/experiment.hpp"
 #include "scenario/scenario.hpp"
 #include "test_util.hpp"
-#include "workload/trace.hpp"
 
 namespace memvirt {
 namespace {
@@ -15,9 +16,9 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path dir_for_test() {
-  const fs::path d = fs::temp_directory_path() /
-                     ("memvirt_trace_" + std::to_string(::getpid()) + "_" +
-                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  const fs::path d =
+      fs::temp_directory_path() / ("memvirt_trace_" + std::to_string(::getpid()) + "_" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::create_directories(d);
   return d;
 }
@@ -29,7 +30,8 @@ std::string write(const fs::path& p, const std::string& text) {
 
 TEST(Trace, ParsesUnitsCommentsAndHeader) {
   const fs::path d = dir_for_test();
-  const Trace t = load_trace(write(d / "t.csv", "# usage\ntime,in_use\n0s,100MiB\n30, 4096 # bare\n1min,1GiB\n"));
+  const Trace t = load_trace(
+      write(d / "t.csv", "# usage\ntime,in_use\n0s,100MiB\n30, 4096 # bare\n1min,1GiB\n"));
   ASSERT_EQ(t.points.size(), 3U);
   EXPECT_EQ(t.points[1].time.ns(), 30'000'000'000);
   EXPECT_EQ(t.points[1].in_use.value(), 4096U);
@@ -67,8 +69,8 @@ TEST(Trace, BadRowsNameFileLineAndColumn) {
 TEST(Trace, ReplayFollowsTheTraceInTheGuest) {
   const fs::path d = dir_for_test();
   write(d / "usage.csv", "0s,100MiB\n60s,300MiB\n120s,50MiB\n180s,0\n");
-  const std::string scenario = write(d / "s.yaml", "calibration: " +
-      testing::source_path("profiles/default.yaml") + R"(
+  const std::string scenario =
+      write(d / "s.yaml", "calibration: " + testing::source_path("profiles/default.yaml") + R"(
 host: {memory: 2GiB}
 vm:
   memory: 1GiB
@@ -79,7 +81,8 @@ experiment: {type: fixed, vms: 1, duration: 200s, sample_interval: 10s, checks: 
   const Scenario s = load_scenario(scenario);
   const ExperimentResult r = run_experiment(s);
   const auto& cols = r.run.series.columns();
-  const auto col = static_cast<std::size_t>(std::find(cols.begin(), cols.end(), "guest_in_use_gib") - cols.begin());
+  const auto col = static_cast<std::size_t>(
+      std::find(cols.begin(), cols.end(), "guest_in_use_gib") - cols.begin());
   auto in_use_mib_at = [&](double t) {
     for (const auto& row : r.run.series.rows()) {
       if (row[0] == t) return row[col] * 1024;
@@ -99,8 +102,8 @@ experiment: {type: fixed, vms: 1, duration: 200s, sample_interval: 10s, checks: 
 TEST(Trace, ScenarioWithBadTraceFailsAtLoad) {
   const fs::path d = dir_for_test();
   write(d / "bad.csv", "0s,1MiB\n1s,x\n");
-  const std::string scenario = write(d / "s.yaml", "calibration: " +
-      testing::source_path("profiles/default.yaml") + R"(
+  const std::string scenario =
+      write(d / "s.yaml", "calibration: " + testing::source_path("profiles/default.yaml") + R"(
 host: {memory: 2GiB}
 vm:
   memory: 1GiB

@@ -1,7 +1,8 @@
+#include "workload/workload.hpp"
+
 #include <gtest/gtest.h>
 
 #include "core/params.hpp"
-#include "workload/workload.hpp"
 
 namespace memvirt {
 namespace {
