@@ -78,7 +78,7 @@ GuestKernel::GuestKernel(const GuestKernelConfig& cfg, HostMemory& host, VmId vm
     throw std::invalid_argument(
         fmt::format("guest memory {} pages is out of range [4 MiB, 8 TiB]", pages));
   }
-  map_.pages.resize(pages);
+  map_.pages = PageMetaTable(static_cast<std::uint32_t>(pages));
   const auto total = static_cast<std::uint32_t>(pages);
   std::uint64_t lowmem = pages;
   if (cfg.lowmem) {
@@ -377,7 +377,7 @@ std::uint64_t GuestKernel::pcp_pages() const {
 }
 
 std::uint64_t GuestKernel::memory_bytes() const {
-  std::uint64_t bytes = map_.pages.capacity() * sizeof(PageMeta) + map_.lists.memory_bytes();
+  std::uint64_t bytes = map_.pages.memory_bytes() + map_.lists.memory_bytes();
   for (const auto& p : processes_) {
     bytes += sizeof(Process);
     for (const auto& r : p.regions) bytes += sizeof(Region) + r.runs.capacity() * sizeof(GfnRun);
@@ -416,8 +416,8 @@ void GuestKernel::check(bool full) const {
     owned_pages += rss;
   }
   std::uint64_t isolated = 0;
-  for (std::size_t g = 0; g < map_.pages.size(); ++g) {
-    const PageMeta m = map_.pages[g];
+  for (std::uint32_t g = 0; g < map_.pages.size(); ++g) {
+    const PageMeta m = map_[Gfn{g}];
     if (m.state() == GuestPageState::kIsolated || m.state() == GuestPageState::kOffline) {
       isolated += m.order().pages();
     }

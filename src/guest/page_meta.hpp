@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "core/types.hpp"
 
@@ -36,5 +38,52 @@ class PageMeta {
   std::uint32_t bits_ = 0;
 };
 static_assert(sizeof(PageMeta) == 4);
+
+// The metadata of every guest page, in chunks of one max-order block (1024 pages). A chunk
+// that is still one untouched free block keeps only its first page's metadata; the other 1023
+// pages of such a block have default metadata, as in Linux, so the chunk's array is only
+// allocated when the block is first split. A guest that uses a tenth of its memory costs a
+// tenth of the metadata.
+class PageMetaTable {
+ public:
+  static constexpr unsigned kChunkShift = 10;
+  static constexpr std::uint32_t kChunkPages = 1U << kChunkShift;
+
+  explicit PageMetaTable(std::uint32_t pages = 0)
+      : pages_(pages), chunks_((static_cast<std::uint64_t>(pages) + kChunkPages - 1) >> kChunkShift) {}
+
+  [[nodiscard]] PageMeta get(Gfn g) const {
+    const Chunk& c = chunks_[g.value() >> kChunkShift];
+    if (c.pages) return c.pages[g.value() & (kChunkPages - 1)];
+    return (g.value() & (kChunkPages - 1)) == 0 ? c.head : PageMeta{};
+  }
+  // Mutable access. Allocates the chunk's array unless `g` is the chunk's first page.
+  PageMeta& mut(Gfn g) {
+    Chunk& c = chunks_[g.value() >> kChunkShift];
+    const std::uint32_t i = g.value() & (kChunkPages - 1);
+    if (!c.pages) {
+      if (i == 0) return c.head;
+      c.pages = std::make_unique<PageMeta[]>(kChunkPages);
+      c.pages[0] = c.head;
+    }
+    return c.pages[i];
+  }
+  [[nodiscard]] std::uint32_t size() const { return pages_; }
+  [[nodiscard]] std::uint64_t memory_bytes() const {
+    std::uint64_t bytes = chunks_.capacity() * sizeof(Chunk);
+    for (const auto& c : chunks_) {
+      if (c.pages) bytes += kChunkPages * sizeof(PageMeta);
+    }
+    return bytes;
+  }
+
+ private:
+  struct Chunk {
+    std::unique_ptr<PageMeta[]> pages;
+    PageMeta head;
+  };
+  std::uint32_t pages_;
+  std::vector<Chunk> chunks_;
+};
 
 }  // namespace memvirt

@@ -40,7 +40,7 @@ bool Zone::page_is_buddy(Gfn buddy, unsigned order) const {
 }
 
 void Zone::add_to_free_list(Gfn gfn, unsigned order, bool tail) {
-  PageMeta& m = map_[gfn];
+  PageMeta& m = map_.mut(gfn);
   m.set_state(GuestPageState::kBuddy);
   m.set_order(PageOrder{order});
   m.set_reported(false);
@@ -50,7 +50,7 @@ void Zone::add_to_free_list(Gfn gfn, unsigned order, bool tail) {
 }
 
 void Zone::del_from_free_list(Gfn gfn) {
-  PageMeta& m = map_[gfn];
+  PageMeta& m = map_.mut(gfn);
   if (m.state() != GuestPageState::kBuddy) throw std::logic_error("not a free block head");
   const unsigned order = m.order().value();
   map_.lists.remove(free_area_[order], m.node());
@@ -114,7 +114,7 @@ Gfn Zone::rmqueue(unsigned cpu, unsigned order) {
     for (std::uint32_t i = 0; i < pcp.batch; ++i) {
       const Gfn page = rmqueue_smallest(0);
       if (page == kNoPage) break;
-      PageMeta& m = map_[page];
+      PageMeta& m = map_.mut(page);
       m.set_state(GuestPageState::kPcp);
       m.set_order(PageOrder{0});
       m.set_node(map_.lists.push_back(pcp.list, page));
@@ -124,7 +124,7 @@ Gfn Zone::rmqueue(unsigned cpu, unsigned order) {
   const std::uint32_t node = pcp.list.head;
   const Gfn page = map_.lists.gfn(node);
   map_.lists.remove(pcp.list, node);
-  PageMeta& m = map_[page];
+  PageMeta& m = map_.mut(page);
   m.set_state(GuestPageState::kInUse);
   m.set_node(PageMeta::kNoNode);
   return page;
@@ -136,7 +136,7 @@ void Zone::free_pages(unsigned cpu, Gfn gfn, unsigned order) {
     return;
   }
   PerCpuPages& pcp = pcp_[cpu];
-  PageMeta& m = map_[gfn];
+  PageMeta& m = map_.mut(gfn);
   m.set_state(GuestPageState::kPcp);
   m.set_order(PageOrder{0});
   m.set_node(map_.lists.push_front(pcp.list, gfn));  // hot: at the head
@@ -146,7 +146,7 @@ void Zone::free_pages(unsigned cpu, Gfn gfn, unsigned order) {
       const std::uint32_t node = pcp.list.tail;
       const Gfn page = map_.lists.gfn(node);
       map_.lists.remove(pcp.list, node);
-      map_[page].set_state(GuestPageState::kInUse);
+      map_.mut(page).set_state(GuestPageState::kInUse);
       free_one_page(page, 0);
     }
   }
@@ -158,7 +158,7 @@ void Zone::drain_pcp() {
       const std::uint32_t node = pcp.list.tail;
       const Gfn page = map_.lists.gfn(node);
       map_.lists.remove(pcp.list, node);
-      map_[page].set_state(GuestPageState::kInUse);
+      map_.mut(page).set_state(GuestPageState::kInUse);
       free_one_page(page, 0);
     }
   }
@@ -167,13 +167,13 @@ void Zone::drain_pcp() {
 void Zone::isolate(Gfn gfn) {
   const unsigned order = map_[gfn].order().value();
   del_from_free_list(gfn);
-  PageMeta& m = map_[gfn];
+  PageMeta& m = map_.mut(gfn);
   m.set_state(GuestPageState::kIsolated);
   m.set_order(PageOrder{order});
 }
 
 void Zone::putback_isolated(Gfn gfn, unsigned order) {
-  map_[gfn].set_state(GuestPageState::kInUse);
+  map_.mut(gfn).set_state(GuestPageState::kInUse);
   free_one_page(gfn, order);
 }
 

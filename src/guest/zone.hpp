@@ -20,11 +20,11 @@ inline constexpr unsigned kPageblockOrder = 9;
 
 // The guest's page metadata and list nodes, shared by its zones.
 struct MemMap {
-  std::vector<PageMeta> pages;
+  PageMetaTable pages;
   PageListPool lists;
   std::vector<PageHooks*> hooks;
-  PageMeta& operator[](Gfn g) { return pages[g.value()]; }
-  const PageMeta& operator[](Gfn g) const { return pages[g.value()]; }
+  [[nodiscard]] PageMeta operator[](Gfn g) const { return pages.get(g); }
+  PageMeta& mut(Gfn g) { return pages.mut(g); }
 };
 
 struct PerCpuPages {
