@@ -2,7 +2,6 @@
 // million simulated guest page allocations plus frees per second on one core, and at most 16
 // bytes of simulator memory per guest page the guest has touched.
 #include <benchmark/benchmark.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,6 +9,7 @@
 
 #include "guest/kernel.hpp"
 #include "host/host_memory.hpp"
+#include "real/process_memory.hpp"
 #include "scenario/simulation.hpp"
 
 namespace memvirt {
@@ -66,13 +66,6 @@ void BM_TouchAndUnmap(benchmark::State& state) {
 }
 BENCHMARK(BM_TouchAndUnmap);
 
-std::uint64_t rss_bytes() {
-  std::ifstream in("/proc/self/statm");
-  std::uint64_t size = 0, resident = 0;
-  in >> size >> resident;
-  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
 // Simulator memory per touched guest page on seed 000's raw workload (32 VMs, 40 minutes:
 // every VM has booted and run one period).
 void BM_MemoryPerTouchedPage(benchmark::State& state) {
@@ -83,11 +76,11 @@ void BM_MemoryPerTouchedPage(benchmark::State& state) {
   RunResult r;
   double rss_delta = 0;
   for (auto _ : state) {
-    const std::uint64_t before = rss_bytes();
+    const std::uint64_t before = process_rss_bytes();
     Simulation sim(s, 32);
     r = sim.run();
     // Everything the simulation holds, allocator overhead included, while it is alive.
-    rss_delta = static_cast<double>(rss_bytes() - before);
+    rss_delta = static_cast<double>(process_rss_bytes() - before);
   }
   state.counters["rss_bytes_per_touched_page"] = rss_delta / static_cast<double>(r.touched_pages);
   state.counters["touched_pages"] = static_cast<double>(r.touched_pages);

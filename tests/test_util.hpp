@@ -1,6 +1,11 @@
 // Helpers shared by the tests.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -46,6 +51,30 @@ struct GuestFixture {
 // Path of a file in the source tree.
 inline std::string source_path(const std::string& rel) {
   return std::string(MEMVIRT_SOURCE_DIR) + "/" + rel;
+}
+
+// A fresh folder for the running test.
+inline std::filesystem::path temp_dir() {
+  const auto d = std::filesystem::temp_directory_path() /
+                 ("memvirt_test_" + std::to_string(::getpid()) + "_" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+inline std::string write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+// Scenario text whose `calibration: profiles/default.yaml` points into the source tree, so
+// it loads from any folder.
+inline std::string with_source_profile(std::string text) {
+  const std::string rel = "calibration: profiles/default.yaml";
+  if (const auto at = text.find(rel); at != std::string::npos) {
+    text.replace(at, rel.size(), "calibration: " + source_path("profiles/default.yaml"));
+  }
+  return text;
 }
 
 }  // namespace memvirt::testing

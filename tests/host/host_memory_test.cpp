@@ -8,6 +8,8 @@
 #include <fstream>
 #include <map>
 
+#include "real/process_memory.hpp"
+
 namespace memvirt {
 namespace {
 
@@ -118,26 +120,19 @@ RC_GTEST_PROP(HostConservation, BalancesWithRealBytes, ()) {
   conservation_property(true);
 }
 
-std::uint64_t rss_bytes() {
-  std::ifstream in("/proc/self/statm");
-  std::uint64_t size = 0, resident = 0;
-  in >> size >> resident;
-  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
 TEST(BytesStore, ProcessRssFollowsTheAccounting) {
   constexpr std::uint64_t kFrames = 32768;  // 128 MiB
   HostMemory h(make_store(true, kFrames));
   const VmId vm = h.add_vm(Bytes::from_pages(kFrames));
-  const std::uint64_t before = rss_bytes();
+  const std::uint64_t before = process_rss_bytes();
   for (std::uint32_t g = 0; g < kFrames; ++g) h.write(vm, Gfn{g}, make_fingerprint(g + 1));
-  const std::uint64_t filled = rss_bytes();
+  const std::uint64_t filled = process_rss_bytes();
   const double accounted = static_cast<double>(h.frames_used() * kPageSize);
   // Beside the frames, only the page table (8 bytes a page) and the store's fingerprint
   // array grow; allow 10% for them and for the allocator.
   EXPECT_NEAR(static_cast<double>(filled - before), accounted, accounted * 0.10);
   for (std::uint32_t g = 0; g < kFrames; g += 2) h.discard(vm, Gfn{g});
-  const std::uint64_t halved = rss_bytes();
+  const std::uint64_t halved = process_rss_bytes();
   EXPECT_NEAR(static_cast<double>(filled - halved), accounted / 2, accounted * 0.05);
   h.check_full();
 }

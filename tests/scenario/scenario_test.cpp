@@ -16,18 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path temp_dir() {
-  const fs::path d =
-      fs::temp_directory_path() / ("memvirt_test_" + std::to_string(::getpid()) + "_" +
-                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(d);
-  return d;
-}
-
-std::string write_file(const fs::path& p, const std::string& text) {
-  std::ofstream(p) << text;
-  return p.string();
-}
+using testing::temp_dir;
+using testing::with_source_profile;
+using testing::write_file;
 
 const char* kSmall = R"(name: small
 seed: 3
@@ -53,10 +44,7 @@ experiment:
 )";
 
 std::string small_scenario(const fs::path& dir) {
-  std::string text = kSmall;
-  const std::string profile = testing::source_path("profiles/default.yaml");
-  text.replace(text.find("profiles/default.yaml"), 21, profile);
-  return write_file(dir / "small.yaml", text);
+  return write_file(dir / "small.yaml", with_source_profile(kSmall));
 }
 
 TEST(Scenario, SameSeedGivesIdenticalResults) {
@@ -169,9 +157,7 @@ class ScenarioErrors : public ::testing::TestWithParam<BadCase> {};
 TEST_P(ScenarioErrors, NameFileLineAndField) {
   const BadCase& c = GetParam();
   const fs::path dir = temp_dir();
-  std::string text = kSmall;
-  text.replace(text.find("profiles/default.yaml"), 21,
-               testing::source_path("profiles/default.yaml"));
+  std::string text = with_source_profile(kSmall);
   const auto at = text.find(c.replace);
   ASSERT_NE(at, std::string::npos) << c.replace;
   text.replace(at, std::string(c.replace).size(), c.with);
@@ -251,10 +237,7 @@ TEST(ScenarioDocs, TheCompleteExampleInDocsLoads) {
   const auto start = doc.find("```yaml\n");
   ASSERT_NE(start, std::string::npos);
   const auto end = doc.find("```", start + 8);
-  std::string text = doc.substr(start + 8, end - start - 8);
-  const std::string profile = "calibration: profiles/default.yaml";
-  text.replace(text.find(profile), profile.size(),
-               "calibration: " + testing::source_path("profiles/default.yaml"));
+  const std::string text = with_source_profile(doc.substr(start + 8, end - start - 8));
   const fs::path dir = temp_dir();
   const Scenario s = load_scenario(write_file(dir / "doc.yaml", text));
   EXPECT_EQ(s.vm.workloads.size(), 2U);

@@ -15,23 +15,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path dir_for_test() {
-  const fs::path d =
-      fs::temp_directory_path() / ("memvirt_trace_" + std::to_string(::getpid()) + "_" +
-                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(d);
-  return d;
-}
+using testing::write_file;
 
-std::string write(const fs::path& p, const std::string& text) {
-  std::ofstream(p) << text;
-  return p.string();
+// A one-VM scenario in `dir` running `workload` (a YAML flow map).
+std::string one_vm_scenario(const fs::path& dir, const std::string& workload,
+                            const std::string& experiment = "") {
+  return write_file(dir / "s.yaml",
+                    testing::with_source_profile("calibration: profiles/default.yaml\n"
+                                                 "host: {memory: 2GiB}\n"
+                                                 "vm:\n  memory: 1GiB\n  workloads:\n    - " +
+                                                 workload + "\n" + experiment));
 }
 
 TEST(Trace, ParsesUnitsCommentsAndHeader) {
-  const fs::path d = dir_for_test();
+  const fs::path d = testing::temp_dir();
   const Trace t = load_trace(
-      write(d / "t.csv", "# usage\ntime,in_use\n0s,100MiB\n30, 4096 # bare\n1min,1GiB\n"));
+      write_file(d / "t.csv", "# usage\ntime,in_use\n0s,100MiB\n30, 4096 # bare\n1min,1GiB\n"));
   ASSERT_EQ(t.points.size(), 3U);
   EXPECT_EQ(t.points[1].time.ns(), 30'000'000'000);
   EXPECT_EQ(t.points[1].in_use.value(), 4096U);
@@ -39,7 +38,7 @@ TEST(Trace, ParsesUnitsCommentsAndHeader) {
 }
 
 TEST(Trace, BadRowsNameFileLineAndColumn) {
-  const fs::path d = dir_for_test();
+  const fs::path d = testing::temp_dir();
   struct Case {
     const char* text;
     const char* expect;
@@ -50,7 +49,7 @@ TEST(Trace, BadRowsNameFileLineAndColumn) {
                         Case{"0s,1MiB,3\n", "t.csv:1: expected two columns"},
                         Case{"0s,-1MiB\n", "t.csv:1: in_use: '-1MiB' is negative"},
                         Case{"# nothing\n", "t.csv: trace has no rows"}}) {
-    const std::string f = write(d / "t.csv", c.text);
+    const std::string f = write_file(d / "t.csv", c.text);
     try {
       load_trace(f);
       FAIL() << "accepted: " << c.text;
@@ -67,17 +66,11 @@ TEST(Trace, BadRowsNameFileLineAndColumn) {
 }
 
 TEST(Trace, ReplayFollowsTheTraceInTheGuest) {
-  const fs::path d = dir_for_test();
-  write(d / "usage.csv", "0s,100MiB\n60s,300MiB\n120s,50MiB\n180s,0\n");
-  const std::string scenario =
-      write(d / "s.yaml", "calibration: " + testing::source_path("profiles/default.yaml") + R"(
-host: {memory: 2GiB}
-vm:
-  memory: 1GiB
-  workloads:
-    - {type: trace, file: usage.csv}
-experiment: {type: fixed, vms: 1, duration: 200s, sample_interval: 10s, checks: full}
-)");
+  const fs::path d = testing::temp_dir();
+  write_file(d / "usage.csv", "0s,100MiB\n60s,300MiB\n120s,50MiB\n180s,0\n");
+  const std::string scenario = one_vm_scenario(
+      d, "{type: trace, file: usage.csv}",
+      "experiment: {type: fixed, vms: 1, duration: 200s, sample_interval: 10s, checks: full}\n");
   const Scenario s = load_scenario(scenario);
   const ExperimentResult r = run_experiment(s);
   const auto& cols = r.run.series.columns();
@@ -100,16 +93,9 @@ experiment: {type: fixed, vms: 1, duration: 200s, sample_interval: 10s, checks: 
 }
 
 TEST(Trace, ScenarioWithBadTraceFailsAtLoad) {
-  const fs::path d = dir_for_test();
-  write(d / "bad.csv", "0s,1MiB\n1s,x\n");
-  const std::string scenario =
-      write(d / "s.yaml", "calibration: " + testing::source_path("profiles/default.yaml") + R"(
-host: {memory: 2GiB}
-vm:
-  memory: 1GiB
-  workloads:
-    - {type: trace, file: bad.csv}
-)");
+  const fs::path d = testing::temp_dir();
+  write_file(d / "bad.csv", "0s,1MiB\n1s,x\n");
+  const std::string scenario = one_vm_scenario(d, "{type: trace, file: bad.csv}");
   try {
     load_scenario(scenario);
     FAIL();
