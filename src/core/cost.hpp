@@ -23,6 +23,10 @@ enum class Op : std::uint8_t {
   kMadviseDontneedBatched,  // per page of a madvise(MADV_DONTNEED) over a large range
   kXxh64Page,               // xxh64 of one 4 KiB page
   kMemcmpPage,              // memcmp of two equal 4 KiB pages
+  kMemcmpPageDiffer,        // memcmp of two pages that differ (returns at the first difference)
+  kMprotectPage,            // write-protect one page (page-table update, TLB flush)
+  kBitmapScanWord,          // scan one 64-bit word of a page bitmap for set bits
+  kAtomicBitUpdate,         // one atomic set or clear of a bit in a shared page bitmap
   kCount
 };
 
@@ -37,6 +41,10 @@ inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInf
     {"madvise_dontneed_batched", "per page of one madvise(MADV_DONTNEED) over 64 MiB"},
     {"xxh64_page", "xxh64 hash of one 4 KiB page"},
     {"memcmp_page", "memcmp of two equal 4 KiB pages"},
+    {"memcmp_page_differ", "memcmp of two different 4 KiB pages (early exit)"},
+    {"mprotect_page", "mprotect of one page read-only, per page (page-table update, TLB flush)"},
+    {"bitmap_scan_word", "scan of one 64-bit bitmap word (64 pages) for set bits"},
+    {"atomic_bit_update", "atomic set or clear of one bit in a shared bitmap"},
 }};
 
 // Picoseconds of CPU time, exact and additive.

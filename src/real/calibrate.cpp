@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -141,6 +142,41 @@ CostProfile calibrate(const CalibrationOptions& opt,
                                   acc |= std::memcmp(buf.page(i), copy.page(i), 4096);
                                 g_sink = static_cast<std::uint64_t>(acc);
                               }));
+  record(Op::kMemcmpPageDiffer, median_ns_per_page(opt, [] {}, [&] {
+           // Neighbouring random pages differ in their first bytes, as unequal guest pages do.
+           int acc = 0;
+           for (std::size_t i = 0; i + 1 < opt.pages; ++i) acc += std::memcmp(buf.page(i), buf.page(i + 1), 4096) < 0;
+           g_sink = static_cast<std::uint64_t>(acc);
+         }));
+  record(Op::kMprotectPage, median_ns_per_page(opt, [&] { buf.touch_all(); }, [&] {
+           for (std::size_t i = 0; i < opt.pages; ++i) mprotect(buf.page(i), 4096, PROT_READ);
+           mprotect(buf.page(0), bytes, PROT_READ | PROT_WRITE);
+         }));
+  {
+    // A sparse bitmap (one bit set in 64 words), as a recycler finds it when little is free.
+    std::vector<std::uint64_t> bitmap(opt.pages * 64, 0);
+    for (std::size_t i = 0; i < bitmap.size(); i += 64) bitmap[i] = 1ULL << (i % 61);
+    CalibrationOptions per_word = opt;
+    per_word.pages = bitmap.size();
+    record(Op::kBitmapScanWord, median_ns_per_page(per_word, [] {}, [&] {
+             std::uint64_t found = 0;
+             for (const std::uint64_t w : bitmap) {
+               for (std::uint64_t x = w; x != 0; x &= x - 1) found += static_cast<std::uint64_t>(__builtin_ctzll(x));
+             }
+             g_sink = found;
+           }));
+    std::vector<std::atomic<std::uint64_t>> shared(opt.pages / 64 + 1);
+    record(Op::kAtomicBitUpdate, median_ns_per_page(opt, [] {}, [&] {
+             for (std::size_t i = 0; i < opt.pages; ++i) {
+               const std::uint64_t bit = 1ULL << (i & 63);
+               if ((i & 1) == 0) {
+                 shared[i >> 6].fetch_or(bit, std::memory_order_acq_rel);
+               } else {
+                 shared[i >> 6].fetch_and(~bit, std::memory_order_acq_rel);
+               }
+             }
+           }));
+  }
   return profile;
 }
 
