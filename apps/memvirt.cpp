@@ -14,6 +14,7 @@
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
 #include "scenario/scenario.hpp"
+#include "translation/run.hpp"
 
 namespace {
 
@@ -61,6 +62,9 @@ class TerminalProgress final : public ExperimentProgress {
 
 int cmd_run(const std::string& file, std::string out_dir, const std::vector<std::string>& overrides,
             bool quiet) {
+  if (is_translation_scenario(file)) {
+    return run_translation_scenario(file, overrides, out_dir, quiet);
+  }
   const Scenario s = load_scenario(file, overrides);
   if (out_dir.empty()) out_dir = (std::filesystem::path("out") / s.name).string();
   TerminalProgress progress(!quiet && isatty(STDERR_FILENO) != 0);

@@ -120,6 +120,7 @@ Hpa Translator::walk_native(Gva va, PageSize* size, std::uint32_t* refs, std::ui
   if (setup_.vmm_segment.contains(gpa) &&
       (filter_ == nullptr || !filter_->maybe_contains(gpa.value() >> 12))) {
     ++stats_.walks_in_vmm_segment;
+    if (setup_.guest_segment.contains(va)) ++stats_.walks_in_both_segments;
   }
   return Hpa{gpa.value()};
 }
@@ -178,6 +179,7 @@ Hpa Translator::walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs,
   const Hpa hpa = translate_gpa(gpa, &host_size, refs, cycles);
   if (counted_in_vmm && (filter_ == nullptr || !filter_->maybe_contains(gpa.value() >> 12))) {
     ++stats_.walks_in_vmm_segment;
+    if (setup_.guest_segment.contains(va)) ++stats_.walks_in_both_segments;
   }
   *size = smaller(guest_size, host_size);
   return hpa;

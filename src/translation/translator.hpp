@@ -61,11 +61,12 @@ struct TranslatorStats {
   std::uint64_t nested_tlb_hits = 0;
   std::uint64_t segment_adds = 0;
   std::uint64_t walks_in_guest_segment = 0;  // walks whose gVA lies in the guest segment range
-  std::uint64_t walks_in_vmm_segment =
-      0;                              // walks whose data gPA lies in the VMM segment, unescaped
-  std::uint64_t escapes = 0;          // filter hits on escaped pages
-  std::uint64_t false_positives = 0;  // filter hits on other pages
-  std::uint64_t data_cycles = 0;      // latency of the data references themselves
+  // walks whose data gPA lies in the VMM segment, unescaped; and those also in the guest one
+  std::uint64_t walks_in_vmm_segment = 0;
+  std::uint64_t walks_in_both_segments = 0;
+  std::uint64_t escapes = 0;                      // filter hits on escaped pages
+  std::uint64_t false_positives = 0;              // filter hits on other pages
+  std::uint64_t data_cycles = 0;                  // latency of the data references themselves
   std::array<std::uint64_t, 25> walks_by_refs{};  // walks with n memory references
 };
 
@@ -97,6 +98,8 @@ class Translator {
   void set_vmm_segment_active(bool active);
   [[nodiscard]] bool vmm_segment_active() const { return vmm_active_; }
   [[nodiscard]] const TranslatorStats& stats() const { return stats_; }
+  // Zeroes the counters (after a warm-up); TLB and cache contents stay.
+  void reset_stats() { stats_ = TranslatorStats{}; }
   [[nodiscard]] Mode mode() const { return setup_.mode; }
 
  private:

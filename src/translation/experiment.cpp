@@ -1,0 +1,305 @@
+#include "translation/experiment.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <tuple>
+
+#include "core/params.hpp"
+#include "translation/linear_model.hpp"
+
+namespace memvirt::translation {
+
+namespace {
+
+PageSize read_page_size(Params& p, const std::string& key, const std::string& description) {
+  const Bytes b = p.bytes(key, Bytes{4096}, description);
+  if (b.value() == page_bytes(PageSize::k4K)) return PageSize::k4K;
+  if (b.value() == page_bytes(PageSize::k2M)) return PageSize::k2M;
+  if (b.value() == page_bytes(PageSize::k1G)) return PageSize::k1G;
+  p.fail(key, "must be 4KiB, 2MiB or 1GiB");
+}
+
+TlbArrayConfig read_tlb_array(Params p, std::uint32_t entries, std::uint32_t ways) {
+  TlbArrayConfig c;
+  c.entries =
+      static_cast<std::uint32_t>(p.integer("entries", entries, "entries (0: none)", 0, 1 << 20));
+  c.ways = static_cast<std::uint32_t>(p.integer("ways", ways, "associativity", 1, 1 << 20));
+  if (c.entries % c.ways != 0) p.fail("ways", "entries must be a multiple of ways");
+  return c;
+}
+
+CacheLevelConfig read_cache_level(Params p, Bytes bytes, std::uint32_t ways, std::uint32_t cycles) {
+  CacheLevelConfig c;
+  c.bytes = p.bytes("size", bytes, "capacity").value();
+  c.ways = static_cast<std::uint32_t>(p.integer("ways", ways, "associativity", 1, 64));
+  c.hit_cycles =
+      static_cast<std::uint32_t>(p.integer("cycles", cycles, "load-to-use latency", 0, 10000));
+  if (c.bytes % (64ULL * c.ways) != 0 || c.bytes == 0)
+    p.fail("size", "must be a positive multiple of 64 B x ways");
+  return c;
+}
+
+}  // namespace
+
+TranslationScenario load_translation_scenario(const std::string& file,
+                                              const std::vector<std::string>& overrides) {
+  auto ctx = std::make_shared<ParamContext>(file);
+  YAML::Node root = load_yaml_file(file);
+  apply_overrides(root, overrides, *ctx);
+  Params p(root, "", ctx);
+  TranslationScenario s;
+  s.file = file;
+  p.choice("kind", "translation", {"translation"}, "scenario kind");
+  s.name = p.string("name", std::filesystem::path(file).stem().string(), "scenario name");
+  s.description = p.string("description", "", "what the scenario reproduces");
+  s.seed = static_cast<std::uint64_t>(p.integer("seed", 1, "seed of every random stream", 0));
+  s.references = static_cast<std::uint64_t>(
+      p.integer("references", 20'000'000, "measured data references per workload", 1));
+  s.warmup = static_cast<std::uint64_t>(
+      p.integer("warmup_references", 2'000'000, "references before counting starts", 0));
+
+  Params mmu = p.child("mmu");
+  Params tlb = mmu.child("tlb");
+  const TlbConfig def;
+  const char* names[] = {"4k", "2m", "1g"};
+  for (unsigned i = 0; i < kPageSizes; ++i) {
+    s.mmu.tlb.l1[i] =
+        read_tlb_array(tlb.child(std::string("l1_") + names[i]), def.l1[i].entries, def.l1[i].ways);
+    s.mmu.tlb.l2[i] =
+        read_tlb_array(tlb.child(std::string("l2_") + names[i]), def.l2[i].entries, def.l2[i].ways);
+  }
+  s.mmu.nested_in_tlb = mmu.boolean("nested_in_tlb", true, "gPA -> hPA translations share the TLB");
+  s.mmu.costs.segment_add_cycles = static_cast<std::uint32_t>(
+      mmu.integer("segment_add_cycles", 1, "cycles of one segment offset add", 0, 1000));
+  s.mmu.costs.nested_tlb_hit_cycles = static_cast<std::uint32_t>(
+      mmu.integer("nested_tlb_hit_cycles", 7, "cycles of a gPA -> hPA hit in the TLB", 0, 1000));
+
+  Params cache = p.child("cache");
+  s.mmu.cache.levels.push_back(read_cache_level(cache.child("l1"), Bytes{32 << 10}, 8, 4));
+  s.mmu.cache.levels.push_back(read_cache_level(cache.child("l2"), Bytes{256 << 10}, 8, 12));
+  s.mmu.cache.levels.push_back(read_cache_level(cache.child("l3"), Bytes{15ULL << 20}, 20, 28));
+  s.mmu.cache.memory_cycles = static_cast<std::uint32_t>(
+      cache.integer("memory_cycles", 200, "DRAM load latency", 1, 100000));
+  s.mmu.model_data = cache.boolean("data_references", true,
+                                   "data references go through the caches (compete with walks)");
+
+  Params guest = p.child("guest");
+  s.guest.memory =
+      guest.bytes("memory", Bytes{0}, "guest RAM; 0 = footprint x memory_per_footprint").value();
+  s.guest_memory_per_footprint =
+      guest.real("memory_per_footprint", 4.0 / 3.0,
+                 "guest RAM over workload footprint when memory is 0", 1.0, 100.0);
+  s.guest.below_4g = guest.bytes("below_4g", Bytes{0xE0000000ULL}, "RAM below the I/O gap").value();
+  s.guest.fragmentation =
+      guest.real("fragmentation", 0.0, "share of 2 MiB blocks with unmovable pages", 0, 1);
+  s.guest.self_ballooning =
+      guest.boolean("self_ballooning", true, "make the primary region contiguous");
+  s.guest.hot_unplug_io_gap =
+      guest.boolean("hot_unplug_io_gap", true, "move RAM below the I/O gap above it");
+  s.guest.low_memory_kept =
+      guest.bytes("low_memory_kept", Bytes{1ULL << 30}, "RAM kept below the gap").value();
+
+  Params host = p.child("host");
+  s.host.escaped_pages = static_cast<std::uint32_t>(
+      host.integer("escaped_pages", 16, "guest pages escaping the VMM segment", 0, 1 << 20));
+  s.host.filter_bits = static_cast<std::uint32_t>(
+      host.integer("filter_bits", 256, "escape filter size in bits", 1, 1 << 24));
+  s.host.filter_hashes = static_cast<std::uint32_t>(
+      host.integer("filter_hashes", 4, "escape filter hash functions", 1, 32));
+  s.compaction_share = host.real("compaction_share", 0.0,
+                                 "share of the run before compaction builds the VMM segment", 0, 1);
+  s.cpu_ghz = p.child("cpu").real("ghz", 2.2, "clock, for cycles -> time", 0.1, 10);
+
+  for (Params c : p.sequence("configurations")) {
+    ConfigSpec spec;
+    spec.name = c.string("name", "", "configuration label");
+    const std::string mode = c.choice(
+        "mode", "base_native", std::vector<std::string>(kModeNames.begin(), kModeNames.end()),
+        "translation mode");
+    spec.mode = static_cast<Mode>(std::find(kModeNames.begin(), kModeNames.end(), mode) -
+                                  kModeNames.begin());
+    spec.guest_pages = read_page_size(c, "guest_pages", "guest (native) page size");
+    spec.host_pages = read_page_size(c, "host_pages", "host page size (virtualized modes)");
+    spec.escape_filter = c.boolean("escape_filter", true, "escaped pages and the filter present");
+    if (spec.name.empty()) spec.name = mode;
+    s.configs.push_back(spec);
+  }
+  if (s.configs.empty()) p.fail("configurations", "at least one configuration is needed");
+  std::size_t index = 0;
+  for (Params w : p.sequence("workloads")) {
+    WorkloadSpec spec;
+    spec.name = w.string("name", fmt::format("workload{}", index), "label");
+    spec.base_cycles_per_reference = w.real("base_cycles_per_reference", 1.0,
+                                            "cycles per reference without translation", 0.0, 1e6);
+    spec.guest_memory =
+        w.bytes("guest_memory", Bytes{0}, "this workload's guest RAM (0: scenario's)").value();
+    spec.make = make_workload(w, s.seed + index);
+    s.workloads.push_back(std::move(spec));
+    ++index;
+  }
+  if (s.workloads.empty()) p.fail("workloads", "at least one workload is needed");
+  if (p.has("reference")) {
+    s.reference = YAML::Clone(root["reference"]);
+    ctx->mark_read("reference");
+    std::function<void(const YAML::Node&, const std::string&)> mark = [&](const YAML::Node& n,
+                                                                          const std::string& path) {
+      ctx->mark_read(path);
+      if (n.IsMap()) {
+        for (auto it : n) mark(it.second, path + "." + it.first.as<std::string>());
+      }
+    };
+    mark(root["reference"], "reference");
+  }
+  ctx->check_all_read(root);
+  s.effective = YAML::Clone(ctx->effective());
+  if (s.reference) s.effective["reference"] = YAML::Clone(s.reference);
+  return s;
+}
+
+std::vector<WorkloadResult> run_translation(
+    const TranslationScenario& s,
+    const std::function<void(std::size_t, const std::string&)>& progress) {
+  std::vector<WorkloadResult> results;
+  for (std::size_t wi = 0; wi < s.workloads.size(); ++wi) {
+    const WorkloadSpec& ws = s.workloads[wi];
+    if (progress) progress(wi, ws.name);
+    std::unique_ptr<Workload> workload = ws.make();
+    WorkloadResult wr;
+    wr.name = ws.name;
+    wr.description = workload->describe();
+    wr.base_cycles_per_reference = ws.base_cycles_per_reference;
+    for (const auto& r : workload->regions()) wr.footprint += r.bytes;
+
+    GuestLayoutConfig gc = s.guest;
+    gc.seed = s.seed + wi;
+    if (ws.guest_memory != 0) {
+      gc.memory = ws.guest_memory;
+    } else if (gc.memory == 0) {
+      const auto want = static_cast<std::uint64_t>(static_cast<double>(wr.footprint) *
+                                                   s.guest_memory_per_footprint);
+      gc.memory = std::max<std::uint64_t>((want + (1ULL << 30) - 1) >> 30 << 30, 2ULL << 30);
+    }
+    wr.guest_memory = gc.memory;
+
+    std::map<PageSize, GuestLayout> guests;
+    std::map<std::tuple<PageSize, PageSize, bool>, HostLayout> hosts;
+    std::vector<std::unique_ptr<Translator>> translators;
+    for (const ConfigSpec& c : s.configs) {
+      auto git = guests.find(c.guest_pages);
+      if (git == guests.end()) {
+        gc.page_size = c.guest_pages;
+        git = guests.emplace(c.guest_pages, build_guest_layout(workload->regions(), gc)).first;
+      }
+      const GuestLayout& g = git->second;
+      const auto key = std::make_tuple(c.guest_pages, c.host_pages, c.escape_filter);
+      auto hit = hosts.find(key);
+      if (hit == hosts.end()) {
+        HostLayoutConfig hc = s.host;
+        hc.page_size = c.host_pages;
+        hc.seed = s.seed + wi;
+        if (!c.escape_filter) {
+          hc.escaped_pages = 0;
+          hc.filter_bits = 0;
+        }
+        hit = hosts.emplace(key, build_host_layout(g, hc)).first;
+      }
+      const HostLayout& h = hit->second;
+      TranslatorSetup setup = s.mmu;
+      setup.mode = c.mode;
+      setup.guest_segment = g.segment;
+      setup.vmm_segment = h.segment;
+      translators.push_back(
+          std::make_unique<Translator>(setup, *g.table, h.table.get(), h.filter.get(), &h.escaped));
+    }
+    const GuestLayout& g0 = guests.begin()->second;
+    wr.largest_free_run = g0.largest_free_run;
+    wr.primary_in_segment = g0.primary_bytes ? static_cast<double>(g0.primary_in_segment) /
+                                                   static_cast<double>(g0.primary_bytes)
+                                             : 0;
+    wr.escaped_pages = hosts.begin()->second.escaped.size();
+
+    const std::uint64_t compaction_refs =
+        static_cast<std::uint64_t>(s.compaction_share * static_cast<double>(s.references));
+    const std::uint64_t compaction_end = s.warmup + compaction_refs;
+    if (compaction_refs > 0) {
+      for (auto& t : translators) t->set_vmm_segment_active(false);
+    }
+    std::uint64_t index = 0;
+    auto at_boundary = [&] {
+      if (index == s.warmup) {
+        for (auto& t : translators) t->reset_stats();
+      }
+      if (compaction_refs > 0 && index == compaction_end) {
+        for (auto& t : translators) t->set_vmm_segment_active(true);
+      }
+    };
+    at_boundary();
+    RefSink sink(s.warmup + s.references, [&](std::span<const Gva> refs) {
+      std::size_t i = 0;
+      while (i < refs.size()) {
+        std::uint64_t next = UINT64_MAX;
+        if (index < s.warmup)
+          next = s.warmup;
+        else if (compaction_refs > 0 && index < compaction_end)
+          next = compaction_end;
+        const std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(refs.size() - i, next - index));
+        for (auto& t : translators) {
+          for (std::size_t k = i; k < i + n; ++k) t->translate(refs[k]);
+        }
+        i += n;
+        index += n;
+        at_boundary();
+      }
+    });
+    workload->run(sink);
+    sink.finish();
+
+    for (std::size_t ci = 0; ci < s.configs.size(); ++ci) {
+      ConfigResult cr;
+      cr.spec = &s.configs[ci];
+      cr.stats = translators[ci]->stats();
+      wr.configs.push_back(cr);
+    }
+    // Linear model from the same run: natives and base-virtualized configurations of the same
+    // page sizes are its inputs.
+    for (auto& cr : wr.configs) {
+      const ConfigResult* native = nullptr;
+      const ConfigResult* virt = nullptr;
+      for (const auto& o : wr.configs) {
+        if (o.spec->mode == Mode::kBaseNative && o.spec->guest_pages == cr.spec->guest_pages &&
+            !native)
+          native = &o;
+        if (o.spec->mode == Mode::kBaseVirtualized && o.spec->guest_pages == cr.spec->guest_pages &&
+            o.spec->host_pages == cr.spec->host_pages && !virt)
+          virt = &o;
+      }
+      if (!native || native->stats.walks == 0) continue;
+      LinearModelInputs in;
+      const auto& n = native->stats;
+      const double walks = static_cast<double>(n.walks);
+      in.native_walks = walks;
+      in.native_cycles_per_walk = static_cast<double>(n.walk_cycles) / walks;
+      in.f_guest_segment = static_cast<double>(n.walks_in_guest_segment) / walks;
+      in.f_vmm_segment = static_cast<double>(n.walks_in_vmm_segment) / walks;
+      in.f_both = static_cast<double>(n.walks_in_both_segments) / walks;
+      const double levels = 4.0 - static_cast<double>(cr.spec->guest_pages);
+      in.delta_vmm_direct = (levels + 1) * s.mmu.costs.segment_add_cycles;
+      in.delta_guest_direct = s.mmu.costs.segment_add_cycles;
+      if (virt && virt->stats.walks > 0) {
+        in.virtualized_cycles_per_walk =
+            static_cast<double>(virt->stats.walk_cycles) / static_cast<double>(virt->stats.walks);
+      } else if (cr.spec->mode == Mode::kVmmDirect || cr.spec->mode == Mode::kGuestDirect) {
+        continue;  // C_v unknown
+      }
+      cr.linear_model_cycles = linear_model_cycles(cr.spec->mode, in);
+    }
+    results.push_back(std::move(wr));
+  }
+  return results;
+}
+
+}  // namespace memvirt::translation

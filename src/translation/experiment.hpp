@@ -1,0 +1,79 @@
+// A translation experiment (seed 004): workloads x MMU configurations, every configuration fed
+// the same address stream, plus the linear model evaluated from the same run.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "translation/cache.hpp"
+#include "translation/guest_layout.hpp"
+#include "translation/host_layout.hpp"
+#include "translation/translator.hpp"
+#include "translation/workloads/workload.hpp"
+
+namespace memvirt::translation {
+
+struct ConfigSpec {
+  std::string name;
+  Mode mode = Mode::kBaseNative;
+  PageSize guest_pages = PageSize::k4K;
+  PageSize host_pages = PageSize::k4K;
+  bool escape_filter = true;
+};
+
+struct WorkloadSpec {
+  std::string name;
+  WorkloadFactory make;
+  double base_cycles_per_reference = 1;  // run time without translation, per reference
+  std::uint64_t guest_memory = 0;        // 0: sized from the footprint
+};
+
+struct TranslationScenario {
+  std::string file, name, description;
+  std::uint64_t seed = 1;
+  std::uint64_t references = 0, warmup = 0;
+  TranslatorSetup mmu;  // mode and segments filled per configuration
+  GuestLayoutConfig guest;
+  double guest_memory_per_footprint = 4.0 / 3.0;
+  HostLayoutConfig host;
+  double compaction_share = 0;
+  double cpu_ghz = 2.2;
+  std::vector<ConfigSpec> configs;
+  std::vector<WorkloadSpec> workloads;
+  YAML::Node reference;  // the seed's numbers, copied into the results
+  YAML::Node effective;
+};
+
+struct ConfigResult {
+  const ConfigSpec* spec = nullptr;
+  TranslatorStats stats;
+  std::optional<double> linear_model_cycles;
+};
+
+struct WorkloadResult {
+  std::string name, description;
+  double base_cycles_per_reference = 1;
+  std::uint64_t footprint = 0;
+  std::uint64_t guest_memory = 0;
+  std::uint64_t largest_free_run = 0;
+  double primary_in_segment = 0;  // share of the primary region inside the guest segment
+  std::uint64_t escaped_pages = 0;
+  std::vector<ConfigResult> configs;
+};
+
+// Reads a scenario (with -p overrides); InputError on bad keys or values.
+TranslationScenario load_translation_scenario(const std::string& file,
+                                              const std::vector<std::string>& overrides);
+
+// Runs every workload through every configuration. progress(workload index, name) is called
+// before each workload.
+std::vector<WorkloadResult> run_translation(
+    const TranslationScenario& s,
+    const std::function<void(std::size_t, const std::string&)>& progress = {});
+
+}  // namespace memvirt::translation

@@ -1,0 +1,67 @@
+#include "translation/run.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "core/error.hpp"
+#include "translation/experiment.hpp"
+#include "translation/report.hpp"
+
+namespace memvirt {
+
+bool is_translation_scenario(const std::string& file) {
+  try {
+    const YAML::Node root = YAML::LoadFile(file);
+    return root.IsMap() && root["kind"] && root["kind"].IsScalar() &&
+           root["kind"].Scalar() == "translation";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+int run_translation_scenario(const std::string& file, const std::vector<std::string>& overrides,
+                             std::string out_dir, bool quiet) {
+  namespace fs = std::filesystem;
+  using namespace translation;
+  const TranslationScenario s = load_translation_scenario(file, overrides);
+  if (out_dir.empty()) out_dir = (fs::path("out") / s.name).string();
+  const bool show = !quiet && isatty(STDERR_FILENO) != 0;
+  const auto results = run_translation(s, [&](std::size_t i, const std::string& name) {
+    if (show) fmt::print(stderr, "  workload {}/{}: {}\n", i + 1, s.workloads.size(), name);
+  });
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec)
+    throw InputError(SourcePlace{out_dir, 0, "-o"}, "cannot create output folder: " + ec.message());
+  auto open = [&](const std::string& name) {
+    std::ofstream f(fs::path(out_dir) / name);
+    if (!f)
+      throw InputError(SourcePlace{(fs::path(out_dir) / name).string(), 0, ""}, "cannot write");
+    return f;
+  };
+  {
+    auto f = open("config.yaml");
+    YAML::Emitter e;
+    e << s.effective;
+    f << "# Effective configuration of " << s.file << " (defaults filled in)\n"
+      << e.c_str() << "\n";
+  }
+  {
+    auto f = open("results.json");
+    f << translation_results_json(s, results).dump(2) << "\n";
+  }
+  {
+    auto f = open("results.csv");
+    write_translation_csv(results, f);
+  }
+  print_translation_summary(std::cout, s, results);
+  fmt::print("  results in {}/ (results.json, results.csv, config.yaml)\n", out_dir);
+  return 0;
+}
+
+}  // namespace memvirt

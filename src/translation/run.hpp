@@ -1,0 +1,20 @@
+// Entry point of `memvirt run` for translation scenarios (seed 004): those whose top level
+// says `kind: translation`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace memvirt {
+
+// True when `file` is a YAML map with `kind: translation`. Unreadable files give false, so the
+// general loader reports them.
+bool is_translation_scenario(const std::string& file);
+
+// Runs it, writes config.yaml, results.json and results.csv into out_dir (default
+// out/<scenario name>), prints a summary. Returns the exit status; throws InputError on bad
+// input.
+int run_translation_scenario(const std::string& file, const std::vector<std::string>& overrides,
+                             std::string out_dir, bool quiet);
+
+}  // namespace memvirt
