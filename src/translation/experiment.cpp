@@ -124,6 +124,21 @@ TranslationScenario load_translation_scenario(const std::string& file,
     spec.guest_pages = read_page_size(c, "guest_pages", "guest (native) page size");
     spec.host_pages = read_page_size(c, "host_pages", "host page size (virtualized modes)");
     spec.escape_filter = c.boolean("escape_filter", true, "escaped pages and the filter present");
+    if (c.has("fragmentation")) {
+      spec.fragmentation = c.real("fragmentation", 0, "guest.fragmentation for this one", 0, 1);
+    }
+    if (c.has("self_ballooning")) {
+      spec.self_ballooning =
+          c.boolean("self_ballooning", true, "guest.self_ballooning for this one");
+    }
+    if (c.has("hot_unplug_io_gap")) {
+      spec.hot_unplug_io_gap =
+          c.boolean("hot_unplug_io_gap", true, "guest.hot_unplug_io_gap for this one");
+    }
+    if (c.has("compaction_share")) {
+      spec.compaction_share =
+          c.real("compaction_share", 0, "host.compaction_share for this one", 0, 1);
+    }
     if (spec.name.empty()) spec.name = mode;
     s.configs.push_back(spec);
   }
@@ -184,17 +199,25 @@ std::vector<WorkloadResult> run_translation(
     }
     wr.guest_memory = gc.memory;
 
-    std::map<PageSize, GuestLayout> guests;
-    std::map<std::tuple<PageSize, PageSize, bool>, HostLayout> hosts;
+    std::map<std::tuple<PageSize, double, bool, bool>, GuestLayout> guests;
+    std::map<std::tuple<const GuestLayout*, PageSize, bool>, HostLayout> hosts;
     std::vector<std::unique_ptr<Translator>> translators;
+    std::vector<ConfigResult> layouts;
+    std::vector<std::uint64_t> compaction_refs;
     for (const ConfigSpec& c : s.configs) {
-      auto git = guests.find(c.guest_pages);
+      GuestLayoutConfig cc = gc;
+      cc.page_size = c.guest_pages;
+      cc.fragmentation = c.fragmentation.value_or(gc.fragmentation);
+      cc.self_ballooning = c.self_ballooning.value_or(gc.self_ballooning);
+      cc.hot_unplug_io_gap = c.hot_unplug_io_gap.value_or(gc.hot_unplug_io_gap);
+      const auto gkey =
+          std::make_tuple(cc.page_size, cc.fragmentation, cc.self_ballooning, cc.hot_unplug_io_gap);
+      auto git = guests.find(gkey);
       if (git == guests.end()) {
-        gc.page_size = c.guest_pages;
-        git = guests.emplace(c.guest_pages, build_guest_layout(workload->regions(), gc)).first;
+        git = guests.emplace(gkey, build_guest_layout(workload->regions(), cc)).first;
       }
       const GuestLayout& g = git->second;
-      const auto key = std::make_tuple(c.guest_pages, c.host_pages, c.escape_filter);
+      const auto key = std::make_tuple(&g, c.host_pages, c.escape_filter);
       auto hit = hosts.find(key);
       if (hit == hosts.end()) {
         HostLayoutConfig hc = s.host;
@@ -213,27 +236,41 @@ std::vector<WorkloadResult> run_translation(
       setup.vmm_segment = h.segment;
       translators.push_back(
           std::make_unique<Translator>(setup, *g.table, h.table.get(), h.filter.get(), &h.escaped));
+      ConfigResult layout;
+      layout.primary_in_segment = g.primary_bytes ? static_cast<double>(g.primary_in_segment) /
+                                                        static_cast<double>(g.primary_bytes)
+                                                  : 0;
+      layout.largest_free_run = g.largest_free_run;
+      layout.vmm_segment_bytes = h.segment.limit - h.segment.base;
+      layouts.push_back(layout);
+      compaction_refs.push_back(static_cast<std::uint64_t>(
+          c.compaction_share.value_or(s.compaction_share) * static_cast<double>(s.references)));
     }
-    const GuestLayout& g0 = guests.begin()->second;
-    wr.largest_free_run = g0.largest_free_run;
-    wr.primary_in_segment = g0.primary_bytes ? static_cast<double>(g0.primary_in_segment) /
-                                                   static_cast<double>(g0.primary_bytes)
-                                             : 0;
-    wr.escaped_pages = hosts.begin()->second.escaped.size();
+    wr.largest_free_run = layouts.front().largest_free_run;
+    wr.primary_in_segment = layouts.front().primary_in_segment;
+    for (const auto& entry : hosts) {
+      wr.escaped_pages = std::max<std::uint64_t>(wr.escaped_pages, entry.second.escaped.size());
+    }
 
-    const std::uint64_t compaction_refs =
-        static_cast<std::uint64_t>(s.compaction_share * static_cast<double>(s.references));
-    const std::uint64_t compaction_end = s.warmup + compaction_refs;
-    if (compaction_refs > 0) {
-      for (auto& t : translators) t->set_vmm_segment_active(false);
+    // The host compacts memory first: until warm-up + compaction_refs the VMM segment does not
+    // exist (Dual Direct runs as Guest Direct, VMM Direct as base virtualized).
+    std::vector<std::uint64_t> boundaries{s.warmup};
+    for (std::size_t ti = 0; ti < translators.size(); ++ti) {
+      if (compaction_refs[ti] > 0) {
+        translators[ti]->set_vmm_segment_active(false);
+        boundaries.push_back(s.warmup + compaction_refs[ti]);
+      }
     }
+    std::sort(boundaries.begin(), boundaries.end());
     std::uint64_t index = 0;
     auto at_boundary = [&] {
       if (index == s.warmup) {
         for (auto& t : translators) t->reset_stats();
       }
-      if (compaction_refs > 0 && index == compaction_end) {
-        for (auto& t : translators) t->set_vmm_segment_active(true);
+      for (std::size_t ti = 0; ti < translators.size(); ++ti) {
+        if (compaction_refs[ti] > 0 && index == s.warmup + compaction_refs[ti]) {
+          translators[ti]->set_vmm_segment_active(true);
+        }
       }
     };
     at_boundary();
@@ -241,10 +278,12 @@ std::vector<WorkloadResult> run_translation(
       std::size_t i = 0;
       while (i < refs.size()) {
         std::uint64_t next = UINT64_MAX;
-        if (index < s.warmup)
-          next = s.warmup;
-        else if (compaction_refs > 0 && index < compaction_end)
-          next = compaction_end;
+        for (auto b : boundaries) {
+          if (b > index) {
+            next = b;
+            break;
+          }
+        }
         const std::size_t n =
             static_cast<std::size_t>(std::min<std::uint64_t>(refs.size() - i, next - index));
         for (auto& t : translators) {
@@ -259,7 +298,7 @@ std::vector<WorkloadResult> run_translation(
     sink.finish();
 
     for (std::size_t ci = 0; ci < s.configs.size(); ++ci) {
-      ConfigResult cr;
+      ConfigResult cr = layouts[ci];
       cr.spec = &s.configs[ci];
       cr.stats = translators[ci]->stats();
       wr.configs.push_back(cr);

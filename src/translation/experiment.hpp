@@ -24,6 +24,11 @@ struct ConfigSpec {
   PageSize guest_pages = PageSize::k4K;
   PageSize host_pages = PageSize::k4K;
   bool escape_filter = true;
+  // Contiguity of this configuration; unset: the scenario's guest/host values.
+  std::optional<double> fragmentation;
+  std::optional<bool> self_ballooning;
+  std::optional<bool> hot_unplug_io_gap;
+  std::optional<double> compaction_share;
 };
 
 struct WorkloadSpec {
@@ -52,6 +57,9 @@ struct TranslationScenario {
 struct ConfigResult {
   const ConfigSpec* spec = nullptr;
   TranslatorStats stats;
+  double primary_in_segment = 0;  // share of the primary region the guest segment maps
+  std::uint64_t largest_free_run = 0;
+  std::uint64_t vmm_segment_bytes = 0;
   std::optional<double> linear_model_cycles;
 };
 

@@ -9,7 +9,7 @@ namespace memvirt::translation {
 
 namespace {
 
-constexpr std::uint64_t k2M = 2ULL << 20, k1G = 1ULL << 30, k4G = 4ULL << 30;
+constexpr std::uint64_t k2M = 2ULL << 20, k4G = 4ULL << 30;
 constexpr std::uint64_t kLowKernel = 16ULL << 20;  // page tables of a guest without high RAM
 
 std::uint64_t align_up(std::uint64_t x, std::uint64_t a) {
@@ -117,8 +117,10 @@ GuestLayout build_guest_layout(const std::vector<Region>& regions, const GuestLa
   std::uint64_t seg_gpa = 0;
   if (c.self_ballooning) {
     g.ballooned = g.primary_bytes;
-    g.hot_added = align_up(g.primary_bytes, k1G);
-    seg_gpa = align_up(g.ram.back().end, k1G);
+    // Linux hot-adds memory in 128 MiB sections; the guest pages need their own alignment.
+    const std::uint64_t section = std::max<std::uint64_t>(128ULL << 20, page);
+    g.hot_added = align_up(g.primary_bytes, section);
+    seg_gpa = align_up(g.ram.back().end, section);
     if (g.ram.back().end == seg_gpa) {
       g.ram.back().end += g.hot_added;
     } else {

@@ -127,6 +127,14 @@ nlohmann::ordered_json translation_results_json(const TranslationScenario& s,
       jc["guest_pages"] = page_size_name(c.spec->guest_pages);
       jc["host_pages"] = page_size_name(c.spec->host_pages);
       jc["escape_filter"] = c.spec->escape_filter;
+      jc["primary_region_in_guest_segment"] = c.primary_in_segment;
+      jc["largest_free_run_bytes"] = c.largest_free_run;
+      jc["vmm_segment_bytes"] = c.vmm_segment_bytes;
+      const double walks0 = static_cast<double>(c.stats.walks);
+      jc["share_of_walks_in_guest_segment"] =
+          div(static_cast<double>(c.stats.walks_in_guest_segment), walks0);
+      jc["share_of_walks_in_vmm_segment"] =
+          div(static_cast<double>(c.stats.walks_in_vmm_segment), walks0);
       jc["misses_per_kiloref"] = m.misses_per_kiloref;
       jc["l1_misses_per_kiloref"] = m.l1_misses_per_kiloref;
       jc["cycles_per_miss"] = m.cycles_per_miss;

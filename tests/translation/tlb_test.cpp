@@ -34,13 +34,19 @@ TEST(TlbSetAssoc, ReinsertRefreshesWithoutEviction) {
 }
 
 TEST(TlbSetAssoc, NonPowerOfTwoSets) {
-  SetAssoc a(12 * 2, 2);  // 12 sets
+  SetAssoc a(12 * 2, 2);  // 12 sets, hashed
   EXPECT_EQ(a.sets(), 12U);
-  a.insert(5, 1);
-  a.insert(17, 2);
-  a.insert(29, 3);  // 5, 17, 29 share set 5: 5 is evicted
-  EXPECT_FALSE(a.contains(5));
-  EXPECT_TRUE(a.contains(17));
+  std::vector<std::uint64_t> same;  // three keys of one set
+  for (std::uint64_t k = 0; same.size() < 3; ++k) {
+    if (a.set_of(k) == a.set_of(1000)) same.push_back(k);
+  }
+  std::vector<std::size_t> used(12, 0);
+  for (std::uint64_t k = 0; k < 1200; ++k) ++used[a.set_of(k)];
+  for (auto n : used) EXPECT_GT(n, 50U);  // every set is used
+  for (auto k : same) a.insert(k, k);
+  EXPECT_FALSE(a.contains(same[0]));
+  EXPECT_TRUE(a.contains(same[1]));
+  EXPECT_TRUE(a.contains(same[2]));
 }
 
 TEST(TlbHierarchyTest, SandyBridgeDefaultsHoldWhatTableViSays) {
