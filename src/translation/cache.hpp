@@ -35,6 +35,10 @@ class CacheHierarchy {
   // Latency in cycles of a load of physical address `pa`, and the fills it causes.
   std::uint32_t access(std::uint64_t pa) {
     const std::uint64_t line = pa >> kLineShift;
+    // After any access its line is the most recently used of its L1 set, so a repeat access
+    // hits without changing any state.
+    if (line == last_line_ && !levels_.empty()) return hit_cycles_[0];
+    last_line_ = line;
     std::uint64_t unused = 0;
     for (std::size_t i = 0; i < levels_.size(); ++i) {
       if (levels_[i].lookup(line, &unused)) {
@@ -50,6 +54,7 @@ class CacheHierarchy {
   std::vector<SetAssoc> levels_;
   std::vector<std::uint32_t> hit_cycles_;
   std::uint32_t memory_cycles_;
+  std::uint64_t last_line_ = ~std::uint64_t{0};
 };
 
 }  // namespace memvirt::translation

@@ -71,6 +71,13 @@ TranslationScenario load_translation_scenario(const std::string& file,
     s.mmu.tlb.l2[i] =
         read_tlb_array(tlb.child(std::string("l2_") + names[i]), def.l2[i].entries, def.l2[i].ways);
   }
+  Params pwc = mmu.child("walk_cache");
+  s.mmu.walk_cache.pml4e = static_cast<std::uint32_t>(
+      pwc.integer("pml4e", 0, "PML4E-cache entries per walk dimension (0: none)", 0, 4096));
+  s.mmu.walk_cache.pdpte = static_cast<std::uint32_t>(
+      pwc.integer("pdpte", 0, "PDPTE-cache entries per walk dimension (0: none)", 0, 4096));
+  s.mmu.walk_cache.pde = static_cast<std::uint32_t>(
+      pwc.integer("pde", 0, "PDE-cache entries per walk dimension (0: none)", 0, 4096));
   s.mmu.nested_in_tlb = mmu.boolean("nested_in_tlb", true, "gPA -> hPA translations share the TLB");
   s.mmu.costs.segment_add_cycles = static_cast<std::uint32_t>(
       mmu.integer("segment_add_cycles", 1, "cycles of one segment offset add", 0, 1000));
@@ -123,7 +130,11 @@ TranslationScenario load_translation_scenario(const std::string& file,
                                   kModeNames.begin());
     spec.guest_pages = read_page_size(c, "guest_pages", "guest (native) page size");
     spec.host_pages = read_page_size(c, "host_pages", "host page size (virtualized modes)");
-    spec.escape_filter = c.boolean("escape_filter", true, "escaped pages and the filter present");
+    // Escapes only exist where a VMM segment does; base modes default to none so page-size
+    // comparisons are not confounded by split host pages.
+    spec.escape_filter =
+        c.boolean("escape_filter", spec.mode == Mode::kDualDirect || spec.mode == Mode::kVmmDirect,
+                  "escaped pages and the filter present (default: modes with a VMM segment)");
     if (c.has("fragmentation")) {
       spec.fragmentation = c.real("fragmentation", 0, "guest.fragmentation for this one", 0, 1);
     }

@@ -27,6 +27,10 @@ class RadixPageTable {
     bool present = false;
     PageSize size = PageSize::k4K;
     Out page_base{};  // output address of the start of the leaf page
+    // Table page reached below each step (valid for steps whose entry is not a leaf); what a
+    // page-walk cache keeps.
+    std::array<std::uint32_t, kLevels> child{};
+    int first_level = kLevels - 1;  // radix level of entry[0]
   };
 
   // alloc_table_page returns the output-space address of a fresh 4 KiB table page; the table
@@ -64,10 +68,15 @@ class RadixPageTable {
     leaf = out.value() | kPresent | kLeaf;
   }
 
-  [[nodiscard]] Walk walk(In in) const {
+  [[nodiscard]] Walk walk(In in) const { return walk_from(in, kLevels - 1, 0); }
+
+  // A walk that starts at table page `node` of radix level `level` (3 = the root's level), as
+  // after a page-walk-cache hit.
+  [[nodiscard]] Walk walk_from(In in, int start_level, std::uint32_t start_node) const {
     Walk w;
-    std::uint32_t node = 0;
-    for (int level = kLevels - 1; level >= 0; --level) {
+    w.first_level = start_level;
+    std::uint32_t node = start_node;
+    for (int level = start_level; level >= 0; --level) {
       const unsigned i = index(in.value(), level);
       w.entry[w.refs++] = Out{node_address_[node] + 8ULL * i};
       const std::uint64_t e = entries_[node * kEntries + i];
@@ -79,6 +88,7 @@ class RadixPageTable {
         return w;
       }
       node = static_cast<std::uint32_t>(e >> 2);
+      w.child[w.refs - 1] = node;
     }
     return w;
   }

@@ -152,6 +152,7 @@ nlohmann::ordered_json translation_results_json(const TranslationScenario& s,
       counts["nested_refs"] = st.nested_refs;
       counts["walk_cycles"] = st.walk_cycles;
       counts["nested_tlb_hits"] = st.nested_tlb_hits;
+      counts["walk_cache_hits"] = st.walk_cache_hits;
       counts["segment_adds"] = st.segment_adds;
       counts["walks_in_guest_segment"] = st.walks_in_guest_segment;
       counts["walks_in_vmm_segment"] = st.walks_in_vmm_segment;

@@ -45,6 +45,8 @@ class TlbHierarchy {
   // Fills only L1 (what the seed's hardware does for a segment translation).
   void insert_l1(std::uint64_t addr, TlbSpace space, PageSize size, std::uint64_t out_base);
   void flush();
+  // True when entries of `size` are cached in some L1 array (themselves or splintered).
+  [[nodiscard]] bool l1_holds(PageSize size) const { return l1_index_for(size) >= 0; }
 
   static std::uint64_t key(std::uint64_t addr, TlbSpace space, PageSize size) {
     return ((addr >> page_shift(size)) << 1) | static_cast<std::uint64_t>(space);

@@ -20,6 +20,8 @@ Translator::Translator(const TranslatorSetup& setup, const GuestPageTable& guest
     : setup_(setup),
       tlb_(setup.tlb),
       cache_(setup.cache),
+      guest_walk_cache_(setup.walk_cache),
+      nested_walk_cache_(setup.walk_cache),
       guest_(guest),
       nested_(nested),
       filter_(filter),
@@ -38,7 +40,10 @@ void Translator::set_vmm_segment_active(bool active) {
   const bool allowed = (setup_.mode == Mode::kDualDirect || setup_.mode == Mode::kVmmDirect) &&
                        setup_.vmm_segment.enabled();
   const bool next = active && allowed;
-  if (next != vmm_active_) tlb_.flush();
+  if (next != vmm_active_) {
+    tlb_.flush();
+    last_vpn_ = ~std::uint64_t{0};
+  }
   vmm_active_ = next;
 }
 
@@ -63,8 +68,13 @@ Hpa Translator::translate(Gva va) {
   ++stats_.references;
   TlbHit hit;
   Hpa pa;
-  if (tlb_.lookup_l1(va.value(), TlbSpace::kVirtual, &hit)) {
+  const std::uint64_t vpn = va.value() >> 12;
+  PageSize entry_size = PageSize::k4K;
+  if (vpn == last_vpn_) {
+    pa = Hpa{last_frame_ | (va.value() & 0xFFF)};
+  } else if (tlb_.lookup_l1(va.value(), TlbSpace::kVirtual, &hit)) {
     pa = Hpa{hit.out_base + offset_in(va.value(), hit.size)};
+    entry_size = hit.size;
   } else {
     ++stats_.l1_misses;
     bool done = false;
@@ -89,6 +99,7 @@ Hpa Translator::translate(Gva va) {
       if (tlb_.lookup_l2(va.value(), TlbSpace::kVirtual, &hit)) {
         ++stats_.l2_hits;
         pa = Hpa{hit.out_base + offset_in(va.value(), hit.size)};
+        entry_size = hit.size;
       } else {
         ++stats_.walks;
         PageSize size = PageSize::k4K;
@@ -100,16 +111,28 @@ Hpa Translator::translate(Gva va) {
         stats_.walk_cycles += cycles;
         ++stats_.walks_by_refs[std::min<std::size_t>(refs, stats_.walks_by_refs.size() - 1)];
         tlb_.insert(va.value(), TlbSpace::kVirtual, size, base_of(pa.value(), size));
+        entry_size = size;
       }
     }
   }
+  // Every path ends with this page's entry most recently used in L1 (the walk and the L2 hit
+  // fill it last; nested fills come before).
+  last_vpn_ = tlb_.l1_holds(entry_size) ? vpn : ~std::uint64_t{0};
+  last_frame_ = pa.value() & ~std::uint64_t{0xFFF};
   if (setup_.model_data) stats_.data_cycles += cache_.access(pa.value());
   return pa;
 }
 
+GuestPageTable::Walk Translator::guest_walk(Gva va) {
+  const std::uint64_t before = guest_walk_cache_.hits();
+  const GuestPageTable::Walk w = guest_walk_cache_.walk(guest_, va);
+  stats_.walk_cache_hits += guest_walk_cache_.hits() - before;
+  return w;
+}
+
 Hpa Translator::walk_native(Gva va, PageSize* size, std::uint32_t* refs, std::uint64_t* cycles) {
   if (setup_.guest_segment.contains(va)) ++stats_.walks_in_guest_segment;
-  const GuestPageTable::Walk w = guest_.walk(va);
+  const GuestPageTable::Walk w = guest_walk(va);
   for (unsigned i = 0; i < w.refs; ++i) *cycles += cache_.access(w.entry[i].value());
   *refs += w.refs;
   stats_.guest_refs += w.refs;
@@ -140,7 +163,9 @@ Hpa Translator::translate_gpa(Gpa gpa, PageSize* size, std::uint32_t* refs, std:
     *size = hit.size;
     return Hpa{hit.out_base + offset_in(gpa.value(), hit.size)};
   }
-  const NestedPageTable::Walk w = nested_->walk(gpa);
+  const std::uint64_t before = nested_walk_cache_.hits();
+  const NestedPageTable::Walk w = nested_walk_cache_.walk(*nested_, gpa);
+  stats_.walk_cache_hits += nested_walk_cache_.hits() - before;
   for (unsigned i = 0; i < w.refs; ++i) *cycles += cache_.access(w.entry[i].value());
   *refs += w.refs;
   stats_.nested_refs += w.refs;
@@ -162,7 +187,7 @@ Hpa Translator::walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs,
     *cycles += setup_.costs.segment_add_cycles;
     gpa = setup_.guest_segment.translate(va);
   } else {
-    const GuestPageTable::Walk w = guest_.walk(va);
+    const GuestPageTable::Walk w = guest_walk(va);
     for (unsigned i = 0; i < w.refs; ++i) {
       PageSize unused;
       const Hpa entry = translate_gpa(w.entry[i], &unused, refs, cycles);

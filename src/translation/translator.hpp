@@ -25,6 +25,7 @@
 #include "translation/escape_filter.hpp"
 #include "translation/page_table.hpp"
 #include "translation/tlb.hpp"
+#include "translation/walk_cache.hpp"
 
 namespace memvirt::translation {
 
@@ -59,6 +60,7 @@ struct TranslatorStats {
   std::uint64_t guest_refs = 0;   // of walk_refs: guest (or native) page-table entries
   std::uint64_t nested_refs = 0;  // of walk_refs: nested page-table entries
   std::uint64_t nested_tlb_hits = 0;
+  std::uint64_t walk_cache_hits = 0;  // walks started below the root thanks to a walk cache
   std::uint64_t segment_adds = 0;
   std::uint64_t walks_in_guest_segment = 0;  // walks whose gVA lies in the guest segment range
   // walks whose data gPA lies in the VMM segment, unescaped; and those also in the guest one
@@ -75,6 +77,7 @@ struct TranslatorSetup {
   TlbConfig tlb;
   CacheConfig cache;
   WalkCosts costs;
+  WalkCacheConfig walk_cache;  // page-walk caches, one per walk dimension (default: none)
   bool nested_in_tlb = true;   // gPA -> hPA translations cached in the shared TLB
   bool model_data = true;      // data references go through the cache model too
   GuestSegment guest_segment;  // ranges always set: native runs use them to classify misses
@@ -103,6 +106,7 @@ class Translator {
   [[nodiscard]] Mode mode() const { return setup_.mode; }
 
  private:
+  GuestPageTable::Walk guest_walk(Gva va);
   Hpa walk_native(Gva va, PageSize* size, std::uint32_t* refs, std::uint64_t* cycles);
   Hpa walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs, std::uint64_t* cycles);
   // gPA -> hPA during a walk: VMM segment, shared TLB, or nested walk. *size receives the
@@ -115,10 +119,17 @@ class Translator {
   TranslatorSetup setup_;
   TlbHierarchy tlb_;
   CacheHierarchy cache_;
+  WalkCache guest_walk_cache_;   // keyed by gVA (native: VA)
+  WalkCache nested_walk_cache_;  // keyed by gPA
   const GuestPageTable& guest_;
   const NestedPageTable* nested_;
   const EscapeFilter* filter_;
   const std::vector<std::uint64_t>* escaped_;
+  // The last page translated through the L1 TLB. Its entry is the most recently used of its
+  // set, so a repeat hit changes no replacement state and can skip the lookup; any TLB fill
+  // or flush forgets it.
+  std::uint64_t last_vpn_ = ~std::uint64_t{0};
+  std::uint64_t last_frame_ = 0;
   bool guest_active_ = false;
   bool vmm_active_ = false;
   TranslatorStats stats_;

@@ -211,3 +211,38 @@ TEST(WalkerDirectSegment, NativeSegmentNeedsNoWalk) {
 
 }  // namespace
 }  // namespace memvirt::translation
+
+namespace memvirt::translation {
+namespace {
+
+TEST(WalkerWalkCache, PdeCacheLeavesOnlyThePteReference) {
+  Machine m;
+  TranslatorSetup s = m.setup(Mode::kBaseNative);
+  s.walk_cache = {2, 4, 32};
+  Translator t(s, m.guest, nullptr, nullptr, nullptr);
+  t.translate(Gva{kDataGva});
+  EXPECT_EQ(t.stats().walk_refs, 4U);
+  t.translate(Gva{kDataGva + 4 * kKiB});  // same page-table page: PDE cache hit
+  EXPECT_EQ(t.stats().walk_refs, 5U);
+  EXPECT_EQ(t.stats().walk_cache_hits, 1U);
+}
+
+TEST(WalkerWalkCache, BothDimensionsOfANestedWalk) {
+  Machine m;
+  TranslatorSetup s = m.setup(Mode::kBaseVirtualized);
+  s.walk_cache = {2, 4, 32};
+  Translator t(s, m.guest, &m.nested, nullptr, nullptr);
+  t.translate(Gva{kDataGva});
+  // Cold: the root's nested walk reads 4 entries and fills the nested caches; the other three
+  // guest table pages lie in the same 2 MiB of guest memory, so their nested walks hit the
+  // nested PDE cache (1 reference each); the data gPA (1 GiB) hits only the PML4E cache (3).
+  // Guest entries: 4.
+  EXPECT_EQ(t.stats().walk_refs, (4U + 1) + (1 + 1) + (1 + 1) + (1 + 1) + 3);
+  t.translate(Gva{kDataGva + 4 * kKiB});
+  // Guest PDE cache hit: one guest entry, its table page's nested walk hits the nested PDE
+  // cache, and so does the data gPA's.
+  EXPECT_EQ(t.stats().walk_refs, 14U + 1 + 1 + 1);
+}
+
+}  // namespace
+}  // namespace memvirt::translation
