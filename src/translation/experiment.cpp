@@ -333,9 +333,11 @@ std::vector<WorkloadResult> run_translation(
       const double walks = static_cast<double>(n.walks);
       in.native_walks = walks;
       in.native_cycles_per_walk = static_cast<double>(n.walk_cycles) / walks;
-      in.f_guest_segment = static_cast<double>(n.walks_in_guest_segment) / walks;
-      in.f_vmm_segment = static_cast<double>(n.walks_in_vmm_segment) / walks;
-      in.f_both = static_cast<double>(n.walks_in_both_segments) / walks;
+      // F from this configuration's own run: its layout decides what the segments cover.
+      const double f = segment_share(cr.spec->mode, cr.stats).value_or(0.0);
+      in.f_guest_segment = f;
+      in.f_vmm_segment = f;
+      in.f_both = f;
       const double levels = 4.0 - static_cast<double>(cr.spec->guest_pages);
       in.delta_vmm_direct = (levels + 1) * s.mmu.costs.segment_add_cycles;
       in.delta_guest_direct = s.mmu.costs.segment_add_cycles;

@@ -9,7 +9,8 @@
 //   Guest Direct    [(C_n + d_GD) F_GD + C_v (1 - F_GD)] M_n
 //
 // C_n, C_v: cycles per native and per base-virtualized walk; M_n: native misses (walks);
-// F: share of native misses inside the segment(s); d: the added cycles of the segment adds.
+// F: share of misses inside the segment(s) (see segment_share); d: the added cycles of the
+// segment adds.
 #pragma once
 
 #include <optional>
@@ -28,6 +29,26 @@ struct LinearModelInputs {
   double delta_vmm_direct = 0;             // d_VD
   double delta_guest_direct = 0;           // d_GD
 };
+
+// F of a configuration, from its own run (so it reflects that configuration's contiguity):
+// the share of L1 misses the segments resolve for the modes that skip the L2 TLB on a segment
+// hit (direct segment, Dual Direct), the share of walks inside the segment for the others.
+inline std::optional<double> segment_share(Mode mode, const TranslatorStats& st) {
+  const auto walks = static_cast<double>(st.walks);
+  const auto segment = static_cast<double>(st.segment_translations);
+  const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  switch (mode) {
+    case Mode::kDirectSegment:
+    case Mode::kDualDirect:
+      return ratio(segment, segment + walks);
+    case Mode::kGuestDirect:
+      return ratio(static_cast<double>(st.walks_in_guest_segment), walks);
+    case Mode::kVmmDirect:
+      return ratio(static_cast<double>(st.walks_in_vmm_segment), walks);
+    default:
+      return std::nullopt;
+  }
+}
 
 // Predicted walk cycles of `mode`; nullopt for the base modes (they are the model's inputs).
 inline std::optional<double> linear_model_cycles(Mode mode, const LinearModelInputs& in) {

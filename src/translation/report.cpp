@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "translation/linear_model.hpp"
+
 namespace memvirt::translation {
 
 namespace {
@@ -225,10 +227,9 @@ void print_translation_summary(std::ostream& out, const TranslationScenario& s,
   out << fmt::format("{}: {} references per workload after {} warm-up\n", s.name, s.references,
                      s.warmup);
   for (const auto& w : r) {
-    out << fmt::format("\n{}: {}\n  guest {} GiB, primary region {:.0f}% in the guest segment\n",
-                       w.name, w.description, w.guest_memory >> 30, 100 * w.primary_in_segment);
-    out << fmt::format("  {:<22} {:>9} {:>10} {:>8} {:>7} {:>9} {:>10}\n", "configuration", "MPKI",
-                       "cyc/miss", "refs", "xnative", "overhead", "model/sim");
+    out << fmt::format("\n{}: {}\n  guest {} GiB\n", w.name, w.description, w.guest_memory >> 30);
+    out << fmt::format("  {:<28} {:>8} {:>9} {:>6} {:>7} {:>9} {:>6} {:>9}\n", "configuration",
+                       "MPKI", "cyc/miss", "refs", "xnative", "overhead", "F", "model/sim");
     for (const auto& c : w.configs) {
       const DerivedMetrics m = derive(w, c);
       std::string model = "-";
@@ -236,19 +237,22 @@ void print_translation_summary(std::ostream& out, const TranslationScenario& s,
         model = fmt::format("{:.2f}",
                             *c.linear_model_cycles / static_cast<double>(c.stats.walk_cycles));
       }
+      const auto f = segment_share(c.spec->mode, c.stats);
       std::string extra;
-      if (auto e = escape_filter_overhead(w, c))
+      if (auto e = escape_filter_overhead(w, c)) {
         extra = fmt::format("  escape filter +{:.3f}%", 100 * *e);
-      out << fmt::format("  {:<22} {:>9.3f} {:>10.1f} {:>8.2f} {:>7.2f} {:>8.2f}% {:>10}{}\n",
+      }
+      out << fmt::format("  {:<28} {:>8.3f} {:>9.1f} {:>6.2f} {:>7.2f} {:>8.2f}% {:>6} {:>9}{}\n",
                          c.spec->name, m.misses_per_kiloref, m.cycles_per_miss, m.refs_per_miss,
-                         m.ratio_to_native, 100 * m.overhead_share, model, extra);
+                         m.ratio_to_native, 100 * m.overhead_share,
+                         f ? fmt::format("{:.3f}", *f) : "-", model, extra);
     }
   }
   out << "\n  MPKI: page walks (L2 TLB misses) per 1000 data references; cyc/miss: cycles per "
          "walk;\n"
-         "  xnative: cycles per miss over base native with the same guest pages; overhead: walk\n"
-         "  cycles over run time; model/sim: seed Table IV linear model over simulated walk "
-         "cycles.\n";
+         "  refs: memory references per walk; xnative: cycles per miss over base native with the\n"
+         "  same guest pages; overhead: walk cycles over run time; F: share of misses the\n"
+         "  segment(s) serve; model/sim: seed Table IV linear model over simulated walk cycles.\n";
 }
 
 }  // namespace memvirt::translation

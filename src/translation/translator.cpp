@@ -202,7 +202,10 @@ Hpa Translator::walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs,
   const bool counted_in_vmm = setup_.vmm_segment.contains(gpa);
   PageSize host_size;
   const Hpa hpa = translate_gpa(gpa, &host_size, refs, cycles);
-  if (counted_in_vmm && (filter_ == nullptr || !filter_->maybe_contains(gpa.value() >> 12))) {
+  // Modes with a VMM segment count what it served; the others classify by range.
+  const bool has_vmm = setup_.mode == Mode::kDualDirect || setup_.mode == Mode::kVmmDirect;
+  if (counted_in_vmm && (vmm_active_ || !has_vmm) &&
+      (filter_ == nullptr || !filter_->maybe_contains(gpa.value() >> 12))) {
     ++stats_.walks_in_vmm_segment;
     if (setup_.guest_segment.contains(va)) ++stats_.walks_in_both_segments;
   }

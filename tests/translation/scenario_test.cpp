@@ -95,7 +95,7 @@ TEST(TranslationScenario, BadPageSizeIsAnInputError) {
 
 TEST(TranslationScenario, ShippedScenariosLoad) {
   for (const char* name : {"scenarios/seed004-bigmemory.yaml", "scenarios/seed004-contiguity.yaml",
-                           "scenarios/seed004-trace.yaml"}) {
+                           "scenarios/seed004-trace.yaml", "scenarios/seed004-footprint.yaml"}) {
     const std::string file = memvirt::testing::source_path(name);
     EXPECT_TRUE(is_translation_scenario(file)) << name;
     EXPECT_NO_THROW(load_translation_scenario(file, {})) << name;
