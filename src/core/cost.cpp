@@ -70,7 +70,13 @@ double CostAccount::cpu_percent(Duration elapsed) const {
 
 CostAccount& Accounts::get(const std::string& name, unsigned threads) {
   for (auto& a : accounts_) {
-    if (a->name() == name) return *a;
+    if (a->name() != name) continue;
+    if (threads != 0 && a->threads() != 0 && a->threads() != threads) {
+      throw InputError(SourcePlace{"", 0, "reclaim"},
+                       "account " + name + " is shared with " + std::to_string(a->threads()) +
+                           " threads, but another mechanism gives it " + std::to_string(threads));
+    }
+    return *a;
   }
   accounts_.push_back(std::make_unique<CostAccount>(name, threads));
   return *accounts_.back();

@@ -22,6 +22,7 @@ enum class Op : std::uint8_t {
   kMadviseDontneedSingle,   // madvise(MADV_DONTNEED) of one page, one call per page
   kMadviseDontneedBatched,  // per page of a madvise(MADV_DONTNEED) over a large range
   kXxh64Page,               // xxh64 of one 4 KiB page
+  kJhash2Page,               // jhash2 of one 4 KiB page (KSM checksum before Linux 6.x xxh64)
   kMemcmpPage,              // memcmp of two equal 4 KiB pages
   kMemcmpPageDiffer,        // memcmp of two pages that differ (returns at the first difference)
   kMprotectPage,            // write-protect one page (page-table update, TLB flush)
@@ -40,6 +41,7 @@ inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInf
     {"madvise_dontneed_single", "madvise(MADV_DONTNEED) of a single page per call"},
     {"madvise_dontneed_batched", "per page of one madvise(MADV_DONTNEED) over 64 MiB"},
     {"xxh64_page", "xxh64 hash of one 4 KiB page"},
+    {"jhash2_page", "jhash2 (Jenkins lookup3 over 32-bit words) of one 4 KiB page"},
     {"memcmp_page", "memcmp of two equal 4 KiB pages"},
     {"memcmp_page_differ", "memcmp of two different 4 KiB pages (early exit)"},
     {"mprotect_page", "mprotect of one page read-only, per page (page-table update, TLB flush)"},

@@ -86,6 +86,8 @@ class StatsVisitor {
   virtual void counter(std::string_view name, const Counter& c) = 0;
   virtual void gauge(std::string_view name, const Gauge& g) = 0;
   virtual void histogram(std::string_view name, const Histogram& h) = 0;
+  // A value derived from the model's state (e.g. KSM's pages_shared), not stored as a stat.
+  virtual void value(std::string_view name, double v) = 0;
 };
 
 // Rows of numbers with named columns, written as CSV by the report writers.

@@ -123,6 +123,7 @@ class GuestKernel {
   [[nodiscard]] VmId vm() const { return vm_; }
   [[nodiscard]] unsigned vcpus() const { return vcpus_; }
   void add_hooks(PageHooks* h) { map_.hooks.push_back(h); }
+  void remove_hooks(PageHooks* h) { std::erase(map_.hooks, h); }
   [[nodiscard]] std::uint64_t memory_bytes() const;
   // Gfn of page `page` of a region (walks the region's runs).
   [[nodiscard]] Gfn region_gfn(const Region& r, std::uint64_t page) const;

@@ -25,12 +25,25 @@ inline constexpr unsigned compressibility_class(Fingerprint fp) {
   return static_cast<unsigned>((fp.value() >> 58) & 7);
 }
 
-// A non-zero fingerprint from a 64-bit draw, with the given compressibility class.
+// Bit 57 marks contents that are unique by construction: no other page ever holds them. A
+// scanner may rely on it to skip looking for twins that cannot exist (it still charges the
+// cost of looking), so results equal a search of every index.
+inline constexpr std::uint64_t kUniqueContentBit = 1ULL << 57;
+
+// A non-zero fingerprint from a 64-bit draw, with the given compressibility class. Such
+// contents may be shared (boot images, zero-filled data).
 inline constexpr Fingerprint make_fingerprint(std::uint64_t draw, unsigned cls = 7) {
-  std::uint64_t v = (draw & ((1ULL << 58) - 1)) | (static_cast<std::uint64_t>(cls & 7) << 58);
+  std::uint64_t v = (draw & (kUniqueContentBit - 1)) | (static_cast<std::uint64_t>(cls & 7) << 58);
   if (v == 0) v = 1;
   return Fingerprint{v};
 }
+
+// A fingerprint that no other page will ever hold (a program's own data).
+inline constexpr Fingerprint make_unique_fingerprint(std::uint64_t draw, unsigned cls = 7) {
+  return Fingerprint{make_fingerprint(draw, cls).value() | kUniqueContentBit};
+}
+
+inline constexpr bool is_unique_content(Fingerprint fp) { return (fp.value() & kUniqueContentBit) != 0; }
 
 // Fills `page` (4 KiB) with the bytes that fingerprint `fp` stands for.
 void generate_page_bytes(Fingerprint fp, std::span<std::byte> page);

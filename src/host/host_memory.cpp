@@ -100,6 +100,7 @@ Fingerprint HostMemory::content_of(NptEntry e) const {
 WriteEffect HostMemory::write(VmId vm, Gfn gfn, Fingerprint fp) {
   VmSpace& s = space(vm);
   const NptEntry e = s.npt.get(gfn);
+  mark_dirty(s, gfn);
   switch (e.state()) {
     case PageState::kPrivate: {
       const std::uint64_t h = inline_ ? fp.value() : store_->overwrite(e.payload(), fp);
@@ -158,41 +159,83 @@ void HostMemory::map_zero(VmId vm, Gfn gfn) {
   set_entry(s, gfn, e, NptEntry::make(PageState::kZero, 0));
 }
 
-bool HostMemory::merge(VmId vm, Gfn gfn, VmId target_vm, Gfn target_gfn) {
+std::uint64_t HostMemory::new_shared_id(std::uint64_t handle) {
+  std::uint64_t id = 0;
+  if (!free_shared_ids_.empty()) {
+    id = free_shared_ids_.back();
+    free_shared_ids_.pop_back();
+  } else {
+    id = shared_.size();
+    shared_.push_back({});
+  }
+  shared_[id] = SharedFrame{handle, 0};
+  ++shared_frames_;
+  return id;
+}
+
+std::optional<std::uint64_t> HostMemory::shared_frame(VmId vm, Gfn gfn) const {
+  const NptEntry e = space(vm).npt.get(gfn);
+  if (e.state() != PageState::kShared) return std::nullopt;
+  return e.payload();
+}
+
+Fingerprint HostMemory::shared_content(std::uint64_t id) const {
+  const std::uint64_t h = shared_[id].handle;
+  return inline_ ? Fingerprint{h} : store_->load(h);
+}
+
+std::optional<std::uint64_t> HostMemory::make_shared(VmId vm, Gfn gfn) {
   VmSpace& s = space(vm);
-  VmSpace& t = space(target_vm);
   const NptEntry e = s.npt.get(gfn);
-  const NptEntry te = t.npt.get(target_gfn);
+  if (e.state() != PageState::kPrivate) return std::nullopt;
+  // The private frame becomes the shared frame; its data stays where it is.
+  const std::uint64_t id = new_shared_id(e.payload());
+  shared_[id].refs = 1;
+  --private_frames_;
+  set_entry(s, gfn, e, NptEntry::make(PageState::kShared, id));
+  return id;
+}
+
+bool HostMemory::merge_into(VmId vm, Gfn gfn, std::uint64_t id) {
+  VmSpace& s = space(vm);
+  const NptEntry e = s.npt.get(gfn);
+  if (e.state() != PageState::kPrivate || shared_refs(id) == 0) return false;
+  if (content_of(e) != shared_content(id)) return false;
+  ++shared_[id].refs;
+  drop(e);
+  set_entry(s, gfn, e, NptEntry::make(PageState::kShared, id));
+  return true;
+}
+
+bool HostMemory::merge(VmId vm, Gfn gfn, VmId target_vm, Gfn target_gfn) {
+  const NptEntry e = space(vm).npt.get(gfn);
+  const NptEntry te = space(target_vm).npt.get(target_gfn);
   const auto backed = [](NptEntry x) {
     return x.state() == PageState::kPrivate || x.state() == PageState::kShared;
   };
   if (!backed(e) || !backed(te) || (vm == target_vm && gfn == target_gfn)) return false;
   if (content_of(e) != content_of(te)) return false;
-  if (e.state() == PageState::kShared && te.state() == PageState::kShared &&
-      e.payload() == te.payload()) {
-    return true;
+  if (e.state() == PageState::kShared) {
+    if (te.state() == PageState::kShared && e.payload() == te.payload()) return true;
+    return false;  // a shared page is not moved to another frame
   }
-  std::uint64_t id = 0;
-  if (te.state() == PageState::kShared) {
-    id = te.payload();
-  } else {
-    // The target's private frame becomes a shared frame; its data stays where it is.
-    if (!free_shared_ids_.empty()) {
-      id = free_shared_ids_.back();
-      free_shared_ids_.pop_back();
-    } else {
-      id = shared_.size();
-      shared_.push_back({});
-    }
-    shared_[id] = SharedFrame{te.payload(), 1};
-    ++shared_frames_;
-    --private_frames_;
-    set_entry(t, target_gfn, te, NptEntry::make(PageState::kShared, id));
-  }
-  ++shared_[id].refs;
-  drop(e);
-  set_entry(s, gfn, e, NptEntry::make(PageState::kShared, id));
-  return true;
+  const std::uint64_t id =
+      te.state() == PageState::kShared ? te.payload() : *make_shared(target_vm, target_gfn);
+  return merge_into(vm, gfn, id);
+}
+
+void HostMemory::enable_dirty_tracking(VmId vm) {
+  VmSpace& s = space(vm);
+  if (s.dirty.empty()) s.dirty.assign(s.touched.size(), 0);
+}
+
+bool HostMemory::take_dirty(VmId vm, Gfn gfn) {
+  VmSpace& s = space(vm);
+  std::uint64_t& word = s.dirty[gfn.value() >> 6];
+  const std::uint64_t bit = 1ULL << (gfn.value() & 63);
+  const bool was = (word & bit) != 0;
+  word &= ~bit;
+  return was;
 }
 
 std::uint64_t HostMemory::resident_pages(VmId vm) const {
@@ -205,7 +248,7 @@ std::uint64_t HostMemory::memory_bytes() const {
   std::uint64_t bytes = shared_.capacity() * sizeof(SharedFrame) +
                         free_shared_ids_.capacity() * sizeof(std::uint32_t);
   for (const auto& v : vms_) {
-    if (v) bytes += sizeof(VmSpace) + v->npt.memory_bytes() + v->touched.capacity() * 8;
+    if (v) bytes += sizeof(VmSpace) + v->npt.memory_bytes() + (v->touched.capacity() + v->dirty.capacity()) * 8;
   }
   return bytes;
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/stats.hpp"
@@ -62,6 +63,8 @@ class NestedPageTable {
     chunk[gfn.value() & kChunkMask] = e.raw();
   }
   [[nodiscard]] std::uint32_t pages() const { return pages_; }
+  // True when the 2 MiB chunk holding `gfn` was never touched (all entries unbacked).
+  [[nodiscard]] bool chunk_absent(Gfn gfn) const { return !chunks_[gfn.value() >> kChunkShift]; }
   [[nodiscard]] std::uint64_t memory_bytes() const;
 
  private:
@@ -111,7 +114,29 @@ class HostMemory {
   // Returns false (and does nothing) if the contents differ or either page is not backed.
   bool merge(VmId vm, Gfn gfn, VmId target_vm, Gfn target_gfn);
 
+  // The shared frame a page maps, if it maps one.
+  [[nodiscard]] std::optional<std::uint64_t> shared_frame(VmId vm, Gfn gfn) const;
+  // Makes (vm, gfn) map shared frame `id`, whose content must equal the page's. Returns
+  // false (and does nothing) if the frame is gone, the contents differ or the page is not
+  // backed by a private frame.
+  bool merge_into(VmId vm, Gfn gfn, std::uint64_t id);
+  // Turns the page's private frame into a shared frame with one mapping; returns its id.
+  // Returns nullopt when the page is not backed by a private frame.
+  std::optional<std::uint64_t> make_shared(VmId vm, Gfn gfn);
+  // Mappings of a shared frame (0 once it is gone).
+  [[nodiscard]] std::uint32_t shared_refs(std::uint64_t id) const {
+    return id < shared_.size() ? shared_[id].refs : 0;
+  }
+  [[nodiscard]] Fingerprint shared_content(std::uint64_t id) const;
+
+  // Dirty tracking: once enabled for a VM, every guest write sets the page's dirty bit;
+  // take_dirty() reads and clears it (like soft-dirty bits or write-protect faults).
+  void enable_dirty_tracking(VmId vm);
+  bool take_dirty(VmId vm, Gfn gfn);
+
   [[nodiscard]] PageState state(VmId vm, Gfn gfn) const { return space(vm).npt.get(gfn).state(); }
+  // True when no page of the 512-page chunk holding `gfn` was ever touched.
+  [[nodiscard]] bool chunk_unbacked(VmId vm, Gfn gfn) const { return space(vm).npt.chunk_absent(gfn); }
   [[nodiscard]] std::uint64_t frames_used() const { return private_frames_ + shared_frames_; }
   [[nodiscard]] std::uint64_t private_frames() const { return private_frames_; }
   [[nodiscard]] std::uint64_t shared_frames() const { return shared_frames_; }
@@ -140,11 +165,16 @@ class HostMemory {
     }
     NestedPageTable npt;
     std::vector<std::uint64_t> touched;
+    std::vector<std::uint64_t> dirty;  // empty unless tracking is enabled
     VmMemoryStats stats;
   };
   VmSpace& space(VmId vm) { return *vms_[vm.value()]; }
   [[nodiscard]] const VmSpace& space(VmId vm) const { return *vms_[vm.value()]; }
   void set_entry(VmSpace& s, Gfn gfn, NptEntry old_e, NptEntry new_e);
+  static void mark_dirty(VmSpace& s, Gfn gfn) {
+    if (!s.dirty.empty()) s.dirty[gfn.value() >> 6] |= 1ULL << (gfn.value() & 63);
+  }
+  std::uint64_t new_shared_id(std::uint64_t handle);
   // Releases whatever the entry holds (frame, shared reference).
   void drop(NptEntry e);
   std::uint64_t new_private(VmSpace& s, Gfn gfn, Fingerprint fp);

@@ -73,6 +73,45 @@ std::pair<std::string, double> cpu_model() {
 
 volatile std::uint64_t g_sink;  // keeps measured results alive
 
+// Bob Jenkins' lookup3 hash over 32-bit words, the algorithm of Linux's jhash2(), which KSM
+// used as its page checksum (calc_checksum: jhash2(page, PAGE_SIZE / 4, 17)) until xxh64.
+std::uint32_t rotl32(std::uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+std::uint32_t jhash2(const std::uint32_t* k, std::size_t length, std::uint32_t initval) {
+  std::uint32_t a = 0xdeadbeef + (static_cast<std::uint32_t>(length) << 2) + initval;
+  std::uint32_t b = a;
+  std::uint32_t c = a;
+  while (length > 3) {
+    a += k[0];
+    b += k[1];
+    c += k[2];
+    a -= c; a ^= rotl32(c, 4); c += b;
+    b -= a; b ^= rotl32(a, 6); a += c;
+    c -= b; c ^= rotl32(b, 8); b += a;
+    a -= c; a ^= rotl32(c, 16); c += b;
+    b -= a; b ^= rotl32(a, 19); a += c;
+    c -= b; c ^= rotl32(b, 4); b += a;
+    length -= 3;
+    k += 3;
+  }
+  switch (length) {
+    case 3: c += k[2]; [[fallthrough]];
+    case 2: b += k[1]; [[fallthrough]];
+    case 1:
+      a += k[0];
+      c ^= b; c -= rotl32(b, 14);
+      a ^= c; a -= rotl32(c, 11);
+      b ^= a; b -= rotl32(a, 25);
+      c ^= b; c -= rotl32(b, 16);
+      a ^= c; a -= rotl32(c, 4);
+      b ^= a; b -= rotl32(a, 14);
+      c ^= b; c -= rotl32(b, 24);
+      break;
+    default:
+      break;
+  }
+  return c;
+}
+
 }  // namespace
 
 CostProfile calibrate(const CalibrationOptions& opt,
@@ -132,6 +171,13 @@ CostProfile calibrate(const CalibrationOptions& opt,
                                  h ^= XXH64(buf.page(i), 4096, 0);
                                g_sink = h;
                              }));
+  record(Op::kJhash2Page, median_ns_per_page(opt, [] {}, [&] {
+           std::uint32_t h = 0;
+           for (std::size_t i = 0; i < opt.pages; ++i) {
+             h ^= jhash2(reinterpret_cast<const std::uint32_t*>(buf.page(i)), 1024, 17);
+           }
+           g_sink = h;
+         }));
   Mapping copy(bytes);
   std::memcpy(copy.page(0), buf.page(0), bytes);
   record(Op::kMemcmpPage, median_ns_per_page(

@@ -47,6 +47,15 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
               {"touched_gib", static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30)},
               {"events", r.run.events},
               {"simulated_s", r.run.simulated_s}};
+  if (!r.run.mechanisms.empty()) {
+    json mech = json::object();
+    for (const auto& [name, stats] : r.run.mechanisms) {
+      json m = json::object();
+      for (const auto& [k, v] : stats) m[k] = v;
+      mech[name] = m;
+    }
+    j["mechanisms"] = mech;
+  }
   if (s.reference.vms || s.reference.host_memory_gib_avg) {
     json ref = {{"source", s.reference.source}};
     if (s.reference.vms) ref["vms"] = *s.reference.vms;

@@ -71,6 +71,11 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.vm.boot.boot_time = boot.duration("time", Duration{0}, "time from launch to workloads");
   for (Params w : vm.sequence("workloads")) s.vm.workloads.push_back(make_workload_factory(w));
 
+  for (Params m : p.sequence("reclaim")) {
+    s.reclaim_names.push_back(m.string("impl", "", "mechanism"));
+    s.reclaim.push_back(make_mechanism_factory(m));
+  }
+
   Params ex = p.child("experiment");
   s.experiment.type = ex.choice("type", "fixed", {"fixed", "density"}, "experiment kind");
   s.experiment.duration =

@@ -11,6 +11,7 @@
 #include "core/cost.hpp"
 #include "core/params.hpp"
 #include "guest/kernel.hpp"
+#include "reclaim/mechanism.hpp"
 #include "workload/workload.hpp"
 
 namespace memvirt {
@@ -63,6 +64,8 @@ struct Scenario {
   std::string profile_file;
   CostProfile costs;
   VmConfig vm;
+  std::vector<MechanismFactory> reclaim;  // host mechanisms, in the order given
+  std::vector<std::string> reclaim_names;
   ExperimentConfig experiment;
   Reference reference;
   YAML::Node effective;  // the effective configuration

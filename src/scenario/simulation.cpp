@@ -35,6 +35,15 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms)
   host_ = std::make_unique<HostMemory>(std::move(store));
   vcpus_ = &accounts_.get("guest_vcpus", 0);
   host_faults_ = &accounts_.get("host_fault_in", 1);
+  MechanismEnv env;
+  env.queue = &queue_;
+  env.host = host_.get();
+  env.accounts = &accounts_;
+  env.costs = &s_.costs;
+  env.seed = s_.seed;
+  for (const auto& make : s_.reclaim) mechanisms_.push_back(make());
+  for (const auto& m : mechanisms_) env.peers.push_back(m.get());
+  for (const auto& m : mechanisms_) m->start(env);
   for (unsigned i = 0; i < vm_count_; ++i) {
     queue_.at(TimePoint{} + Duration{s_.vm.launch_interval.ns() * i}, EventQueue::kHost,
               [this, i](TimePoint) { launch(i); });
@@ -51,6 +60,7 @@ void Simulation::launch(unsigned index) {
   vcpus_->add_threads(s_.vm.vcpus);
   vm->kernel =
       std::make_unique<GuestKernel>(s_.vm.kernel, *host_, vm->id, s_.costs, *vcpus_, *host_faults_);
+  for (const auto& m : mechanisms_) m->attach(VmHandle{vm->id, index, vm->kernel.get(), vcpus_});
   // Boot: the guest OS touches its footprint; the first part is the image's, identical in
   // every VM booted from it, the rest is this VM's own.
   const std::uint64_t footprint = s_.vm.boot.footprint.pages();
@@ -98,6 +108,7 @@ void Simulation::host_oom_kill() {
   }
   if (victim == nullptr) return;
   victim->alive = false;
+  for (const auto& m : mechanisms_) m->detach(victim->id);
   host_->remove_vm(victim->id);
   ++killed_;
 }
@@ -211,6 +222,22 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     for (const auto& w : vm->workloads) r.workload_cycles += w->stats().cycles.value();
   }
   r.simulator_bytes = simulator_bytes();
+  struct Collect final : StatsVisitor {
+    std::vector<std::pair<std::string, double>> out;
+    void counter(std::string_view n, const Counter& c) override {
+      out.emplace_back(n, static_cast<double>(c.value()));
+    }
+    void gauge(std::string_view n, const Gauge& g) override {
+      out.emplace_back(n, static_cast<double>(g.value()));
+    }
+    void histogram(std::string_view n, const Histogram& h) override { out.emplace_back(n, h.mean()); }
+    void value(std::string_view n, double v) override { out.emplace_back(n, v); }
+  };
+  for (const auto& m : mechanisms_) {
+    Collect c;
+    m->visit_stats(c);
+    r.mechanisms.emplace_back(m->name(), std::move(c.out));
+  }
   return r;
 }
 

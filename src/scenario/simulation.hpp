@@ -39,6 +39,8 @@ struct RunResult {
   std::uint64_t guest_oom_kills = 0;
   std::uint64_t workload_cycles = 0;
   std::uint64_t simulator_bytes = 0;  // model memory at the end (page tables, metadata)
+  // Each mechanism's statistics at the end: (mechanism, [(stat, value)]).
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>> mechanisms;
 };
 
 // Receives progress of long runs; the command line shows it, tests ignore it.
@@ -77,6 +79,7 @@ class Simulation {
   CostAccount* vcpus_ = nullptr;
   CostAccount* host_faults_ = nullptr;
   std::vector<std::unique_ptr<Vm>> vms_;
+  std::vector<std::unique_ptr<Mechanism>> mechanisms_;
   TimeSeries series_;
   TimeWeightedGauge host_gauge_;
   double host_peak_gib_ = 0;

@@ -49,6 +49,14 @@ bool EscapeFilter::maybe_contains(std::uint64_t page_number) const {
   return true;
 }
 
+void EscapeFilter::insert_escape(std::uint64_t gpa) {
+  for (unsigned s = 0; s < kPageSizes; ++s) insert(key(gpa, static_cast<PageSize>(s)));
+}
+
+bool EscapeFilter::maybe_escapes(std::uint64_t gpa, PageSize span) const {
+  return maybe_contains(key(gpa, span));
+}
+
 double EscapeFilter::theoretical_false_positive_rate(std::uint32_t bits, std::uint32_t hashes,
                                                      std::uint64_t inserted) {
   const double k = hashes;

@@ -47,16 +47,18 @@ void Translator::set_vmm_segment_active(bool active) {
   vmm_active_ = next;
 }
 
-bool Translator::is_escaped(Gpa gpa) const {
+bool Translator::is_escaped(Gpa gpa, PageSize span) const {
   if (escaped_ == nullptr) return false;
-  return std::binary_search(escaped_->begin(), escaped_->end(), gpa.value() >> 12);
+  const std::uint64_t first = (gpa.value() & ~(page_bytes(span) - 1)) >> 12;
+  const auto it = std::lower_bound(escaped_->begin(), escaped_->end(), first);
+  return it != escaped_->end() && *it < first + (page_bytes(span) >> 12);
 }
 
-bool Translator::in_vmm_segment_unescaped(Gpa gpa, bool count) {
+bool Translator::in_vmm_segment_unescaped(Gpa gpa, bool count, PageSize span) {
   if (!setup_.vmm_segment.contains(gpa)) return false;
-  if (filter_ == nullptr || !filter_->maybe_contains(gpa.value() >> 12)) return true;
+  if (filter_ == nullptr || !filter_->maybe_escapes(gpa.value(), span)) return true;
   if (!count) return false;
-  if (is_escaped(gpa)) {
+  if (is_escaped(gpa, span)) {
     ++stats_.escapes;
   } else {
     ++stats_.false_positives;
@@ -85,7 +87,7 @@ Hpa Translator::translate(Gva va) {
       if (setup_.mode == Mode::kDirectSegment) {
         pa = Hpa{gpa.value()};
         done = true;
-      } else if (vmm_active_ && in_vmm_segment_unescaped(gpa, false)) {
+      } else if (vmm_active_ && in_vmm_segment_unescaped(gpa, false, PageSize::k4K)) {
         pa = setup_.vmm_segment.translate(gpa);
         done = true;
       }
@@ -141,15 +143,16 @@ Hpa Translator::walk_native(Gva va, PageSize* size, std::uint32_t* refs, std::ui
   const Gpa gpa{w.page_base.value() + offset_in(va.value(), w.size)};
   // Classification only: would this miss fall in the VMM segment of a virtualized run?
   if (setup_.vmm_segment.contains(gpa) &&
-      (filter_ == nullptr || !filter_->maybe_contains(gpa.value() >> 12))) {
+      (filter_ == nullptr || !filter_->maybe_escapes(gpa.value(), w.size))) {
     ++stats_.walks_in_vmm_segment;
     if (setup_.guest_segment.contains(va)) ++stats_.walks_in_both_segments;
   }
   return Hpa{gpa.value()};
 }
 
-Hpa Translator::translate_gpa(Gpa gpa, PageSize* size, std::uint32_t* refs, std::uint64_t* cycles) {
-  if (vmm_active_ && in_vmm_segment_unescaped(gpa, true)) {
+Hpa Translator::translate_gpa(Gpa gpa, PageSize span, PageSize* size, std::uint32_t* refs,
+                              std::uint64_t* cycles) {
+  if (vmm_active_ && in_vmm_segment_unescaped(gpa, true, span)) {
     ++stats_.segment_adds;
     *cycles += setup_.costs.segment_add_cycles;
     *size = PageSize::k1G;
@@ -190,7 +193,7 @@ Hpa Translator::walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs,
     const GuestPageTable::Walk w = guest_walk(va);
     for (unsigned i = 0; i < w.refs; ++i) {
       PageSize unused;
-      const Hpa entry = translate_gpa(w.entry[i], &unused, refs, cycles);
+      const Hpa entry = translate_gpa(w.entry[i], PageSize::k4K, &unused, refs, cycles);
       *cycles += cache_.access(entry.value());
     }
     *refs += w.refs;
@@ -201,11 +204,11 @@ Hpa Translator::walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs,
   }
   const bool counted_in_vmm = setup_.vmm_segment.contains(gpa);
   PageSize host_size;
-  const Hpa hpa = translate_gpa(gpa, &host_size, refs, cycles);
+  const Hpa hpa = translate_gpa(gpa, guest_size, &host_size, refs, cycles);
   // Modes with a VMM segment count what it served; the others classify by range.
   const bool has_vmm = setup_.mode == Mode::kDualDirect || setup_.mode == Mode::kVmmDirect;
   if (counted_in_vmm && (vmm_active_ || !has_vmm) &&
-      (filter_ == nullptr || !filter_->maybe_contains(gpa.value() >> 12))) {
+      (filter_ == nullptr || !filter_->maybe_escapes(gpa.value(), guest_size))) {
     ++stats_.walks_in_vmm_segment;
     if (setup_.guest_segment.contains(va)) ++stats_.walks_in_both_segments;
   }

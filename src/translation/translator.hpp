@@ -111,10 +111,12 @@ class Translator {
   Hpa walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs, std::uint64_t* cycles);
   // gPA -> hPA during a walk: VMM segment, shared TLB, or nested walk. *size receives the
   // size of the host mapping (1 GiB for the segment, which never splinters).
-  Hpa translate_gpa(Gpa gpa, PageSize* size, std::uint32_t* refs, std::uint64_t* cycles);
+  Hpa translate_gpa(Gpa gpa, PageSize span, PageSize* size, std::uint32_t* refs,
+                    std::uint64_t* cycles);
   // count: record escapes and false positives (once per walk, not in the pre-L2 check).
-  [[nodiscard]] bool in_vmm_segment_unescaped(Gpa gpa, bool count);
-  [[nodiscard]] bool is_escaped(Gpa gpa) const;
+  // span: the page size the translation will be cached at; any escape inside it counts.
+  [[nodiscard]] bool in_vmm_segment_unescaped(Gpa gpa, bool count, PageSize span);
+  [[nodiscard]] bool is_escaped(Gpa gpa, PageSize span) const;
 
   TranslatorSetup setup_;
   TlbHierarchy tlb_;

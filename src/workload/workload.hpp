@@ -59,12 +59,13 @@ class SizeDistribution {
   double rate_ = 0;  // 1/bytes, truncated exponential
 };
 
-// Unique page contents for a program: every write is a content no other page has.
+// Unique page contents for a program: every write is a content no other page has (a
+// counter per program through a bijective mix, so two draws never collide).
 class UniqueContent {
  public:
   UniqueContent(std::uint64_t seed, std::uint64_t vm, std::uint64_t stream)
       : base_(splitmix64(seed ^ splitmix64(vm * 0x100000001B3ULL + stream))) {}
-  Fingerprint next() { return make_fingerprint(splitmix64(base_ + counter_++)); }
+  Fingerprint next() { return make_unique_fingerprint(splitmix64(base_ + counter_++)); }
 
  private:
   std::uint64_t base_;

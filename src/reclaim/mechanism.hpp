@@ -1,0 +1,62 @@
+// Host mechanisms that reclaim or deduplicate guest memory (PPR, KSM, PageONE, ...). One
+// interface for the family; each implementation in its own file; the scenario's `reclaim:`
+// list names them by `impl:`.
+//
+// Contract: start() is called once at time 0, before any VM exists; attach() when a VM's
+// kernel exists and before it boots (so guest hooks see every allocation); detach() before
+// the host drops a VM's memory. A mechanism charges its CPU to accounts it gets from
+// MechanismEnv::accounts by name, so mechanisms that share threads (PPR and PageONE) share
+// accounts.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/cost.hpp"
+#include "core/event_queue.hpp"
+#include "core/params.hpp"
+#include "core/stats.hpp"
+#include "guest/kernel.hpp"
+#include "host/host_memory.hpp"
+
+namespace memvirt {
+
+class Mechanism;
+
+struct MechanismEnv {
+  EventQueue* queue = nullptr;
+  HostMemory* host = nullptr;
+  Accounts* accounts = nullptr;
+  const CostProfile* costs = nullptr;
+  std::uint64_t seed = 0;
+  std::vector<Mechanism*> peers;  // every mechanism of the simulation, this one included
+};
+
+struct VmHandle {
+  VmId id;
+  unsigned index = 0;             // launch order
+  GuestKernel* kernel = nullptr;
+  CostAccount* vcpu = nullptr;    // where guest-side work is charged
+};
+
+class Mechanism {
+ public:
+  virtual ~Mechanism() = default;
+  [[nodiscard]] virtual std::string name() const = 0;
+  virtual void start(const MechanismEnv& env) = 0;
+  virtual void attach(const VmHandle& vm) = 0;
+  virtual void detach(VmId vm) = 0;
+  // True when the mechanism knows the guest holds (vm, gfn) free (PPR's marks), so other
+  // mechanisms can skip it.
+  [[nodiscard]] virtual bool known_free(VmId /*vm*/, Gfn /*gfn*/) const { return false; }
+  virtual void visit_stats(StatsVisitor& v) const = 0;
+};
+
+using MechanismFactory = std::function<std::unique_ptr<Mechanism>()>;
+
+// Reads one `reclaim:` entry ({impl: ppr | ksm | pageone, ...}) and returns a factory.
+MechanismFactory make_mechanism_factory(Params p);
+
+}  // namespace memvirt

@@ -1,0 +1,22 @@
+#include "reclaim/ksm.hpp"
+#include "reclaim/mechanism.hpp"
+#include "reclaim/pageone.hpp"
+#include "reclaim/ppr.hpp"
+
+namespace memvirt {
+
+MechanismFactory make_mechanism_factory(Params p) {
+  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone"}, "mechanism");
+  if (impl == "ppr") {
+    const PprConfig c = Ppr::config_from(p);
+    return [c] { return std::make_unique<Ppr>(c); };
+  }
+  if (impl == "ksm") {
+    const KsmConfig c = Ksm::config_from(p);
+    return [c] { return std::make_unique<Ksm>(c); };
+  }
+  const PageOneConfig c = PageOne::config_from(p);
+  return [c] { return std::make_unique<PageOne>(c); };
+}
+
+}  // namespace memvirt
