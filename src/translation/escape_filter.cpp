@@ -49,8 +49,9 @@ bool EscapeFilter::maybe_contains(std::uint64_t page_number) const {
   return true;
 }
 
-void EscapeFilter::insert_escape(std::uint64_t gpa) {
-  for (unsigned s = 0; s < kPageSizes; ++s) insert(key(gpa, static_cast<PageSize>(s)));
+void EscapeFilter::insert_escape(std::uint64_t gpa, PageSize span) {
+  insert(key(gpa, PageSize::k4K));
+  if (span != PageSize::k4K) insert(key(gpa, span));
 }
 
 bool EscapeFilter::maybe_escapes(std::uint64_t gpa, PageSize span) const {

@@ -22,10 +22,10 @@ class EscapeFilter {
   void insert(std::uint64_t page_number);
   [[nodiscard]] bool maybe_contains(std::uint64_t page_number) const;
 
-  // Escapes at every page size: an escaped 4 KiB page also marks the 2 MiB and 1 GiB frames
-  // holding it, so a translation about to be cached as a large page can ask whether any part
-  // of it escapes (keys tagged by size; the 4 KiB key is the plain page number).
-  void insert_escape(std::uint64_t gpa);
+  // An escaped 4 KiB page, and (when the guest maps large pages) the `span` frame holding it,
+  // so a translation about to be cached as a large page can ask whether any part of it
+  // escapes. Keys are tagged by size; the 4 KiB key is the plain page number.
+  void insert_escape(std::uint64_t gpa, PageSize span);
   [[nodiscard]] bool maybe_escapes(std::uint64_t gpa, PageSize span) const;
   static std::uint64_t key(std::uint64_t gpa, PageSize span) {
     return (gpa >> page_shift(span)) | (static_cast<std::uint64_t>(span) << 60);

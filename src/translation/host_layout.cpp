@@ -57,7 +57,10 @@ HostLayout build_host_layout(const GuestLayout& guest, const HostLayoutConfig& c
   std::sort(h.escaped.begin(), h.escaped.end());
   if (c.filter_bits > 0) {
     h.filter = std::make_unique<EscapeFilter>(c.filter_bits, c.filter_hashes, c.seed);
-    for (auto gfn : h.escaped) h.filter->insert_escape(gfn << 12);
+    // The guest's largest page size bounds the TLB entries formed over the segment.
+    PageSize span = PageSize::k4K;
+    for (const auto& entry : guest.backed) span = std::max(span, entry.second);
+    for (auto gfn : h.escaped) h.filter->insert_escape(gfn << 12, span);
   }
 
   // Scattered backing: shuffled 2 MiB (or 1 GiB) host blocks, used sequentially inside.

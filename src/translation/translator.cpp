@@ -189,6 +189,10 @@ Hpa Translator::walk_virtualized(Gva va, PageSize* size, std::uint32_t* refs,
     ++stats_.segment_adds;
     *cycles += setup_.costs.segment_add_cycles;
     gpa = setup_.guest_segment.translate(va);
+    // Dual Direct reaches here only for escapes and false positives: like its segment hits,
+    // cache the result as a 4 KiB entry so it never covers an escaped page. Guest Direct lets
+    // the host page size decide.
+    if (vmm_active_ && setup_.vmm_segment.contains(gpa)) guest_size = PageSize::k4K;
   } else {
     const GuestPageTable::Walk w = guest_walk(va);
     for (unsigned i = 0; i < w.refs; ++i) {

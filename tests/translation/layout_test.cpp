@@ -73,7 +73,7 @@ TEST(TranslationLayout, NestedTableAgreesWithVmmSegmentExceptEscapes) {
     hc.escaped_pages = 8;
     const HostLayout h = build_host_layout(g, hc);
     ASSERT_EQ(h.escaped.size(), 8U);
-    for (auto gfn : h.escaped) EXPECT_TRUE(h.filter->maybe_contains(gfn));
+    for (auto gfn : h.escaped) EXPECT_TRUE(h.filter->maybe_escapes(gfn << 12, PageSize::k4K));
     std::size_t checked = 0;
     for (const auto& [gpa, size] : g.backed) {
       const auto w = h.table->walk(Gpa{gpa});

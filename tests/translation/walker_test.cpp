@@ -161,7 +161,7 @@ TEST(WalkerDualDirect, BothSegmentsTranslateWithoutAWalk) {
 TEST(WalkerDualDirect, EscapedPageTakesTheNestedWalk) {
   Machine m;
   EscapeFilter filter(256, 4, 3);
-  filter.insert(kDataGpa >> 12);
+  filter.insert_escape(kDataGpa, PageSize::k4K);
   const std::vector<std::uint64_t> escaped{kDataGpa >> 12};
   Translator t(m.setup(Mode::kDualDirect), m.guest, &m.nested, &filter, &escaped);
   t.translate(Gva{kDataGva});
