@@ -22,7 +22,7 @@ enum class Op : std::uint8_t {
   kMadviseDontneedSingle,   // madvise(MADV_DONTNEED) of one page, one call per page
   kMadviseDontneedBatched,  // per page of a madvise(MADV_DONTNEED) over a large range
   kXxh64Page,               // xxh64 of one 4 KiB page
-  kJhash2Page,               // jhash2 of one 4 KiB page (KSM checksum before Linux 6.x xxh64)
+  kJhash2Page,              // jhash2 of one 4 KiB page (KSM checksum before Linux 6.x xxh64)
   kMemcmpPage,              // memcmp of two equal 4 KiB pages
   kMemcmpPageDiffer,        // memcmp of two pages that differ (returns at the first difference)
   kMprotectPage,            // write-protect one page (page-table update, TLB flush)

@@ -43,7 +43,9 @@ inline constexpr Fingerprint make_unique_fingerprint(std::uint64_t draw, unsigne
   return Fingerprint{make_fingerprint(draw, cls).value() | kUniqueContentBit};
 }
 
-inline constexpr bool is_unique_content(Fingerprint fp) { return (fp.value() & kUniqueContentBit) != 0; }
+inline constexpr bool is_unique_content(Fingerprint fp) {
+  return (fp.value() & kUniqueContentBit) != 0;
+}
 
 // Fills `page` (4 KiB) with the bytes that fingerprint `fp` stands for.
 void generate_page_bytes(Fingerprint fp, std::span<std::byte> page);

@@ -248,7 +248,9 @@ std::uint64_t HostMemory::memory_bytes() const {
   std::uint64_t bytes = shared_.capacity() * sizeof(SharedFrame) +
                         free_shared_ids_.capacity() * sizeof(std::uint32_t);
   for (const auto& v : vms_) {
-    if (v) bytes += sizeof(VmSpace) + v->npt.memory_bytes() + (v->touched.capacity() + v->dirty.capacity()) * 8;
+    if (v)
+      bytes += sizeof(VmSpace) + v->npt.memory_bytes() +
+               (v->touched.capacity() + v->dirty.capacity()) * 8;
   }
   return bytes;
 }

@@ -136,7 +136,9 @@ class HostMemory {
 
   [[nodiscard]] PageState state(VmId vm, Gfn gfn) const { return space(vm).npt.get(gfn).state(); }
   // True when no page of the 512-page chunk holding `gfn` was ever touched.
-  [[nodiscard]] bool chunk_unbacked(VmId vm, Gfn gfn) const { return space(vm).npt.chunk_absent(gfn); }
+  [[nodiscard]] bool chunk_unbacked(VmId vm, Gfn gfn) const {
+    return space(vm).npt.chunk_absent(gfn);
+  }
   [[nodiscard]] std::uint64_t frames_used() const { return private_frames_ + shared_frames_; }
   [[nodiscard]] std::uint64_t private_frames() const { return private_frames_; }
   [[nodiscard]] std::uint64_t shared_frames() const { return shared_frames_; }

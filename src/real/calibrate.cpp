@@ -75,7 +75,9 @@ volatile std::uint64_t g_sink;  // keeps measured results alive
 
 // Bob Jenkins' lookup3 hash over 32-bit words, the algorithm of Linux's jhash2(), which KSM
 // used as its page checksum (calc_checksum: jhash2(page, PAGE_SIZE / 4, 17)) until xxh64.
-std::uint32_t rotl32(std::uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+std::uint32_t rotl32(std::uint32_t x, int k) {
+  return (x << k) | (x >> (32 - k));
+}
 std::uint32_t jhash2(const std::uint32_t* k, std::size_t length, std::uint32_t initval) {
   std::uint32_t a = 0xdeadbeef + (static_cast<std::uint32_t>(length) << 2) + initval;
   std::uint32_t b = a;
@@ -84,27 +86,50 @@ std::uint32_t jhash2(const std::uint32_t* k, std::size_t length, std::uint32_t i
     a += k[0];
     b += k[1];
     c += k[2];
-    a -= c; a ^= rotl32(c, 4); c += b;
-    b -= a; b ^= rotl32(a, 6); a += c;
-    c -= b; c ^= rotl32(b, 8); b += a;
-    a -= c; a ^= rotl32(c, 16); c += b;
-    b -= a; b ^= rotl32(a, 19); a += c;
-    c -= b; c ^= rotl32(b, 4); b += a;
+    a -= c;
+    a ^= rotl32(c, 4);
+    c += b;
+    b -= a;
+    b ^= rotl32(a, 6);
+    a += c;
+    c -= b;
+    c ^= rotl32(b, 8);
+    b += a;
+    a -= c;
+    a ^= rotl32(c, 16);
+    c += b;
+    b -= a;
+    b ^= rotl32(a, 19);
+    a += c;
+    c -= b;
+    c ^= rotl32(b, 4);
+    b += a;
     length -= 3;
     k += 3;
   }
   switch (length) {
-    case 3: c += k[2]; [[fallthrough]];
-    case 2: b += k[1]; [[fallthrough]];
+    case 3:
+      c += k[2];
+      [[fallthrough]];
+    case 2:
+      b += k[1];
+      [[fallthrough]];
     case 1:
       a += k[0];
-      c ^= b; c -= rotl32(b, 14);
-      a ^= c; a -= rotl32(c, 11);
-      b ^= a; b -= rotl32(a, 25);
-      c ^= b; c -= rotl32(b, 16);
-      a ^= c; a -= rotl32(c, 4);
-      b ^= a; b -= rotl32(a, 14);
-      c ^= b; c -= rotl32(b, 24);
+      c ^= b;
+      c -= rotl32(b, 14);
+      a ^= c;
+      a -= rotl32(c, 11);
+      b ^= a;
+      b -= rotl32(a, 25);
+      c ^= b;
+      c -= rotl32(b, 16);
+      a ^= c;
+      a -= rotl32(c, 4);
+      b ^= a;
+      b -= rotl32(a, 14);
+      c ^= b;
+      c -= rotl32(b, 24);
       break;
     default:
       break;
@@ -171,13 +196,16 @@ CostProfile calibrate(const CalibrationOptions& opt,
                                  h ^= XXH64(buf.page(i), 4096, 0);
                                g_sink = h;
                              }));
-  record(Op::kJhash2Page, median_ns_per_page(opt, [] {}, [&] {
-           std::uint32_t h = 0;
-           for (std::size_t i = 0; i < opt.pages; ++i) {
-             h ^= jhash2(reinterpret_cast<const std::uint32_t*>(buf.page(i)), 1024, 17);
-           }
-           g_sink = h;
-         }));
+  record(Op::kJhash2Page, median_ns_per_page(
+                              opt, [] {},
+                              [&] {
+                                std::uint32_t h = 0;
+                                for (std::size_t i = 0; i < opt.pages; ++i) {
+                                  h ^= jhash2(reinterpret_cast<const std::uint32_t*>(buf.page(i)),
+                                              1024, 17);
+                                }
+                                g_sink = h;
+                              }));
   Mapping copy(bytes);
   std::memcpy(copy.page(0), buf.page(0), bytes);
   record(Op::kMemcmpPage, median_ns_per_page(
@@ -188,40 +216,53 @@ CostProfile calibrate(const CalibrationOptions& opt,
                                   acc |= std::memcmp(buf.page(i), copy.page(i), 4096);
                                 g_sink = static_cast<std::uint64_t>(acc);
                               }));
-  record(Op::kMemcmpPageDiffer, median_ns_per_page(opt, [] {}, [&] {
-           // Neighbouring random pages differ in their first bytes, as unequal guest pages do.
-           int acc = 0;
-           for (std::size_t i = 0; i + 1 < opt.pages; ++i) acc += std::memcmp(buf.page(i), buf.page(i + 1), 4096) < 0;
-           g_sink = static_cast<std::uint64_t>(acc);
-         }));
-  record(Op::kMprotectPage, median_ns_per_page(opt, [&] { buf.touch_all(); }, [&] {
-           for (std::size_t i = 0; i < opt.pages; ++i) mprotect(buf.page(i), 4096, PROT_READ);
-           mprotect(buf.page(0), bytes, PROT_READ | PROT_WRITE);
-         }));
+  record(Op::kMemcmpPageDiffer, median_ns_per_page(
+                                    opt, [] {},
+                                    [&] {
+                                      // Neighbouring random pages differ in their first bytes, as
+                                      // unequal guest pages do.
+                                      int acc = 0;
+                                      for (std::size_t i = 0; i + 1 < opt.pages; ++i)
+                                        acc += std::memcmp(buf.page(i), buf.page(i + 1), 4096) < 0;
+                                      g_sink = static_cast<std::uint64_t>(acc);
+                                    }));
+  record(Op::kMprotectPage, median_ns_per_page(
+                                opt, [&] { buf.touch_all(); },
+                                [&] {
+                                  for (std::size_t i = 0; i < opt.pages; ++i)
+                                    mprotect(buf.page(i), 4096, PROT_READ);
+                                  mprotect(buf.page(0), bytes, PROT_READ | PROT_WRITE);
+                                }));
   {
     // A sparse bitmap (one bit set in 64 words), as a recycler finds it when little is free.
     std::vector<std::uint64_t> bitmap(opt.pages * 64, 0);
     for (std::size_t i = 0; i < bitmap.size(); i += 64) bitmap[i] = 1ULL << (i % 61);
     CalibrationOptions per_word = opt;
     per_word.pages = bitmap.size();
-    record(Op::kBitmapScanWord, median_ns_per_page(per_word, [] {}, [&] {
-             std::uint64_t found = 0;
-             for (const std::uint64_t w : bitmap) {
-               for (std::uint64_t x = w; x != 0; x &= x - 1) found += static_cast<std::uint64_t>(__builtin_ctzll(x));
-             }
-             g_sink = found;
-           }));
+    record(Op::kBitmapScanWord, median_ns_per_page(
+                                    per_word, [] {},
+                                    [&] {
+                                      std::uint64_t found = 0;
+                                      for (const std::uint64_t w : bitmap) {
+                                        for (std::uint64_t x = w; x != 0; x &= x - 1)
+                                          found += static_cast<std::uint64_t>(__builtin_ctzll(x));
+                                      }
+                                      g_sink = found;
+                                    }));
     std::vector<std::atomic<std::uint64_t>> shared(opt.pages / 64 + 1);
-    record(Op::kAtomicBitUpdate, median_ns_per_page(opt, [] {}, [&] {
-             for (std::size_t i = 0; i < opt.pages; ++i) {
-               const std::uint64_t bit = 1ULL << (i & 63);
-               if ((i & 1) == 0) {
-                 shared[i >> 6].fetch_or(bit, std::memory_order_acq_rel);
-               } else {
-                 shared[i >> 6].fetch_and(~bit, std::memory_order_acq_rel);
-               }
-             }
-           }));
+    record(Op::kAtomicBitUpdate, median_ns_per_page(
+                                     opt, [] {},
+                                     [&] {
+                                       for (std::size_t i = 0; i < opt.pages; ++i) {
+                                         const std::uint64_t bit = 1ULL << (i & 63);
+                                         if ((i & 1) == 0) {
+                                           shared[i >> 6].fetch_or(bit, std::memory_order_acq_rel);
+                                         } else {
+                                           shared[i >> 6].fetch_and(~bit,
+                                                                    std::memory_order_acq_rel);
+                                         }
+                                       }
+                                     }));
   }
   return profile;
 }

@@ -6,7 +6,9 @@ namespace memvirt {
 namespace {
 
 // calc_checksum(): 32 bits of a hash of the page; here of its content fingerprint.
-std::uint32_t checksum_of(Fingerprint fp) { return static_cast<std::uint32_t>(splitmix64(fp.value())); }
+std::uint32_t checksum_of(Fingerprint fp) {
+  return static_cast<std::uint32_t>(splitmix64(fp.value()));
+}
 
 // skip_age(): how many scans a page that keeps failing to merge is skipped.
 std::uint8_t skip_age(std::uint8_t age) {
@@ -20,17 +22,22 @@ std::uint8_t skip_age(std::uint8_t age) {
 
 KsmConfig Ksm::config_from(Params& p) {
   KsmConfig c;
-  c.pages_to_scan = static_cast<std::uint64_t>(
-      p.integer("pages_to_scan", 100, "pages per ksmd wake-up (Linux default 100)", 1, 100'000'000));
-  c.sleep = Duration::millis(p.integer("sleep_millisecs", 20, "ksmd sleep between batches (Linux default 20)", 0, 3'600'000));
+  c.pages_to_scan = static_cast<std::uint64_t>(p.integer(
+      "pages_to_scan", 100, "pages per ksmd wake-up (Linux default 100)", 1, 100'000'000));
+  c.sleep = Duration::millis(p.integer(
+      "sleep_millisecs", 20, "ksmd sleep between batches (Linux default 20)", 0, 3'600'000));
   c.max_page_sharing = static_cast<std::uint32_t>(
-      p.integer("max_page_sharing", 256, "mappings per KSM page before a duplicate (Linux default 256)", 2, 1 << 30));
-  c.use_zero_pages = p.boolean("use_zero_pages", false, "merge zero pages with the zero page (Linux default 0)");
-  c.smart_scan = p.boolean("smart_scan", true, "skip pages that keep failing to merge (Linux default 1)");
-  c.checksum = p.choice("checksum", "xxh64", {"xxh64", "jhash2"},
-                        "page checksum: xxh64 (current kernels) or jhash2 (older kernels)") == "jhash2"
-                   ? Op::kJhash2Page
-                   : Op::kXxh64Page;
+      p.integer("max_page_sharing", 256,
+                "mappings per KSM page before a duplicate (Linux default 256)", 2, 1 << 30));
+  c.use_zero_pages =
+      p.boolean("use_zero_pages", false, "merge zero pages with the zero page (Linux default 0)");
+  c.smart_scan =
+      p.boolean("smart_scan", true, "skip pages that keep failing to merge (Linux default 1)");
+  c.checksum =
+      p.choice("checksum", "xxh64", {"xxh64", "jhash2"},
+               "page checksum: xxh64 (current kernels) or jhash2 (older kernels)") == "jhash2"
+          ? Op::kJhash2Page
+          : Op::kXxh64Page;
   return c;
 }
 
@@ -279,8 +286,9 @@ Ksm::Counters Ksm::counters() const {
   k.pages_volatile = rmap_items_ > accounted ? rmap_items_ - accounted : 0;
   // general_profit: (pages_sharing + ksm_zero_pages) x PAGE_SIZE - rmap_items x
   // sizeof(struct ksm_rmap_item), which is 64 bytes on x86-64.
-  k.general_profit = static_cast<std::int64_t>((k.pages_sharing + stats_.ksm_zero_pages.value()) * kPageSize) -
-                     static_cast<std::int64_t>(rmap_items_ * 64);
+  k.general_profit =
+      static_cast<std::int64_t>((k.pages_sharing + stats_.ksm_zero_pages.value()) * kPageSize) -
+      static_cast<std::int64_t>(rmap_items_ * 64);
   return k;
 }
 

@@ -21,12 +21,12 @@
 namespace memvirt {
 
 struct KsmConfig {
-  std::uint64_t pages_to_scan = 100;       // /sys/kernel/mm/ksm/pages_to_scan default
-  Duration sleep = Duration::millis(20);   // sleep_millisecs default
-  std::uint32_t max_page_sharing = 256;    // default
-  bool use_zero_pages = false;             // default 0
-  bool smart_scan = true;                  // default 1 (Linux 6.7+)
-  Op checksum = Op::kXxh64Page;            // xxh64 since Linux 6.x; jhash2 before
+  std::uint64_t pages_to_scan = 100;      // /sys/kernel/mm/ksm/pages_to_scan default
+  Duration sleep = Duration::millis(20);  // sleep_millisecs default
+  std::uint32_t max_page_sharing = 256;   // default
+  bool use_zero_pages = false;            // default 0
+  bool smart_scan = true;                 // default 1 (Linux 6.7+)
+  Op checksum = Op::kXxh64Page;           // xxh64 since Linux 6.x; jhash2 before
 };
 
 struct KsmStats {
@@ -91,8 +91,9 @@ class Ksm final : public Mechanism {
   std::size_t cursor_vm_ = 0;
   std::uint32_t cursor_gfn_ = 0;
   ContentIndex unstable_;
-  std::uint64_t unique_in_unstable_ = 0;  // unique-content pages in the tree (not indexed)                                   // content -> page, this scan
-  std::unordered_map<std::uint64_t, StableNode> stable_;    // content -> KSM pages
+  std::uint64_t unique_in_unstable_ = 0;  // unique-content pages in the tree (not indexed) //
+                                          // content -> page, this scan
+  std::unordered_map<std::uint64_t, StableNode> stable_;         // content -> KSM pages
   std::unordered_map<std::uint64_t, std::uint64_t> ksm_frames_;  // shared id -> content
   std::uint64_t unshared_ = 0;
   std::uint64_t rmap_items_ = 0;

@@ -36,9 +36,9 @@ struct MechanismEnv {
 
 struct VmHandle {
   VmId id;
-  unsigned index = 0;             // launch order
+  unsigned index = 0;  // launch order
   GuestKernel* kernel = nullptr;
-  CostAccount* vcpu = nullptr;    // where guest-side work is charged
+  CostAccount* vcpu = nullptr;  // where guest-side work is charged
 };
 
 class Mechanism {

@@ -39,16 +39,17 @@ PprConfig Ppr::config_from(Params& p) {
   c.reclaim_period = p.duration("reclaim_period", c.reclaim_period,
                                 "time between recycling passes (seed 000: 10 s; 5 s in its table)");
   if (c.reclaim_period.ns() <= 0) p.fail("reclaim_period", "must be positive");
-  c.work_threads = static_cast<unsigned>(p.integer(
-      "work_threads", 0, "threads that recycle pages (shared with PageONE); 0: the daemon", 0, 1024));
+  c.work_threads = static_cast<unsigned>(
+      p.integer("work_threads", 0,
+                "threads that recycle pages (shared with PageONE); 0: the daemon", 0, 1024));
   return c;
 }
 
 void Ppr::start(const MechanismEnv& env) {
   env_ = env;
   daemon_account_ = &env.accounts->get("ppr_pageone_daemon", 1);
-  worker_account_ =
-      cfg_.work_threads > 0 ? &env.accounts->get("pageone_workers", cfg_.work_threads) : daemon_account_;
+  worker_account_ = cfg_.work_threads > 0 ? &env.accounts->get("pageone_workers", cfg_.work_threads)
+                                          : daemon_account_;
   daemon_ = std::make_unique<PeriodicDaemon>(*env.queue, EventQueue::kDaemon, [this](TimePoint) {
     recycle_pass();
     return cfg_.reclaim_period;
@@ -93,7 +94,8 @@ void Ppr::recycle_pass() {
       // Unmap, then test-and-clear: the marks still set belong to pages still free.
       s->marks[w] = 0;
       while (word != 0) {
-        const Gfn g{static_cast<std::uint32_t>(w * 64 + static_cast<unsigned>(std::countr_zero(word)))};
+        const Gfn g{
+            static_cast<std::uint32_t>(w * 64 + static_cast<unsigned>(std::countr_zero(word)))};
         word &= word - 1;
         const PageState st = host.state(s->vm.id, g);
         if (st == PageState::kPrivate || st == PageState::kShared) {
