@@ -1,0 +1,50 @@
+// PPR over real memory with real threads. Guest threads and the recycler share, lock-free, a
+// mark bitmap and a per-page state over a real mmap arena; the recycler really discards pages
+// with madvise(MADV_DONTNEED), so the process's RSS drops.
+//
+// The protocol (the same as the simulator's Ppr, see reclaim/ppr.hpp):
+//   guest free:   after its last use of the page, set the mark.
+//   guest alloc:  clear the mark, then access() the page before using it.
+//   recycler:     "unmap" (state Private -> Recycling), then test-and-clear the mark; if it
+//                 was set the page is free: discard it (state -> Unbacked); else restore it.
+//   access():     waits while the recycler holds the page; an unbacked page is faulted in.
+// All protocol operations are sequentially consistent, so a guest that cleared a mark after
+// the recycler tested it always sees the page held and waits: no page in use is discarded.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace memvirt {
+
+class RealPprMemory {
+ public:
+  explicit RealPprMemory(std::uint32_t pages);
+  ~RealPprMemory();
+  RealPprMemory(const RealPprMemory&) = delete;
+  RealPprMemory& operator=(const RealPprMemory&) = delete;
+
+  // Guest side (any thread; one thread per page at a time, as the guest's allocator ensures).
+  void on_free(std::uint32_t page);
+  void on_alloc(std::uint32_t page);
+  // The page's 4 KiB, ready to read and write.
+  std::byte* access(std::uint32_t page);
+
+  // Host side: one pass over the marks. Returns the pages discarded.
+  std::uint64_t recycle_pass();
+
+  [[nodiscard]] std::uint32_t pages() const { return pages_; }
+  [[nodiscard]] std::uint64_t backed_pages() const { return backed_.load(); }
+
+ private:
+  enum State : std::uint8_t { kUnbacked = 0, kPrivate = 1, kRecycling = 2 };
+  std::uint32_t pages_;
+  std::byte* arena_ = nullptr;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> state_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> marks_;
+  std::atomic<std::uint64_t> backed_{0};
+};
+
+}  // namespace memvirt
