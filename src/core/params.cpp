@@ -280,28 +280,50 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
     }
     const std::string path = o.substr(0, eq);
     const std::string value = o.substr(eq + 1);
+    // A numeric part indexes a list: "reclaim.0.reclaim_period" is reclaim[0].reclaim_period.
+    std::string param_path;
     YAML::Node cursor = root;
     std::size_t start = 0;
     while (true) {
       const std::size_t dot = path.find('.', start);
       const std::string part = path.substr(start, dot - start);
       if (part.empty()) throw InputError(SourcePlace{"command line -p", 0, path}, "empty key");
+      const bool index = cursor.IsSequence();
+      if (index) {
+        if (part.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(part) >= cursor.size()) {
+          throw InputError(SourcePlace{"command line -p", 0, path},
+                           fmt::format("'{}' is a list of {}: give an index below that", param_path,
+                                       cursor.size()));
+        }
+        param_path += "[" + part + "]";
+      } else {
+        param_path += (param_path.empty() ? "" : ".") + part;
+      }
       if (dot == std::string::npos) {
-        cursor[part] = value;
+        if (index) {
+          cursor[std::stoul(part)] = value;
+        } else {
+          cursor[part] = value;
+        }
         break;
       }
-      YAML::Node next = cursor[part];
+      YAML::Node next = index ? cursor[std::stoul(part)] : cursor[part];
       if (!next.IsDefined() || next.IsNull()) {
         next = YAML::Node(YAML::NodeType::Map);
-        cursor[part] = next;
-      } else if (!next.IsMap()) {
+        if (index) {
+          cursor[std::stoul(part)] = next;
+        } else {
+          cursor[part] = next;
+        }
+      } else if (!next.IsMap() && !next.IsSequence()) {
         throw InputError(SourcePlace{"command line -p", 0, path},
-                         fmt::format("'{}' is not a map", path.substr(0, dot)));
+                         fmt::format("'{}' is a single value, not a map or list", param_path));
       }
       cursor.reset(next);
       start = dot + 1;
     }
-    ctx.mark_override(path);
+    ctx.mark_override(param_path);
   }
 }
 

@@ -73,6 +73,24 @@ TEST(Params, OverridesReplaceAndCreateKeys) {
   }
 }
 
+TEST(Params, OverridesReachListElements) {
+  auto ctx = std::make_shared<ParamContext>("s.yaml");
+  YAML::Node root = YAML::Load("reclaim:\n  - {impl: ppr, period: 10s}\n  - {impl: ksm}\n");
+  apply_overrides(root, {"reclaim.0.period=5s", "reclaim.1.pages=7"}, *ctx);
+  Params p(root, "", ctx);
+  auto list = p.sequence("reclaim");
+  EXPECT_EQ(list[0].duration("period", Duration{0}, "").ns(), 5'000'000'000);
+  EXPECT_EQ(list[1].integer("pages", 0, ""), 7);
+  try {
+    list[0].boolean("period", false, "");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.place().file, "command line -p");  // the override is named, not the file
+  }
+  EXPECT_THROW(apply_overrides(root, {"reclaim.2.period=1s"}, *ctx), InputError);
+  EXPECT_THROW(apply_overrides(root, {"reclaim.x.period=1s"}, *ctx), InputError);
+}
+
 TEST(CostProfile, DefaultProfileLoadsWithASourceForEveryOperation) {
   const CostProfile p = CostProfile::load(testing::source_path("profiles/default.yaml"));
   for (std::size_t i = 0; i < static_cast<std::size_t>(Op::kCount); ++i) {
