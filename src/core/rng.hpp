@@ -52,7 +52,8 @@ class Rng {
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
   // Uniform integer in [0, n).
   std::uint64_t below(std::uint64_t n) {
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
+    __extension__ using Wide = unsigned __int128;  // GCC/Clang: the high half of a 64x64 product
+    return static_cast<std::uint64_t>((static_cast<Wide>(next()) * n) >> 64);
   }
   double exponential(double mean) { return -mean * std::log1p(-uniform()); }
 
