@@ -70,7 +70,7 @@ class Histogram {
     max_ = std::max(max_, v);
   }
   [[nodiscard]] std::uint64_t count() const { return count_; }
-  [[nodiscard]] double mean() const { return count_ ? static_cast<double>(sum_) / count_ : 0; }
+  [[nodiscard]] double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0; }
   [[nodiscard]] std::uint64_t max() const { return max_; }
   // Upper bound of the bucket holding quantile q (0..1).
   [[nodiscard]] std::uint64_t quantile_bound(double q) const;
