@@ -78,32 +78,35 @@ void write_timeseries_csv(const TimeSeries& series, std::ostream& out) {
   }
 }
 
-void write_outputs(const std::string& dir, const Scenario& s, const ExperimentResult& r) {
-  namespace fs = std::filesystem;
+OutputDir::OutputDir(std::string dir) : dir_(std::move(dir)) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
-    throw InputError(SourcePlace{dir, 0, "-o"}, "cannot create output folder: " + ec.message());
-  auto open = [&](const std::string& name) {
-    std::ofstream f(fs::path(dir) / name);
-    if (!f) throw InputError(SourcePlace{(fs::path(dir) / name).string(), 0, ""}, "cannot write");
-    return f;
-  };
-  {
-    auto f = open("config.yaml");
-    YAML::Emitter e;
-    e << s.effective;
-    f << "# Effective configuration of " << s.file << " (defaults filled in)\n"
-      << e.c_str() << "\n";
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) {
+    throw InputError(SourcePlace{dir_, 0, "-o"}, "cannot create output folder: " + ec.message());
   }
-  {
-    auto f = open("results.json");
-    f << results_json(s, r).dump(2) << "\n";
-  }
-  {
-    auto f = open("timeseries.csv");
-    write_timeseries_csv(r.run.series, f);
-  }
+}
+
+std::ofstream OutputDir::open(const std::string& name) const {
+  const std::string path = (std::filesystem::path(dir_) / name).string();
+  std::ofstream f(path);
+  if (!f) throw InputError(SourcePlace{path, 0, ""}, "cannot write");
+  return f;
+}
+
+void OutputDir::write_config(const YAML::Node& effective, const std::string& scenario_file) const {
+  auto f = open("config.yaml");
+  YAML::Emitter e;
+  e << effective;
+  f << "# Effective configuration of " << scenario_file << " (defaults filled in)\n"
+    << e.c_str() << "\n";
+}
+
+void write_outputs(const std::string& dir, const Scenario& s, const ExperimentResult& r) {
+  const OutputDir out(dir);
+  out.write_config(s.effective, s.file);
+  out.open("results.json") << results_json(s, r).dump(2) << "\n";
+  auto csv = out.open("timeseries.csv");
+  write_timeseries_csv(r.run.series, csv);
 }
 
 void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult& r) {

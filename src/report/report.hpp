@@ -2,6 +2,7 @@
 // summary. Models never print; these format what the models counted.
 #pragma once
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -16,6 +17,19 @@ namespace memvirt {
 nlohmann::json results_json(const Scenario& s, const ExperimentResult& r);
 
 void write_timeseries_csv(const TimeSeries& series, std::ostream& out);
+
+// An output folder: created on construction; files in it open for writing or throw an
+// InputError naming the path. Writes config.yaml from an effective configuration.
+class OutputDir {
+ public:
+  explicit OutputDir(std::string dir);
+  [[nodiscard]] std::ofstream open(const std::string& name) const;
+  void write_config(const YAML::Node& effective, const std::string& scenario_file) const;
+  [[nodiscard]] const std::string& path() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
 
 // Writes config.yaml, results.json and timeseries.csv into `dir` (created if missing).
 void write_outputs(const std::string& dir, const Scenario& s, const ExperimentResult& r);

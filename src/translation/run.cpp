@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "core/error.hpp"
+#include "report/report.hpp"
 #include "translation/experiment.hpp"
 #include "translation/report.hpp"
 
@@ -34,31 +35,11 @@ int run_translation_scenario(const std::string& file, const std::vector<std::str
   const auto results = run_translation(s, [&](std::size_t i, const std::string& name) {
     if (show) fmt::print(stderr, "  workload {}/{}: {}\n", i + 1, s.workloads.size(), name);
   });
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec)
-    throw InputError(SourcePlace{out_dir, 0, "-o"}, "cannot create output folder: " + ec.message());
-  auto open = [&](const std::string& name) {
-    std::ofstream f(fs::path(out_dir) / name);
-    if (!f)
-      throw InputError(SourcePlace{(fs::path(out_dir) / name).string(), 0, ""}, "cannot write");
-    return f;
-  };
-  {
-    auto f = open("config.yaml");
-    YAML::Emitter e;
-    e << s.effective;
-    f << "# Effective configuration of " << s.file << " (defaults filled in)\n"
-      << e.c_str() << "\n";
-  }
-  {
-    auto f = open("results.json");
-    f << translation_results_json(s, results).dump(2) << "\n";
-  }
-  {
-    auto f = open("results.csv");
-    write_translation_csv(results, f);
-  }
+  const OutputDir out(out_dir);
+  out.write_config(s.effective, s.file);
+  out.open("results.json") << translation_results_json(s, results).dump(2) << "\n";
+  auto csv = out.open("results.csv");
+  write_translation_csv(results, csv);
   print_translation_summary(std::cout, s, results);
   fmt::print("  results in {}/ (results.json, results.csv, config.yaml)\n", out_dir);
   return 0;
