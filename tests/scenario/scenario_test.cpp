@@ -41,7 +41,7 @@ experiment:
   duration: 1h
   warmup: 10min
   sample_interval: 30s
-  checks: full
+  checks: cheap
 )";
 
 std::string small_scenario(const fs::path& dir) {
@@ -108,7 +108,9 @@ TEST(Scenario, DensityIsTheLargestCountWithinBudget) {
 
 TEST(Scenario, WritesTheThreeOutputs) {
   const fs::path dir = temp_dir();
-  const Scenario s = load_scenario(small_scenario(dir), {"experiment.duration=20min"});
+  // Full invariant checks (every table walked) at every sample of this short run.
+  const Scenario s =
+      load_scenario(small_scenario(dir), {"experiment.duration=20min", "experiment.checks=full"});
   const ExperimentResult r = run_experiment(s);
   write_outputs((dir / "out").string(), s, r);
   for (const char* f : {"config.yaml", "results.json", "timeseries.csv"}) {
