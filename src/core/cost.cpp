@@ -6,6 +6,14 @@
 
 namespace memvirt {
 
+CostProfile::CostProfile() {
+  for (std::size_t i = 0; i < kOpInfo.size(); ++i) {
+    if (kOpInfo[i].reference_ns > 0) {
+      set(static_cast<Op>(i), kOpInfo[i].reference_ns, std::string(kOpInfo[i].reference_source));
+    }
+  }
+}
+
 CostProfile CostProfile::load(const std::string& file) {
   auto ctx = std::make_shared<ParamContext>(file);
   YAML::Node root = load_yaml_file(file);
@@ -21,6 +29,7 @@ CostProfile CostProfile::from_params(Params p) {
   Params ops = p.child("operations");
   for (std::size_t i = 0; i < kOpInfo.size(); ++i) {
     const std::string key(kOpInfo[i].key);
+    if (!ops.has(key) && kOpInfo[i].reference_ns > 0) continue;  // keeps the reference value
     if (!ops.has(key))
       ops.fail("", fmt::format("missing operation '{}' ({})", key, kOpInfo[i].description));
     Params op = ops.child(key);

@@ -28,12 +28,18 @@ enum class Op : std::uint8_t {
   kMprotectPage,            // write-protect one page (page-table update, TLB flush)
   kBitmapScanWord,          // scan one 64-bit word of a page bitmap for set bits
   kAtomicBitUpdate,         // one atomic set or clear of a bit in a shared page bitmap
+  kVirtqueueRequest,        // one virtqueue request to the host and its answer
+  kStructPageVisit,         // a kernel walk step that touches a cold struct page
   kCount
 };
 
 struct OpInfo {
   std::string_view key;
   std::string_view description;
+  // Operations that calibration cannot measure on an ordinary host carry a published or
+  // estimated value; a profile may omit them and then gets this one. 0: must be measured.
+  double reference_ns = 0;
+  std::string_view reference_source = {};
 };
 inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInfo{{
     {"first_touch_fault", "first write to an anonymous page: fault, allocate, zero, map"},
@@ -47,6 +53,14 @@ inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInf
     {"mprotect_page", "mprotect of one page read-only, per page (page-table update, TLB flush)"},
     {"bitmap_scan_word", "scan of one 64-bit bitmap word (64 pages) for set bits"},
     {"atomic_bit_update", "atomic set or clear of one bit in a shared bitmap"},
+    {"virtqueue_request",
+     "one virtqueue request: guest kick (VM exit), host handler, used-buffer interrupt", 5000,
+     "estimate, not measured: a VM exit and entry cost about 1-2 us on recent x86 "
+     "(kvm-unit-tests vmexit), plus QEMU's handler and the interrupt back; a process cannot "
+     "measure it and this machine's nested PVM cannot run the guest that could"},
+    {"struct_page_visit", "one step of a kernel list walk touching a cold struct page", 90,
+     "estimate, not measured: one DRAM access, about 90 ns (U. Drepper, What every "
+     "programmer should know about memory, 2007)"},
 }};
 
 // Picoseconds of CPU time, exact and additive.
@@ -63,6 +77,7 @@ struct CpuTime {
 
 class CostProfile {
  public:
+  CostProfile();
   // Reads a profile file; every operation must be present, each with ns (or cycles at the
   // profile's cpu_ghz) and a source.
   static CostProfile load(const std::string& file);

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <stdexcept>
+#include <vector>
+
+#include "core/rng.hpp"
 
 namespace memvirt {
 
@@ -60,7 +63,7 @@ void Zone::del_from_free_list(Gfn gfn) {
   m.set_reported(false);  // __ClearPageReported in del_page_from_free_list()
 }
 
-void Zone::free_one_page(Gfn gfn, unsigned order) {
+void Zone::free_one_page(Gfn gfn, unsigned order, bool notify) {
   std::uint32_t pfn = gfn.value();
   std::uint32_t buddy_pfn = 0;
   // Merge with free buddies. Buddy arithmetic is on zone-relative pfns: zones start on
@@ -73,7 +76,9 @@ void Zone::free_one_page(Gfn gfn, unsigned order) {
     ++order;
   }
   bool tail = false;
-  if (order < kMaxOrder - 2) {
+  if (shuffle_ && order >= kShuffleOrder) {
+    tail = (splitmix64(shuffle_state_++) & 1) != 0;  // shuffle_pick_tail()
+  } else if (order < kMaxOrder - 2) {
     // The buddy of the next-higher block: if it is free, our buddy may free soon and merge
     // twice, so keep this block at the tail, less likely to be split again.
     buddy_pfn = pfn ^ (1U << order);
@@ -82,6 +87,7 @@ void Zone::free_one_page(Gfn gfn, unsigned order) {
     tail = page_is_buddy(Gfn{higher_buddy}, order + 1);
   }
   add_to_free_list(Gfn{pfn}, order, tail);
+  if (!notify) return;
   for (PageHooks* h : map_.hooks) h->on_buddy_free(*this, Gfn{pfn}, PageOrder{order});
 }
 
@@ -164,17 +170,52 @@ void Zone::drain_pcp() {
   }
 }
 
-void Zone::isolate(Gfn gfn) {
+bool Zone::isolate(Gfn gfn) {
   const unsigned order = map_[gfn].order().value();
+  // An order-0 check of min + the block's size stands in for a high-order check: the
+  // block is known to exist.
+  if (!watermark_ok(0, wmark_.min + (1ULL << order), 0)) return false;
   del_from_free_list(gfn);
   PageMeta& m = map_.mut(gfn);
   m.set_state(GuestPageState::kIsolated);
   m.set_order(PageOrder{order});
+  return true;
 }
 
 void Zone::putback_isolated(Gfn gfn, unsigned order) {
   map_.mut(gfn).set_state(GuestPageState::kInUse);
-  free_one_page(gfn, order);
+  free_one_page(gfn, order, false);
+}
+
+void Zone::rotate_free_list_to(Gfn gfn) {
+  const PageMeta m = map_[gfn];
+  if (m.state() != GuestPageState::kBuddy) throw std::logic_error("not a free block head");
+  map_.lists.rotate_to_front(free_area_[m.order().value()], m.node());
+}
+
+void Zone::enable_shuffle(std::uint64_t seed) {
+  shuffle_ = true;
+  shuffle_state_ = seed;
+}
+
+void Zone::shuffle_free_lists() {
+  // __shuffle_zone() swaps blocks of SHUFFLE_ORDER at random; a Fisher-Yates permutation
+  // of each such list gives the same distribution of list orders.
+  for (unsigned order = kShuffleOrder; order < kMaxOrder; ++order) {
+    PageList& list = free_area_[order];
+    std::vector<Gfn> blocks;
+    for (std::uint32_t n = list.head; n != 0; n = map_.lists.next(n))
+      blocks.push_back(map_.lists.gfn(n));
+    for (std::size_t i = blocks.size(); i > 1; --i) {
+      const std::size_t j = splitmix64(shuffle_state_++) % i;
+      std::swap(blocks[i - 1], blocks[j]);
+    }
+    for (const Gfn b : blocks) {
+      PageMeta& m = map_.mut(b);
+      map_.lists.remove(list, m.node());
+      m.set_node(map_.lists.push_back(list, b));
+    }
+  }
 }
 
 bool Zone::watermark_ok(unsigned order, std::uint64_t mark, unsigned classzone) const {

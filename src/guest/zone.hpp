@@ -17,6 +17,7 @@ namespace memvirt {
 
 inline constexpr unsigned kMaxOrder = 11;  // MAX_ORDER: orders 0..10
 inline constexpr unsigned kPageblockOrder = 9;
+inline constexpr unsigned kShuffleOrder = kMaxOrder - 1;  // SHUFFLE_ORDER
 
 // The guest's page metadata and list nodes, shared by its zones.
 struct MemMap {
@@ -75,14 +76,27 @@ class Zone {
 
   // __free_one_page(): merges with free buddies and puts the block on a free list, at the
   // tail when the next-higher buddy is free (it may merge soon), else at the head.
-  void free_one_page(Gfn gfn, unsigned order);
+  // `notify` is false for blocks a mechanism puts back (FPI_SKIP_REPORT_NOTIFY): they do not
+  // call on_buddy_free.
+  void free_one_page(Gfn gfn, unsigned order, bool notify = true);
   // Takes a free block off its list (for isolation by a mechanism). The block must be a
   // buddy head.
   void del_from_free_list(Gfn gfn);
-  // __isolate_free_page(): takes a free block of the buddy lists for a mechanism.
-  void isolate(Gfn gfn);
-  // Gives an isolated block back to the buddy lists (with merging), like __putback_isolated_page.
+  // __isolate_free_page(): takes a free block of the buddy lists for a mechanism, if the
+  // zone stays above its min watermark once the block is gone (as if it were allocated).
+  // Returns false, leaving the block, otherwise.
+  bool isolate(Gfn gfn);
+  // Gives an isolated block back to the buddy lists (with merging) without notifying
+  // on_buddy_free, like __putback_isolated_page.
   void putback_isolated(Gfn gfn, unsigned order);
+  // list_rotate_to_front() on the free list of `gfn`'s order: the block becomes the head.
+  void rotate_free_list_to(Gfn gfn);
+  // Page shuffling (CONFIG_SHUFFLE_PAGE_ALLOCATOR with page_alloc.shuffle=1): blocks of
+  // order >= kShuffleOrder go to the head or the tail of their list at random, and
+  // shuffle_free_lists() permutes the lists of those orders, as at boot.
+  void enable_shuffle(std::uint64_t seed);
+  void shuffle_free_lists();
+  [[nodiscard]] const PageListPool& lists() const { return map_.lists; }
 
   // Graded checks: cheap counts, or a full walk of every list and page. Throws on violation.
   void check(bool full) const;
@@ -104,6 +118,8 @@ class Zone {
   Watermarks wmark_;
   std::vector<std::uint64_t> lowmem_reserve_;
   std::vector<PerCpuPages> pcp_;
+  bool shuffle_ = false;
+  std::uint64_t shuffle_state_ = 0;  // splitmix64 stream for head-or-tail picks
 };
 
 }  // namespace memvirt

@@ -46,6 +46,9 @@ void HostMemory::set_entry(VmSpace& s, Gfn gfn, NptEntry old_e, NptEntry new_e) 
 
 void HostMemory::drop(NptEntry e) {
   switch (e.state()) {
+    case PageState::kLazyFree:
+      --lazy_frames_;
+      [[fallthrough]];
     case PageState::kPrivate:
       if (!inline_) store_->release(e.payload());
       --private_frames_;
@@ -82,6 +85,7 @@ std::uint64_t HostMemory::new_private(VmSpace& s, Gfn gfn, Fingerprint fp) {
 Fingerprint HostMemory::content_of(NptEntry e) const {
   switch (e.state()) {
     case PageState::kPrivate:
+    case PageState::kLazyFree:
       return inline_ ? Fingerprint{e.payload()} : store_->load(e.payload());
     case PageState::kShared: {
       const std::uint64_t h = shared_[e.payload()].handle;
@@ -105,6 +109,14 @@ WriteEffect HostMemory::write(VmId vm, Gfn gfn, Fingerprint fp) {
     case PageState::kPrivate: {
       const std::uint64_t h = inline_ ? fp.value() : store_->overwrite(e.payload(), fp);
       s.npt.set(gfn, NptEntry::make(PageState::kPrivate, h));
+      return WriteEffect::kInPlace;
+    }
+    case PageState::kLazyFree: {
+      // The write dirties the page, so the host keeps the frame: no fault, no zeroing.
+      s.stats.lazy_reused.add();
+      --lazy_frames_;
+      const std::uint64_t h = inline_ ? fp.value() : store_->overwrite(e.payload(), fp);
+      set_entry(s, gfn, e, NptEntry::make(PageState::kPrivate, h));
       return WriteEffect::kInPlace;
     }
     case PageState::kUnbacked:
@@ -148,6 +160,44 @@ void HostMemory::discard(VmId vm, Gfn gfn) {
   drop(e);
   s.stats.discards.add();
   set_entry(s, gfn, e, NptEntry{});
+}
+
+void HostMemory::lazy_free(VmId vm, Gfn gfn) {
+  VmSpace& s = space(vm);
+  const NptEntry e = s.npt.get(gfn);
+  if (e.state() == PageState::kLazyFree) return;
+  if (e.state() != PageState::kPrivate) {
+    discard(vm, gfn);
+    return;
+  }
+  s.stats.lazy_frees.add();
+  ++lazy_frames_;
+  set_entry(s, gfn, e, NptEntry::make(PageState::kLazyFree, e.payload()));
+  lazy_queue_.emplace_back(vm, gfn);
+  if (lazy_queue_.size() > 2 * lazy_frames_ + 4096) {
+    // Pages freed, reused and freed again leave stale entries; drop them now and then so
+    // the queue stays proportional to the lazily freed frames.
+    std::erase_if(lazy_queue_, [this](const std::pair<VmId, Gfn>& x) {
+      return !has_vm(x.first) || state(x.first, x.second) != PageState::kLazyFree;
+    });
+  }
+}
+
+std::uint64_t HostMemory::reclaim_lazy(std::uint64_t pages) {
+  std::uint64_t taken = 0;
+  while (taken < pages && !lazy_queue_.empty()) {
+    const auto [vm, gfn] = lazy_queue_.front();
+    lazy_queue_.pop_front();
+    if (!has_vm(vm)) continue;
+    VmSpace& s = space(vm);
+    const NptEntry e = s.npt.get(gfn);
+    if (e.state() != PageState::kLazyFree) continue;
+    drop(e);
+    s.stats.lazy_reclaimed.add();
+    set_entry(s, gfn, e, NptEntry{});
+    ++taken;
+  }
+  return taken;
 }
 
 void HostMemory::map_zero(VmId vm, Gfn gfn) {
@@ -241,6 +291,7 @@ bool HostMemory::take_dirty(VmId vm, Gfn gfn) {
 std::uint64_t HostMemory::resident_pages(VmId vm) const {
   const auto& st = space(vm).stats.pages_in_state;
   return static_cast<std::uint64_t>(st[static_cast<int>(PageState::kPrivate)] +
+                                    st[static_cast<int>(PageState::kLazyFree)] +
                                     st[static_cast<int>(PageState::kShared)]);
 }
 
@@ -257,6 +308,7 @@ std::uint64_t HostMemory::memory_bytes() const {
 
 void HostMemory::check_accounting() const {
   std::int64_t priv = 0;
+  std::int64_t lazy = 0;
   for (const auto& v : vms_) {
     if (!v) continue;
     std::int64_t total = 0;
@@ -268,6 +320,11 @@ void HostMemory::check_accounting() const {
     if (total != v->npt.pages())
       throw std::logic_error("page-state counts do not sum to the page count");
     priv += v->stats.pages_in_state[static_cast<int>(PageState::kPrivate)];
+    lazy += v->stats.pages_in_state[static_cast<int>(PageState::kLazyFree)];
+  }
+  priv += lazy;
+  if (lazy != static_cast<std::int64_t>(lazy_frames_)) {
+    throw std::logic_error(fmt::format("lazy frames {} != sum over VMs {}", lazy_frames_, lazy));
   }
   if (priv != static_cast<std::int64_t>(private_frames_)) {
     throw std::logic_error(
@@ -295,7 +352,8 @@ void HostMemory::check_full() const {
       const NptEntry e = v->npt.get(Gfn{g});
       ++counts[static_cast<int>(e.state())];
       if (e.state() == PageState::kShared) ++refs[e.payload()];
-      if (e.state() == PageState::kPrivate && !inline_ && !store_->verify(e.payload())) {
+      if ((e.state() == PageState::kPrivate || e.state() == PageState::kLazyFree) && !inline_ &&
+          !store_->verify(e.payload())) {
         throw std::logic_error(fmt::format("frame of gfn {} does not hold its content", g));
       }
     }

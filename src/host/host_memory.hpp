@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/stats.hpp"
@@ -28,8 +30,10 @@ enum class PageState : std::uint8_t {
   kShared = 3,    // a copy-on-write frame shared with other mappings
   kSwapped = 4,   // content in host swap
   kPooled = 5,    // content in a tmem pool
+  kLazyFree = 6,  // a private frame given up with MADV_FREE: the host may reclaim it under
+                  // pressure; a guest write before that keeps it, with no fault
 };
-inline constexpr int kPageStateCount = 6;
+inline constexpr int kPageStateCount = 7;
 
 // One nested page table entry: state in the top 3 bits, a 61-bit payload below (the content
 // handle of a private frame, the id of a shared frame, a swap slot or a pool handle).
@@ -80,6 +84,9 @@ struct VmMemoryStats {
   Counter faults_in;                // frames allocated on a guest touch of an unbacked or zero page
   Counter cow_breaks;               // writes to a shared frame that copied it
   Counter discards;                 // pages dropped by discard()
+  Counter lazy_frees;               // pages given up with lazy_free()
+  Counter lazy_reclaimed;           // lazily freed frames the host took back
+  Counter lazy_reused;              // lazily freed frames written again before reclaim
   Counter zero_maps;                // pages replaced by the zero page
   std::uint64_t touched_pages = 0;  // distinct gfns ever backed by a frame
 };
@@ -108,6 +115,12 @@ class HostMemory {
   [[nodiscard]] Fingerprint peek(VmId vm, Gfn gfn) const;
   // madvise(MADV_DONTNEED): drop the mapping; the next touch faults in a zeroed page.
   void discard(VmId vm, Gfn gfn);
+  // madvise(MADV_FREE): a private frame stays mapped, with its content, until the host
+  // reclaims it under pressure (reclaim_lazy); a guest write before that keeps the frame
+  // without a fault. Other backed pages are dropped as by discard().
+  void lazy_free(VmId vm, Gfn gfn);
+  // Reclaims up to `pages` lazily freed frames, oldest first; returns how many it took.
+  std::uint64_t reclaim_lazy(std::uint64_t pages);
   // Replace the page by the shared zero page (its content must be zero or be meant to be).
   void map_zero(VmId vm, Gfn gfn);
   // Make (vm, gfn) share the frame of (target_vm, target_gfn), whose content must be equal.
@@ -141,6 +154,8 @@ class HostMemory {
   }
   [[nodiscard]] std::uint64_t frames_used() const { return private_frames_ + shared_frames_; }
   [[nodiscard]] std::uint64_t private_frames() const { return private_frames_; }
+  // Private frames given up with MADV_FREE and not yet reclaimed (part of private_frames).
+  [[nodiscard]] std::uint64_t lazy_frames() const { return lazy_frames_; }
   [[nodiscard]] std::uint64_t shared_frames() const { return shared_frames_; }
   [[nodiscard]] const VmMemoryStats& vm_stats(VmId vm) const { return space(vm).stats; }
   // Resident pages of one VM (private + shared mappings), as RSS counts them.
@@ -189,6 +204,10 @@ class HostMemory {
   std::vector<std::uint32_t> free_shared_ids_;
   std::uint64_t private_frames_ = 0;
   std::uint64_t shared_frames_ = 0;
+  std::uint64_t lazy_frames_ = 0;
+  // Lazily freed pages in the order they were freed; entries whose page has since been
+  // written, discarded or removed are skipped when met.
+  std::deque<std::pair<VmId, Gfn>> lazy_queue_;
 };
 
 }  // namespace memvirt

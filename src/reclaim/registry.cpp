@@ -2,14 +2,19 @@
 #include "reclaim/mechanism.hpp"
 #include "reclaim/pageone.hpp"
 #include "reclaim/ppr.hpp"
+#include "reclaim/reporting.hpp"
 
 namespace memvirt {
 
 MechanismFactory make_mechanism_factory(Params p) {
-  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone"}, "mechanism");
+  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone", "reporting"}, "mechanism");
   if (impl == "ppr") {
     const PprConfig c = Ppr::config_from(p);
     return [c] { return std::make_unique<Ppr>(c); };
+  }
+  if (impl == "reporting") {
+    const ReportingConfig c = FreePageReporting::config_from(p);
+    return [c] { return std::make_unique<FreePageReporting>(c); };
   }
   if (impl == "ksm") {
     const KsmConfig c = Ksm::config_from(p);

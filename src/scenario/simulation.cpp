@@ -25,7 +25,8 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms)
     : s_(scenario),
       vm_count_(vms),
       series_({"time_s", "host_used_gib", "host_private_gib", "host_shared_gib", "vms_alive",
-               "guest_in_use_gib", "guest_free_gib", "guest_committed_gib", "guest_touched_gib"}) {
+               "guest_in_use_gib", "guest_free_gib", "guest_committed_gib", "guest_touched_gib",
+               "host_lazy_gib"}) {
   std::unique_ptr<ContentStore> store;
   if (s_.host.content == "bytes") {
     store = std::make_unique<BytesStore>(s_.host.memory.pages());
@@ -128,7 +129,7 @@ void Simulation::sample(TimePoint now) {
   series_.add_row({now.seconds(), pages_gib(host_->frames_used()),
                    pages_gib(host_->private_frames()), pages_gib(host_->shared_frames()),
                    static_cast<double>(alive), pages_gib(in_use), pages_gib(free),
-                   pages_gib(committed), pages_gib(touched)});
+                   pages_gib(committed), pages_gib(touched), pages_gib(host_->lazy_frames())});
   if (s_.experiment.checks != "none") check(s_.experiment.checks == "full");
 }
 
@@ -171,6 +172,11 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
       host_gauge_.reset(warmup, pages_gib(host_->frames_used()));
     }
     std::uint64_t used = host_->frames_used();
+    if (used > capacity) {
+      // The host reclaims lazily freed (MADV_FREE) frames before anything else.
+      host_->reclaim_lazy(used - capacity);
+      used = host_->frames_used();
+    }
     if (used > capacity && s_.host.kill_on_exhaustion) {
       while (host_->frames_used() > capacity) host_oom_kill();
       used = host_->frames_used();

@@ -7,38 +7,13 @@
 #include "reclaim/ksm.hpp"
 #include "reclaim/pageone.hpp"
 #include "reclaim/ppr.hpp"
+#include "reclaim/mechanism_rig.hpp"
 #include "test_util.hpp"
 
 namespace memvirt {
 namespace {
 
-// A guest with mechanisms attached, driven by hand (the daemons' periodic events are not run;
-// tests call the passes directly).
-struct Rig {
-  explicit Rig(Bytes guest = Bytes{32ULL << 20}) : f(guest) {
-    env.queue = &queue;
-    env.host = &f.host;
-    env.accounts = &accounts;
-    env.costs = &f.costs;
-  }
-  template <typename M, typename C>
-  M& add(C cfg) {
-    auto m = std::make_unique<M>(cfg);
-    M& ref = *m;
-    mechanisms.push_back(std::move(m));
-    return ref;
-  }
-  void start() {
-    for (auto& m : mechanisms) env.peers.push_back(m.get());
-    for (auto& m : mechanisms) m->start(env);
-    for (auto& m : mechanisms) m->attach(VmHandle{f.vm, 0, f.kernel.get(), &f.vcpu});
-  }
-  testing::GuestFixture f;
-  EventQueue queue;
-  Accounts accounts;
-  MechanismEnv env;
-  std::vector<std::unique_ptr<Mechanism>> mechanisms;
-};
+using testing::Rig;
 
 TEST(Ppr, RecyclesFreedPagesAndChargesBothSides) {
   Rig r;
