@@ -2,6 +2,8 @@
 // places as in Linux; a hook charges its own costs to its own account.
 #pragma once
 
+#include <cstdint>
+
 #include "core/types.hpp"
 
 namespace memvirt {
@@ -18,6 +20,9 @@ class PageHooks {
   // End of __free_one_page(): a block, after merging, was placed on a buddy free list
   // (where page_reporting_notify_free() is called).
   virtual void on_buddy_free(Zone& /*zone*/, Gfn /*gfn*/, PageOrder /*order*/) {}
+  // An OOM notifier (register_oom_notifier): called before the OOM killer picks a victim;
+  // returns the pages it freed. Any pages freed spare the victim.
+  virtual std::uint64_t on_oom() { return 0; }
 };
 
 }  // namespace memvirt

@@ -164,13 +164,29 @@ std::optional<Gfn> GuestKernel::alloc_from_zonelist(unsigned cpu, unsigned order
 std::optional<Gfn> GuestKernel::alloc_pages(unsigned cpu, unsigned order) {
   std::optional<Gfn> g = alloc_from_zonelist(cpu, order);
   while (!g) {
-    // Nothing to reclaim (no page cache or swap is modelled here): the OOM killer runs.
+    // Nothing to reclaim (no page cache or swap is modelled here): out_of_memory() first
+    // asks the OOM notifiers, then the OOM killer runs.
+    std::uint64_t freed = 0;
+    for (PageHooks* h : std::vector<PageHooks*>(map_.hooks)) freed += h->on_oom();
+    if (freed > 0) {
+      for (auto& z : zones_) z->drain_pcp();
+      g = alloc_from_zonelist(cpu, order);
+      continue;
+    }
     if (!oom_kill()) {
       stats_.alloc_failures.add();
       return std::nullopt;
     }
     g = alloc_from_zonelist(cpu, order);
   }
+  stats_.pages_allocated.add(1ULL << order);
+  for (PageHooks* h : map_.hooks) h->on_alloc(*g, PageOrder{order});
+  return g;
+}
+
+std::optional<Gfn> GuestKernel::try_alloc_pages(unsigned cpu, unsigned order) {
+  const std::optional<Gfn> g = alloc_from_zonelist(cpu, order);
+  if (!g) return std::nullopt;
   stats_.pages_allocated.add(1ULL << order);
   for (PageHooks* h : map_.hooks) h->on_alloc(*g, PageOrder{order});
   return g;

@@ -86,6 +86,9 @@ class GuestKernel {
   // Page allocator entry points (alloc_pages/free_pages), with the hooks. Order 0 goes
   // through the per-CPU lists. Returns nullopt when every zone is below its min watermark.
   std::optional<Gfn> alloc_pages(unsigned cpu, unsigned order);
+  // An allocation that fails rather than wake the OOM killer (__GFP_NORETRY), as the
+  // balloon driver allocates.
+  std::optional<Gfn> try_alloc_pages(unsigned cpu, unsigned order);
   void free_pages(unsigned cpu, Gfn gfn, unsigned order);
 
   std::uint32_t spawn(const std::string& name, bool killable = true);

@@ -1,3 +1,4 @@
+#include "reclaim/balloon.hpp"
 #include "reclaim/ksm.hpp"
 #include "reclaim/mechanism.hpp"
 #include "reclaim/pageone.hpp"
@@ -7,10 +8,14 @@
 namespace memvirt {
 
 MechanismFactory make_mechanism_factory(Params p) {
-  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone", "reporting"}, "mechanism");
+  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone", "reporting", "balloon"}, "mechanism");
   if (impl == "ppr") {
     const PprConfig c = Ppr::config_from(p);
     return [c] { return std::make_unique<Ppr>(c); };
+  }
+  if (impl == "balloon") {
+    const BalloonConfig c = Balloon::config_from(p);
+    return [c] { return std::make_unique<Balloon>(c); };
   }
   if (impl == "reporting") {
     const ReportingConfig c = FreePageReporting::config_from(p);

@@ -4,21 +4,6 @@
 
 namespace memvirt {
 
-CpuTime host_discard(HostMemory& host, const CostProfile& costs, VmId vm, Gfn gfn,
-                     std::uint32_t pages, DiscardMode mode) {
-  for (std::uint32_t i = 0; i < pages; ++i) {
-    const Gfn g{gfn.value() + i};
-    if (mode == DiscardMode::kDontNeed) {
-      host.discard(vm, g);
-    } else {
-      host.lazy_free(vm, g);
-    }
-  }
-  // One madvise per range: a single page costs a whole call, a large range a per-page share.
-  return pages == 1 ? costs.cost(Op::kMadviseDontneedSingle)
-                    : costs.cost(Op::kMadviseDontneedBatched) * pages;
-}
-
 struct FreePageReporting::Device final : PageHooks {
   Device(FreePageReporting& o, const VmHandle& h) : owner(o), vm(h) {}
   // page_reporting_notify_free(): called at the end of __free_one_page.

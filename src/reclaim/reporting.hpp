@@ -22,11 +22,10 @@
 #include <memory>
 #include <vector>
 
+#include "reclaim/discard.hpp"
 #include "reclaim/mechanism.hpp"
 
 namespace memvirt {
-
-enum class DiscardMode : std::uint8_t { kDontNeed, kFree };
 
 struct ReportingConfig {
   unsigned order = kPageblockOrder;              // page_reporting_order
@@ -82,11 +81,5 @@ class FreePageReporting final : public Mechanism {
   CostAccount* host_account_ = nullptr;
   ReportingStats stats_;
 };
-
-// The host side of a discard of `pages` guest pages at `gfn` (one madvise call per range),
-// shared by the balloon, hinting and reporting: drops or lazily frees the frames and
-// returns the host CPU time of the call.
-CpuTime host_discard(HostMemory& host, const CostProfile& costs, VmId vm, Gfn gfn,
-                     std::uint32_t pages, DiscardMode mode);
 
 }  // namespace memvirt
