@@ -1,4 +1,5 @@
 #include "reclaim/balloon.hpp"
+#include "reclaim/hinting.hpp"
 #include "reclaim/ksm.hpp"
 #include "reclaim/mechanism.hpp"
 #include "reclaim/pageone.hpp"
@@ -8,10 +9,14 @@
 namespace memvirt {
 
 MechanismFactory make_mechanism_factory(Params p) {
-  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone", "reporting", "balloon"}, "mechanism");
+  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone", "reporting", "balloon", "hinting"}, "mechanism");
   if (impl == "ppr") {
     const PprConfig c = Ppr::config_from(p);
     return [c] { return std::make_unique<Ppr>(c); };
+  }
+  if (impl == "hinting") {
+    const HintingConfig c = FreePageHinting::config_from(p);
+    return [c] { return std::make_unique<FreePageHinting>(c); };
   }
   if (impl == "balloon") {
     const BalloonConfig c = Balloon::config_from(p);
