@@ -225,26 +225,51 @@ Region& GuestKernel::region(Process& p, std::uint64_t id) {
   throw std::logic_error(fmt::format("process {} has no region {}", p.pid, id));
 }
 
-std::uint64_t GuestKernel::mmap(std::uint32_t pid, Bytes length) {
+std::uint64_t GuestKernel::mmap(std::uint32_t pid, Bytes length, bool thp) {
   Process& p = proc(pid);
   Region r;
   r.id = next_region_++;
   r.length_pages = (length.value() + kPageSize - 1) >> kPageShift;
+  r.thp = thp;
   committed_pages_ += r.length_pages;
   p.regions.push_back(std::move(r));
   return p.regions.back().id;
 }
 
 TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::uint64_t pages,
-                               const ContentFn& content, unsigned cpu) {
+                               const ContentFn& content, unsigned cpu, bool fill) {
   TouchResult result;
   Process& p = proc(pid);
   const CpuTime fault = costs_.cost(Op::kFirstTouchFault);
-  const CpuTime program_write = costs_.cost(Op::kZeroFillPage);
+  const CpuTime clear = costs_.cost(Op::kZeroFillPage);
+  const CpuTime program_write = fill ? clear : CpuTime{};
+  constexpr std::uint64_t kHugePages = 1ULL << kPageblockOrder;
   for (std::uint64_t i = 0; i < pages; ++i) {
     {
       Region& r = region(p, region_id);
       if (r.touched >= r.length_pages) break;
+      if (r.thp && r.touched % kHugePages == 0 && r.touched + kHugePages <= r.length_pages &&
+          i + kHugePages <= pages) {
+        // do_huge_pmd_anonymous_page(): an order-9 block without the OOM killer's help,
+        // cleared whole (clear_huge_page), else the 4 KiB path below.
+        if (const std::optional<Gfn> huge = try_alloc_pages(cpu, kPageblockOrder)) {
+          for (std::uint64_t k = 0; k < kHugePages; ++k) {
+            const Gfn g{huge->value() + static_cast<std::uint32_t>(k)};
+            if (host_.write(vm_, g, kZeroContent) == WriteEffect::kFaultIn) result.host += fault;
+            host_.write(vm_, g, content(r.touched));
+            append_run(r.runs, g.value());
+            ++r.touched;
+          }
+          r.huge.resize(r.touched / kHugePages, false);
+          r.huge.back() = true;
+          p.rss_pages += kHugePages;
+          result.pages += kHugePages;
+          result.guest += fault + clear * (kHugePages - 1) + program_write * kHugePages;
+          stats_.anon_faults.add();
+          i += kHugePages - 1;
+          continue;
+        }
+      }
     }
     const std::optional<Gfn> g = alloc_pages(cpu, 0);
     if (!p.alive) {
@@ -262,6 +287,7 @@ TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::
     if (host_.write(vm_, *g, kZeroContent) == WriteEffect::kFaultIn) result.host += fault;
     host_.write(vm_, *g, content(r.touched));
     result.guest += fault + program_write;
+    if (r.thp) r.huge.resize((r.touched + kHugePages) / kHugePages, false);
     append_run(r.runs, g->value());
     ++r.touched;
     ++p.rss_pages;
@@ -303,13 +329,24 @@ Fingerprint GuestKernel::read(std::uint32_t pid, std::uint64_t region_id, std::u
 CpuTime GuestKernel::release_region(Process& p, Region& r, unsigned cpu) {
   const CpuTime per_page = costs_.cost(Op::kMadviseDontneedBatched);
   std::uint64_t freed = 0;
+  constexpr std::uint64_t kHugePages = 1ULL << kPageblockOrder;
+  std::uint64_t index = 0;  // region page of the run's first page
   for (const GfnRun& run : r.runs) {
     const auto n = static_cast<std::uint32_t>(std::abs(run.count));
-    for (std::uint32_t k = 0; k < n; ++k) {
+    for (std::uint32_t k = 0; k < n; ++k, ++index) {
+      const std::uint64_t chunk = index / kHugePages;
+      if (chunk < r.huge.size() && r.huge[chunk]) {
+        // A huge page goes back whole, as one order-9 block, from its first page.
+        if (index % kHugePages == 0) {
+          free_pages(cpu, Gfn{run.count > 0 ? run.first + k : run.first - k}, kPageblockOrder);
+        }
+        continue;
+      }
       free_pages(cpu, Gfn{run.count > 0 ? run.first + k : run.first - k}, 0);
     }
     freed += n;
   }
+  r.huge.clear();
   r.runs.clear();
   r.runs.shrink_to_fit();
   p.rss_pages -= freed;
@@ -334,6 +371,9 @@ CpuTime GuestKernel::munmap_tail(std::uint32_t pid, std::uint64_t region_id, std
   Process& p = proc(pid);
   Region& r = region(p, region_id);
   pages = std::min(pages, r.touched);
+  // Huge pages the tail reaches are split (split_huge_pmd): their pages go back one by one.
+  const std::uint64_t first_chunk = (r.touched - pages) / (1ULL << kPageblockOrder);
+  for (std::uint64_t c = first_chunk; c < r.huge.size(); ++c) r.huge[c] = false;
   std::uint64_t left = pages;
   while (left > 0) {
     GfnRun& run = r.runs.back();

@@ -55,6 +55,8 @@ struct Region {
   std::uint64_t length_pages = 0;  // mapped (committed) size
   std::uint64_t touched = 0;       // pages faulted in so far, from the start of the region
   std::vector<GfnRun> runs;
+  bool thp = false;        // transparent huge pages: faults fill 2 MiB at once when they can
+  std::vector<bool> huge;  // per 512-page chunk of the region: backed by one order-9 block
 };
 
 struct Process {
@@ -92,13 +94,17 @@ class GuestKernel {
   void free_pages(unsigned cpu, Gfn gfn, unsigned order);
 
   std::uint32_t spawn(const std::string& name, bool killable = true);
-  // mmap of anonymous memory: commits `length` (Committed_AS) without touching it.
-  std::uint64_t mmap(std::uint32_t pid, Bytes length);
+  // mmap of anonymous memory: commits `length` (Committed_AS) without touching it. With
+  // `thp` (madvise(MADV_HUGEPAGE)), a fault at a 2 MiB boundary of the region allocates an
+  // order-9 block and clears it whole, falling back to 4 KiB pages when none is free.
+  std::uint64_t mmap(std::uint32_t pid, Bytes length, bool thp = false);
   // Touches the next `pages` untouched pages of the region (first-touch faults: allocate,
   // zero, then the program writes content(i) at region page i). Stops early when the
   // process is killed or the guest is out of memory with nothing to kill.
+  // `fill`: the program writes whole pages (memset); otherwise it stores a byte per page,
+  // whose cost is negligible beside the fault.
   TouchResult touch(std::uint32_t pid, std::uint64_t region, std::uint64_t pages,
-                    const ContentFn& content, unsigned cpu = 0);
+                    const ContentFn& content, unsigned cpu = 0, bool fill = true);
   // A program write to an already touched region page.
   void write(std::uint32_t pid, std::uint64_t region, std::uint64_t page, Fingerprint fp);
   // What the program reads from an already touched region page.

@@ -2,6 +2,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "test_util.hpp"
@@ -182,6 +183,57 @@ RC_GTEST_PROP(GuestIntegrity, ReadsBackWhatWasWrittenFingerprints, ()) {
 }
 RC_GTEST_PROP(GuestIntegrity, ReadsBackWhatWasWrittenRealBytes, ()) {
   integrity_property(true);
+}
+
+}  // namespace
+}  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(GuestKernelThp, HugeFaultsTakeOrderNineBlocksAndFreeThemWhole) {
+  testing::GuestFixture f(Bytes{256ULL << 20});
+  GuestKernel& k = *f.kernel;
+  struct Orders final : PageHooks {
+    std::vector<unsigned> alloc, freed;
+    void on_alloc(Gfn, PageOrder o) override { alloc.push_back(o.value()); }
+    void on_free(Gfn, PageOrder o) override { freed.push_back(o.value()); }
+  } orders;
+  k.add_hooks(&orders);
+  const auto pid = k.spawn("thp");
+  // 5 MiB: two huge pages, then 1 MiB in 4 KiB pages (no room for a third).
+  const auto region = k.mmap(pid, Bytes{5ULL << 20}, true);
+  const TouchResult t =
+      k.touch(pid, region, 1280, [](std::uint64_t i) { return make_fingerprint(i + 1); });
+  EXPECT_EQ(t.pages, 1280U);
+  EXPECT_EQ(std::count(orders.alloc.begin(), orders.alloc.end(), 9U), 2);
+  EXPECT_EQ(std::count(orders.alloc.begin(), orders.alloc.end(), 0U), 256);
+  EXPECT_EQ(k.stats().anon_faults.value(), 2U + 256U);
+  EXPECT_EQ(f.host.frames_used(), 1280U);
+  for (std::uint64_t i = 0; i < 1280; i += 37)
+    EXPECT_EQ(k.read(pid, region, i), make_fingerprint(i + 1));
+  k.check(true);
+  k.munmap(pid, region);
+  EXPECT_EQ(std::count(orders.freed.begin(), orders.freed.end(), 9U), 2);
+  EXPECT_EQ(std::count(orders.freed.begin(), orders.freed.end(), 0U), 256);
+  k.remove_hooks(&orders);
+  k.check(true);
+}
+
+TEST(GuestKernelThp, UnmappingATailSplitsTheHugePageItReaches) {
+  testing::GuestFixture f(Bytes{64ULL << 20});
+  GuestKernel& k = *f.kernel;
+  const auto pid = k.spawn("thp");
+  const auto region = k.mmap(pid, Bytes{4ULL << 20}, true);
+  k.touch(pid, region, 1024, [](std::uint64_t i) { return make_fingerprint(i + 1); });
+  const std::uint64_t free_before = k.free_pages() + k.pcp_pages();
+  k.munmap_tail(pid, region, 100);
+  EXPECT_EQ(k.free_pages() + k.pcp_pages(), free_before + 100);
+  k.check(true);
+  k.munmap(pid, region);
+  k.check(true);
+  for (auto& z : k.zones()) z->drain_pcp();
+  EXPECT_EQ(k.free_pages(), free_before + 1024);
 }
 
 }  // namespace
