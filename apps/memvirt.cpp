@@ -10,6 +10,11 @@
 
 #include "core/error.hpp"
 #include "core/units.hpp"
+#include "lab/compare.hpp"
+#include "lab/image.hpp"
+#include "lab/lab_error.hpp"
+#include "lab/lab_run.hpp"
+#include "lab/stop_signals.hpp"
 #include "real/calibrate.hpp"
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
@@ -60,13 +65,71 @@ class TerminalProgress final : public ExperimentProgress {
   std::chrono::steady_clock::time_point start_;
 };
 
+// The scenario on real QEMU guests: progress lines with the wall time since the start.
+int cmd_run_lab(const Scenario& s, const std::string& out_dir, bool quiet) {
+  const StopSignals stop;
+  LabRunOptions opt;
+  opt.out_dir = out_dir;
+  opt.stop_fd = stop.fd();
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!quiet) {
+    opt.log = [t0](const std::string& line) {
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      fmt::print(stderr, "  [{:7.1f} s] {}\n", t, line);
+    };
+  }
+  const LabRun r = run_lab(s, opt);
+  write_lab_outputs(out_dir, s, r);
+  print_summary(std::cout, s, r.result);
+  fmt::print("  {:<34} {} ({})\n", "lab:", r.info.value("accel", ""),
+             r.info.value("accel_reason", ""));
+  for (const auto& note : r.info["notes"]) fmt::print("  note: {}\n", note.get<std::string>());
+  for (const auto& p : r.info["cleanup_problems"]) {
+    fmt::print(stderr, "memvirt: warning: {}\n", p.get<std::string>());
+  }
+  fmt::print("  results in {}/ (results.json, timeseries.csv, markers.csv, lab.json, vmN/)\n",
+             out_dir);
+  return 0;
+}
+
+int cmd_lab_image(const ImageOptions& opt, bool probe) {
+  const GuestImage img = build_image(opt);
+  fmt::print("Guest image in {} ({}):\n", img.dir, img.rebuilt ? "built" : "unchanged");
+  fmt::print("  kernel     {} ({})\n", img.kernel, img.kernel_release);
+  fmt::print("  initramfs  {} ({} KiB)\n", img.initramfs,
+             std::filesystem::file_size(img.initramfs) >> 10);
+  std::string mods;
+  for (const auto& m : img.modules) mods += " " + m;
+  fmt::print("  modules   {}\n  digest     {}\n", mods, img.digest);
+  if (probe) {
+    std::string reason;
+    const std::string accel = choose_accel("auto", "qemu-system-x86_64", img.dir, &reason);
+    fmt::print("  accel      {}: {}\n", accel, reason);
+  }
+  return 0;
+}
+
+int cmd_compare(const std::string& a, const std::string& b, std::string png,
+                const std::string& column) {
+  const Comparison c = compare_outputs(a, b, column);
+  print_comparison(std::cout, c);
+  if (png.empty()) png = (std::filesystem::path(b) / "compare.png").string();
+  plot_comparison(c, png);
+  fmt::print("  plot in {}\n", png);
+  return 0;
+}
+
 int cmd_run(const std::string& file, std::string out_dir, const std::vector<std::string>& overrides,
-            bool quiet) {
+            bool quiet, const std::string& backend) {
   if (is_translation_scenario(file)) {
     return run_translation_scenario(file, overrides, out_dir, quiet);
   }
   const Scenario s = load_scenario(file, overrides);
-  if (out_dir.empty()) out_dir = (std::filesystem::path("out") / s.name).string();
+  if (out_dir.empty()) {
+    out_dir =
+        (std::filesystem::path("out") / (backend == "lab" ? s.name + "-lab" : s.name)).string();
+  }
+  if (backend == "lab") return cmd_run_lab(s, out_dir, quiet);
   TerminalProgress progress(!quiet && isatty(STDERR_FILENO) != 0);
   const auto t0 = std::chrono::steady_clock::now();
   const ExperimentResult r = run_experiment(s, &progress);
@@ -112,6 +175,11 @@ int main(int argc, char** argv) {
   run->add_option("-p,--param", overrides,
                   "Override a scenario value: key.path=value (repeatable)");
   run->add_flag("-q,--quiet", quiet, "No progress bar");
+  std::string backend = "sim";
+  run->add_option("--backend", backend,
+                  "sim: the simulator; lab: real QEMU guests (out/<name>-lab by default)")
+      ->check(CLI::IsMember({"sim", "lab"}))
+      ->capture_default_str();
 
   std::string profile_out = "calibration.yaml";
   std::uint64_t pages = 16384;
@@ -126,6 +194,29 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
 
+  ImageOptions image_opt;
+  bool probe = false;
+  CLI::App* lab = app.add_subcommand("lab", "The real lab's guest image");
+  lab->require_subcommand(1);
+  CLI::App* image = lab->add_subcommand(
+      "image",
+      "Build the guest image (Debian cloud kernel, virtio modules, busybox, memvirt-guest)");
+  image_opt.dir = default_image_dir();
+  image->add_option("--dir", image_opt.dir, "Image folder")->capture_default_str();
+  image->add_option("--kernel", image_opt.kernel,
+                    "Guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)");
+  image->add_option("--guest", image_opt.guest_programs,
+                    "memvirt-guest binary (default: beside memvirt)");
+  image->add_flag("--probe", probe, "Also find out whether KVM boots the guest here");
+
+  std::string cmp_a, cmp_b, cmp_png, cmp_column = "host_used_gib";
+  CLI::App* cmp = app.add_subcommand(
+      "compare", "Compare two output folders (simulator and lab): print and plot host memory");
+  cmp->add_option("first", cmp_a, "Output folder, e.g. the simulator's")->required();
+  cmp->add_option("second", cmp_b, "Output folder, e.g. the lab's")->required();
+  cmp->add_option("-o,--out", cmp_png, "PNG to write (default SECOND/compare.png)");
+  cmp->add_option("--column", cmp_column, "timeseries.csv column")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -139,11 +230,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (*run) return cmd_run(scenario_file, out_dir, overrides, quiet);
+    if (*run) return cmd_run(scenario_file, out_dir, overrides, quiet, backend);
+    if (*image) return cmd_lab_image(image_opt, probe);
+    if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column);
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);
   } catch (const InputError& e) {
     fmt::print(stderr, "memvirt: {}\n", e.what());
     return 2;
+  } catch (const LabError& e) {
+    fmt::print(stderr, "memvirt: lab: {}\n", e.what());
+    return 3;
   } catch (const std::exception& e) {
     fmt::print(stderr, "memvirt: internal error: {}\n", e.what());
     return 1;

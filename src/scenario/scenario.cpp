@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <optional>
 
 namespace memvirt {
 namespace {
@@ -109,9 +110,44 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   }
   s.reference.source = ref.string("source", "", "where the reference numbers come from");
 
+  s.lab = LabConfig::from_params(p.child("lab"));
+
   ctx->check_all_read(root);
   s.effective = YAML::Clone(ctx->effective());
+  s.source = root;
+  s.params = ctx;
   return s;
+}
+
+SourcePlace Scenario::place_of(const std::string& path) const {
+  if (!params) return SourcePlace{file, 0, path};
+  // Walk "a.b[2].c" down the source tree (read-only: yaml-cpp's assignment would write into
+  // it), keeping the deepest node found.
+  YAML::Node found = source;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t dot = path.find('.', start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::optional<std::size_t> index;
+    if (const auto bracket = part.find('['); bracket != std::string::npos) {
+      index = std::stoul(part.substr(bracket + 1));
+      part = part.substr(0, bracket);
+    }
+    const YAML::Node& here = found;
+    if (!here.IsMap() || !here[part]) break;
+    YAML::Node next = here[part];
+    if (index) {
+      if (!next.IsSequence() || *index >= next.size()) break;
+      const YAML::Node& seq = next;
+      YAML::Node element = seq[*index];
+      next.reset(element);
+    }
+    found.reset(next);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return params->place(path, found);
 }
 
 }  // namespace memvirt

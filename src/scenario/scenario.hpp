@@ -11,6 +11,7 @@
 #include "core/cost.hpp"
 #include "core/params.hpp"
 #include "guest/kernel.hpp"
+#include "lab/lab_config.hpp"
 #include "reclaim/mechanism.hpp"
 #include "workload/workload.hpp"
 
@@ -69,6 +70,13 @@ struct Scenario {
   ExperimentConfig experiment;
   Reference reference;
   YAML::Node effective;  // the effective configuration
+  LabConfig lab;         // the real lab's settings (`lab:`); the simulator ignores them
+  YAML::Node source;     // the file's tree after -p overrides, with its line marks
+  std::shared_ptr<const ParamContext> params;
+
+  // Where a dotted field path ("reclaim[1].order") is in the file, so checks made after
+  // loading (the lab's) point at the line; the nearest enclosing key when it is absent.
+  [[nodiscard]] SourcePlace place_of(const std::string& path) const;
 };
 
 // Reads `file` with "key.path=value" overrides. Throws InputError naming file, line and

@@ -1,0 +1,44 @@
+#include "touch.hpp"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+namespace guest {
+namespace {
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+void* map_anonymous(std::uint64_t bytes, Thp thp) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  if (thp == Thp::kNever) madvise(p, bytes, MADV_NOHUGEPAGE);
+  if (thp == Thp::kAlways) madvise(p, bytes, MADV_HUGEPAGE);
+  return p;
+}
+
+Stamps::Stamps(std::uint64_t seed, std::uint64_t stream) : base_(mix(seed ^ mix(stream))) {}
+
+std::uint64_t Stamps::next() {
+  // mix is a bijection, so distinct counters give distinct stamps.
+  return mix(base_ + counter_++);
+}
+
+void touch_unique(void* p, std::uint64_t bytes, Stamps& stamps) {
+  auto* c = static_cast<unsigned char*>(p);
+  for (std::uint64_t off = 0; off + kPage <= bytes; off += kPage) {
+    std::memset(c + off, 0x5a, kPage);
+    const std::uint64_t s = stamps.next();
+    std::memcpy(c + off, &s, sizeof s);
+  }
+  keep(p);
+}
+
+}  // namespace guest

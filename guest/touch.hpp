@@ -1,0 +1,40 @@
+// Memory the guest programs allocate and touch for real: anonymous mappings written page by
+// page, so every page is backed in the guest and, through the guest, on the host.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace guest {
+
+constexpr std::size_t kPage = 4096;
+
+enum class Thp { kDefault, kNever, kAlways };
+
+// Maps `bytes` of private anonymous memory with the given huge page advice; nullptr when the
+// kernel refuses.
+void* map_anonymous(std::uint64_t bytes, Thp thp = Thp::kDefault);
+
+// Unique page contents for one program: stamps no other page of any guest program has.
+class Stamps {
+ public:
+  Stamps(std::uint64_t seed, std::uint64_t stream);
+  std::uint64_t next();
+
+ private:
+  std::uint64_t base_;
+  std::uint64_t counter_ = 0;
+};
+
+// Writes every page of [p, p + bytes): fills it, then stamps its first word with a unique
+// value, as the simulator's workloads give every page they touch a content no other page
+// has (nothing for KSM to merge, no zero pages).
+void touch_unique(void* p, std::uint64_t bytes, Stamps& stamps);
+
+// Makes the compiler treat the memory as read, so the writes before a munmap or exit are kept
+// (a memset followed by free is otherwise a dead store it may remove).
+inline void keep(void* p) {
+  asm volatile("" : : "r"(p) : "memory");
+}
+
+}  // namespace guest

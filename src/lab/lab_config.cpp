@@ -1,0 +1,33 @@
+#include "lab/lab_config.hpp"
+
+namespace memvirt {
+
+LabConfig LabConfig::from_params(Params p) {
+  LabConfig c;
+  c.qemu = p.string("qemu", "qemu-system-x86_64", "QEMU system emulator (name in PATH or path)");
+  c.accel = p.choice("accel", "auto", {"auto", "kvm", "tcg"},
+                     "accelerator: kvm, tcg, or auto (KVM when it boots the guest, else TCG)");
+  c.image = p.string("image", "", "guest image folder (default: lab-image in the build folder)");
+  c.kernel = p.string("kernel", "", "guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)");
+  c.kernel_args = p.string("kernel_args", "", "appended to the guest kernel command line");
+  c.guest_thp = p.choice("guest_thp", "default", {"default", "always", "madvise", "never"},
+                         "guest transparent huge pages (default: the kernel's own)");
+  c.boot_timeout =
+      p.duration("boot_timeout", Duration::seconds(60), "launch to the guest's first marker");
+  c.silence_timeout = p.duration("silence_timeout", Duration::seconds(30),
+                                 "longest a booted guest may go without a marker");
+  c.qmp_timeout = p.duration("qmp_timeout", Duration::seconds(10), "per QMP command");
+  c.guest_sample_interval = p.duration("guest_sample_interval", Duration::seconds(1),
+                                       "time between the guest's meminfo markers");
+  const std::pair<const char*, Duration> positive[] = {
+      {"boot_timeout", c.boot_timeout},
+      {"silence_timeout", c.silence_timeout},
+      {"qmp_timeout", c.qmp_timeout},
+      {"guest_sample_interval", c.guest_sample_interval}};
+  for (const auto& [key, d] : positive) {
+    if (d.ns() <= 0) p.fail(key, "must be positive");
+  }
+  return c;
+}
+
+}  // namespace memvirt

@@ -1,0 +1,52 @@
+// A scenario turned into what the real lab runs: per guest, the files appended to its
+// initramfs (the settings and workload command lines in /etc/memvirt/vm.sh), and for the
+// host, the QEMU devices (virtio-balloon with or without free page reporting, stats polling,
+// balloon targets) and KSM's settings. Everything the real kernel or QEMU cannot do as the
+// scenario asks is an InputError naming the scenario's line; parameters of the simulator's
+// models that the real kernel fixes are listed as notes.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lab/lab_config.hpp"
+#include "reclaim/balloon.hpp"
+#include "scenario/scenario.hpp"
+
+namespace memvirt {
+
+struct LabVm {
+  unsigned index = 0;
+  std::string name;  // "vm0", ...
+  Duration launch_at;
+  // Files of the guest's own archive: (path without leading '/', contents).
+  std::vector<std::pair<std::string, std::string>> files;
+  // Kernel settings the guest writes: (path, value expected to read back).
+  std::vector<std::pair<std::string, std::string>> settings;
+  std::vector<std::string> workload_tags;  // "w0", ...
+};
+
+struct LabPlan {
+  std::string scenario;
+  Bytes memory;
+  unsigned vcpus = 1;
+  bool reporting = false;
+  unsigned reporting_order = 9;
+  bool deflate_on_oom = false;
+  Duration stats_interval{};           // 0: no stats polling
+  std::vector<BalloonTarget> targets;  // from each VM's launch
+  bool ksm = false;
+  std::vector<std::pair<std::string, std::string>> ksm_settings;  // sysfs name, value
+  std::vector<LabVm> vms;
+  Duration duration, warmup, sample_interval;
+  LabConfig lab;
+  std::vector<std::string> notes;  // scenario values the real run cannot apply
+};
+
+LabPlan make_lab_plan(const Scenario& s);
+
+// The guest kernel command line for a plan.
+std::string guest_kernel_command_line(const LabPlan& plan);
+
+}  // namespace memvirt

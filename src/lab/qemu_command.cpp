@@ -1,0 +1,30 @@
+#include "lab/qemu_command.hpp"
+
+#include <fmt/format.h>
+
+namespace memvirt {
+
+std::vector<std::string> qemu_argv(const QemuLaunch& l) {
+  std::vector<std::string> a = {l.qemu,        "-name",           "memvirt-" + l.name,
+                                "-nodefaults", "-no-user-config", "-display",
+                                "none",        "-no-reboot"};
+  a.insert(a.end(), {"-machine", fmt::format("pc,mem-merge={}", l.mem_merge ? "on" : "off")});
+  if (l.accel == "kvm") {
+    a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
+  } else {
+    // One host thread per vCPU; the default CPU model (qemu64) boots the cloud kernel.
+    a.insert(a.end(), {"-accel", "tcg,thread=multi"});
+  }
+  a.insert(a.end(),
+           {"-m", fmt::format("{}M", l.memory.value() >> 20), "-smp", std::to_string(l.vcpus)});
+  a.insert(a.end(), {"-kernel", l.kernel, "-initrd", l.initrd, "-append", l.append});
+  a.insert(a.end(), {"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"});
+  a.insert(a.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off", l.qmp_socket)});
+  a.insert(a.end(),
+           {"-device", fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting={},"
+                                   "deflate-on-oom={}",
+                                   l.reporting ? "on" : "off", l.deflate_on_oom ? "on" : "off")});
+  return a;
+}
+
+}  // namespace memvirt

@@ -1,0 +1,28 @@
+// The QEMU command line of one lab guest.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/types.hpp"
+
+namespace memvirt {
+
+struct QemuLaunch {
+  std::string qemu;   // absolute path of qemu-system-x86_64
+  std::string accel;  // kvm | tcg
+  std::string name;   // vm0, ...
+  Bytes memory;
+  unsigned vcpus = 1;
+  std::string kernel, initrd, append;
+  std::string qmp_socket;       // QMP server socket QEMU creates
+  bool reporting = false;       // virtio-balloon free-page-reporting
+  bool deflate_on_oom = false;  // virtio-balloon deflate-on-oom
+  bool mem_merge = false;       // guest RAM madvise(MADV_MERGEABLE) for host KSM
+};
+
+// argv for execv: serial console on stdout, QMP on a UNIX socket, no other devices than the
+// virtio balloon, no reboot (a guest panic or reboot ends QEMU).
+std::vector<std::string> qemu_argv(const QemuLaunch& l);
+
+}  // namespace memvirt

@@ -1,0 +1,74 @@
+// A client of QEMU's machine protocol (QMP): JSON messages, one per line, over a UNIX socket.
+// On connecting, the server sends a greeting ({"QMP": {...}}); the client must negotiate
+// capabilities (qmp_capabilities) before any other command. Each command carries an id; the
+// reply is {"return": ...} or {"error": {"class", "desc"}}. Asynchronous events
+// ({"event": ...}) can arrive at any time and are kept for take_events().
+//
+// Every wait has a deadline. A malformed message, a reply that is neither return nor error,
+// a reply for another id, a closed socket or a deadline passing throws QmpError whose
+// message starts with the client's name (the VM), so the user knows which guest failed.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "lab/lab_error.hpp"
+
+namespace memvirt {
+
+class QmpError : public LabError {
+ public:
+  using LabError::LabError;
+};
+
+class QmpClient {
+ public:
+  using Millis = std::chrono::milliseconds;
+
+  // Connects to the server listening at `path`, retrying while the socket does not exist yet
+  // or refuses (QEMU is starting), then reads the greeting and negotiates capabilities.
+  static QmpClient connect_unix(const std::string& path, std::string name, Millis timeout);
+
+  // Takes ownership of a connected socket and negotiates on it.
+  QmpClient(int fd, std::string name, Millis timeout);
+  ~QmpClient();
+  QmpClient(QmpClient&& o) noexcept;
+  QmpClient& operator=(QmpClient&& o) noexcept;
+  QmpClient(const QmpClient&) = delete;
+  QmpClient& operator=(const QmpClient&) = delete;
+
+  // Runs a command; returns its "return" value. Throws QmpError on an error reply (with the
+  // server's class and description) and on any protocol failure.
+  nlohmann::json execute(const std::string& command,
+                         const nlohmann::json& arguments = nlohmann::json::object());
+  nlohmann::json execute(const std::string& command, const nlohmann::json& arguments,
+                         Millis timeout);
+
+  // Events received so far, oldest first; the list is then empty.
+  std::vector<nlohmann::json> take_events();
+  [[nodiscard]] const nlohmann::json& greeting() const { return greeting_; }
+  [[nodiscard]] const std::string& name() const { return name_; }
+  void close();
+
+ private:
+  // The next message that is not an event; events are kept.
+  nlohmann::json read_reply(std::chrono::steady_clock::time_point deadline,
+                            const std::string& waiting_for);
+  nlohmann::json read_message(std::chrono::steady_clock::time_point deadline,
+                              const std::string& waiting_for);
+  void send_line(const std::string& line, std::chrono::steady_clock::time_point deadline);
+  [[noreturn]] void fail(const std::string& what) const;
+
+  int fd_ = -1;
+  std::string name_;
+  Millis timeout_;
+  std::string buffer_;
+  std::uint64_t next_id_ = 1;
+  nlohmann::json greeting_;
+  std::vector<nlohmann::json> events_;
+};
+
+}  // namespace memvirt
