@@ -85,6 +85,7 @@ std::string CpioWriter::finish() {
 std::vector<CpioEntry> read_cpio(std::string_view a) {
   std::vector<CpioEntry> entries;
   std::size_t pos = 0;
+  bool trailer = false;  // the last entry read ended an archive
   while (pos < a.size()) {
     if (a[pos] == '\0') {  // padding between concatenated archives
       ++pos;
@@ -108,9 +109,11 @@ std::vector<CpioEntry> read_cpio(std::string_view a) {
     e.name = std::string(a.substr(name_at, name_size - 1));
     e.data = std::string(a.substr(data_at, size));
     pos = round4(data_at + size);
-    if (e.name == "TRAILER!!!") continue;
+    trailer = e.name == "TRAILER!!!";
+    if (trailer) continue;
     entries.push_back(std::move(e));
   }
+  if (!trailer) throw std::runtime_error("cpio: no TRAILER!!! entry: the archive is truncated");
   return entries;
 }
 

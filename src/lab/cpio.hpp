@@ -39,7 +39,7 @@ struct CpioEntry {
 };
 
 // Reads a newc archive (or several concatenated, with zero padding between them). Throws
-// std::runtime_error on a malformed header.
+// std::runtime_error on a malformed header or a missing trailer.
 std::vector<CpioEntry> read_cpio(std::string_view archive);
 
 }  // namespace memvirt

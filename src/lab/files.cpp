@@ -24,7 +24,8 @@ std::string read_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
-  const std::string tmp = fmt::format("{}.tmp{}", path, getpid());
+  // Unique per thread: two lab runs in one process may build the same image at once.
+  const std::string tmp = fmt::format("{}.tmp{}", path, gettid());
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) throw LabError(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
   std::size_t done = 0;

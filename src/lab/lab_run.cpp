@@ -52,18 +52,11 @@ std::string last_line(const std::string& path) {
   return last;
 }
 
-// A socket path QEMU and memvirt can both use: relative to the working directory when the
-// absolute one is too long for sockaddr_un.
-std::string socket_path(const std::string& path) {
-  constexpr std::size_t kMax = 107;
-  const std::string abs = fs::absolute(path).string();
-  if (abs.size() <= kMax) return abs;
-  const std::string rel = fs::relative(abs).string();
-  if (rel.size() <= kMax) return rel;
-  throw LabError(
-      fmt::format("the QMP socket path {} is longer than {} bytes: use a shorter "
-                  "output folder",
-                  abs, kMax));
+// A name in the abstract UNIX socket namespace ("@..."), unique to this run and guest: no
+// file to leave behind, and no sockaddr_un length limit on deep output folders.
+std::string qmp_socket_name(const std::string& vm) {
+  return fmt::format("@memvirt-qmp-{}-{}-{}-{}", getpid(), gettid(), vm,
+                     Clock::now().time_since_epoch().count());
 }
 
 std::string qemu_version(const std::string& qemu, const std::string& log_file) {
@@ -218,9 +211,8 @@ void Session::prepare() {
     g->console_path = g->dir + "/console.log";
     g->qemu_log = g->dir + "/qemu.log";
     g->initrd = g->dir + "/initramfs.cpio";
-    g->qmp_socket = socket_path(g->dir + "/qmp.sock");
+    g->qmp_socket = qmp_socket_name(v.name);
     fs::remove(g->qemu_log, ec);
-    fs::remove(g->qmp_socket, ec);
     guests_.push_back(std::move(g));
   }
   if (plan_.ksm) {
@@ -259,8 +251,21 @@ void Session::launch(Guest& g) {
   log(fmt::format("{}: QEMU started (pid {}, {}, {})", g.plan.name, g.qemu->pid(), accel_,
                   format_bytes(plan_.memory)));
   try {
-    g.qmp.emplace(
-        QmpClient::connect_unix(g.qmp_socket, g.plan.name, millis(plan_.lab.qmp_timeout)));
+    // Short attempts, so a QEMU that exits at start is reported at once, not at the timeout.
+    const auto deadline = Clock::now() + millis(plan_.lab.qmp_timeout);
+    while (!g.qmp) {
+      if (auto ex = g.qemu->poll_exit()) {
+        const std::string why = last_line(g.qemu_log);
+        fail_guest(g,
+                   fmt::format("QEMU exited at start ({}){}", *ex, why.empty() ? "" : ": " + why));
+      }
+      try {
+        g.qmp.emplace(
+            QmpClient::connect_unix(g.qmp_socket, g.plan.name, std::chrono::milliseconds(200)));
+      } catch (const QmpError&) {
+        if (Clock::now() >= deadline) throw;
+      }
+    }
     if (plan_.stats_interval.ns() > 0) {
       g.qmp->execute("qom-set", {{"path", "/machine/peripheral/balloon0"},
                                  {"property", "guest-stats-polling-interval"},
@@ -482,7 +487,6 @@ void Session::cleanup() noexcept {
       if (g.exit.empty()) g.exit = g.qemu->poll_exit().value_or("");
     }
     std::error_code ec;
-    fs::remove(g.qmp_socket, ec);
     fs::remove(g.initrd, ec);
   }
   if (ksm_) {
@@ -601,7 +605,12 @@ LabRun Session::run() {
   }
   run.series = series_;
   run.events = markers_.size();
-  for (const auto& g : guests_) run.guest_oom_kills += g->oom_lines.size();
+  for (const auto& g : guests_) {
+    run.guest_oom_kills += g->oom_lines.size();
+    // What the host saw: the guest RAM's peak resident set, a lower bound of what the guest
+    // touched (the simulator counts every page it ever backed).
+    run.touched_pages += g->ram_peak / kPageSize;
+  }
   for (const auto& m : markers_) {
     if (m.tag.rfind('w', 0) == 0 && m.event == "end") ++run.workload_cycles;
   }
@@ -694,7 +703,7 @@ std::string choose_accel(const std::string& requested, const std::string& qemu_n
   } catch (const std::exception&) {
     // No cached answer: probe below.
   }
-  const std::string dir = image_dir + "/kvm-probe";
+  const std::string dir = fmt::format("{}/kvm-probe-{}", image_dir, gettid());
   fs::create_directories(dir);
   const std::string initrd = dir + "/initramfs.cpio";
   write_file_atomic(initrd, read_file(image_dir + "/initramfs.cpio") +
@@ -709,7 +718,7 @@ std::string choose_accel(const std::string& requested, const std::string& qemu_n
   l.kernel = image_dir + "/vmlinuz";
   l.initrd = initrd;
   l.append = "console=ttyS0 loglevel=4 panic=-1";
-  l.qmp_socket = socket_path(dir + "/qmp.sock");
+  l.qmp_socket = qmp_socket_name("kvm-probe");
   const std::string log_file = dir + "/qemu.log";
   std::error_code ec;
   fs::remove(log_file, ec);

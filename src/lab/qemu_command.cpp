@@ -19,7 +19,13 @@ std::vector<std::string> qemu_argv(const QemuLaunch& l) {
            {"-m", fmt::format("{}M", l.memory.value() >> 20), "-smp", std::to_string(l.vcpus)});
   a.insert(a.end(), {"-kernel", l.kernel, "-initrd", l.initrd, "-append", l.append});
   a.insert(a.end(), {"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"});
-  a.insert(a.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off", l.qmp_socket)});
+  // "@name" is a socket in the abstract namespace (QEMU's abstract=on).
+  const bool abstract = !l.qmp_socket.empty() && l.qmp_socket[0] == '@';
+  a.insert(a.end(), {"-chardev",
+                     fmt::format("socket,id=qmp,path={},server=on,wait=off{}",
+                                 abstract ? l.qmp_socket.substr(1) : l.qmp_socket,
+                                 abstract ? ",abstract=on" : ""),
+                     "-mon", "chardev=qmp,mode=control"});
   a.insert(a.end(),
            {"-device", fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting={},"
                                    "deflate-on-oom={}",

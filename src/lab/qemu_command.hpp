@@ -15,7 +15,7 @@ struct QemuLaunch {
   Bytes memory;
   unsigned vcpus = 1;
   std::string kernel, initrd, append;
-  std::string qmp_socket;       // QMP server socket QEMU creates
+  std::string qmp_socket;       // QMP server socket QEMU creates; "@name": abstract namespace
   bool reporting = false;       // virtio-balloon free-page-reporting
   bool deflate_on_oom = false;  // virtio-balloon deflate-on-oom
   bool mem_merge = false;       // guest RAM madvise(MADV_MERGEABLE) for host KSM

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <thread>
 
@@ -37,12 +38,18 @@ QmpClient QmpClient::connect_unix(const std::string& path, std::string name, Mil
                                sizeof addr.sun_path - 1, path));
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // "@name": the abstract namespace, whose names start with a NUL byte and are not
+  // NUL-terminated (the address length bounds them).
+  const bool abstract = !path.empty() && path[0] == '@';
+  if (abstract) addr.sun_path[0] = '\0';
+  const auto addr_len = static_cast<socklen_t>(
+      abstract ? offsetof(sockaddr_un, sun_path) + path.size() : sizeof addr);
   const auto deadline = Clock::now() + timeout;
   int last_error = 0;
   for (;;) {
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw QmpError(fmt::format("{}: socket: {}", name, std::strerror(errno)));
-    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len) == 0) {
       return QmpClient(fd, std::move(name), timeout);
     }
     last_error = errno;

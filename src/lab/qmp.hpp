@@ -28,8 +28,9 @@ class QmpClient {
  public:
   using Millis = std::chrono::milliseconds;
 
-  // Connects to the server listening at `path`, retrying while the socket does not exist yet
-  // or refuses (QEMU is starting), then reads the greeting and negotiates capabilities.
+  // Connects to the server listening at `path` ("@name": in the abstract namespace),
+  // retrying while the socket does not exist yet or refuses (QEMU is starting), then reads
+  // the greeting and negotiates capabilities.
   static QmpClient connect_unix(const std::string& path, std::string name, Millis timeout);
 
   // Takes ownership of a connected socket and negotiates on it.

@@ -1,0 +1,192 @@
+// Scenario files read for the lab: what the guests are told to run, what the host sets up,
+// and the clear refusals for what a stock kernel and QEMU cannot do.
+#include "lab/plan.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/rng.hpp"
+#include "workload/workload.hpp"
+
+namespace memvirt {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LabPlanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("memvirt-plan-test-{}", getpid());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  // Writes a scenario with the given reclaim and workload sections and loads it.
+  Scenario load(const std::string& body) {
+    const std::string file = (dir_ / "s.yaml").string();
+    std::ofstream(file) << "name: plan-test\nhost: {memory: 8GiB}\n" << body;
+    return load_scenario(file);
+  }
+  std::string error_of(const std::string& body) {
+    try {
+      make_lab_plan(load(body));
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+  fs::path dir_;
+};
+
+const char* kVm = R"(vm:
+  memory: 1GiB
+  workloads:
+    - {type: memhog, size: 600MiB, start: 5s, hold: 2s, then: exit, repeat: 2, interval: 40s}
+)";
+
+std::string file_of(const LabVm& vm, const std::string& path) {
+  for (const auto& [p, data] : vm.files) {
+    if (p == path) return data;
+  }
+  return {};
+}
+
+TEST_F(LabPlanTest, ReportingOrderIsWrittenAfterTheDriverLoads) {
+  const LabPlan plan = make_lab_plan(load(std::string(kVm) + R"(reclaim:
+  - {impl: reporting, order: 0}
+experiment: {type: fixed, vms: 2, duration: 90s}
+)"));
+  EXPECT_TRUE(plan.reporting);
+  EXPECT_EQ(plan.reporting_order, 0u);
+  ASSERT_EQ(plan.vms.size(), 2u);
+  const std::string sh = file_of(plan.vms[1], "etc/memvirt/vm.sh");
+  EXPECT_NE(sh.find("set init /sys/module/page_reporting/parameters/page_reporting_order 0"),
+            std::string::npos)
+      << sh;
+  EXPECT_NE(sh.find("memhog w0 size=629145600 start=5000000000 hold=2000000000 then=exit "
+                    "repeat=2 interval=40000000000"),
+            std::string::npos)
+      << sh;
+  EXPECT_EQ(plan.vms[1].name, "vm1");
+  EXPECT_FALSE(plan.ksm);
+}
+
+TEST_F(LabPlanTest, NoReportingWritesNoOrder) {
+  const LabPlan plan =
+      make_lab_plan(load(std::string(kVm) + "experiment: {type: fixed, duration: 10s}\n"));
+  EXPECT_FALSE(plan.reporting);
+  EXPECT_EQ(file_of(plan.vms[0], "etc/memvirt/vm.sh").find("page_reporting"), std::string::npos);
+}
+
+TEST_F(LabPlanTest, KsmSettingsGoToSysfs) {
+  const LabPlan plan = make_lab_plan(load(std::string(kVm) + R"(reclaim:
+  - {impl: ksm, pages_to_scan: 1000, sleep_millisecs: 10, use_zero_pages: true}
+experiment: {type: fixed, vms: 4, duration: 60s}
+)"));
+  EXPECT_TRUE(plan.ksm);
+  const std::vector<std::pair<std::string, std::string>> want = {{"pages_to_scan", "1000"},
+                                                                 {"sleep_millisecs", "10"},
+                                                                 {"max_page_sharing", "256"},
+                                                                 {"use_zero_pages", "1"},
+                                                                 {"smart_scan", "1"}};
+  EXPECT_EQ(plan.ksm_settings, want);
+}
+
+TEST_F(LabPlanTest, BalloonTargetsAndStats) {
+  const LabPlan plan = make_lab_plan(load(std::string(kVm) + R"(reclaim:
+  - impl: balloon
+    deflate_on_oom: true
+    stats_interval: 2s
+    targets: [{at: 10s, size: 256MiB}, {at: 20s, size: 0B}]
+experiment: {type: fixed, duration: 30s}
+)"));
+  EXPECT_TRUE(plan.deflate_on_oom);
+  EXPECT_EQ(plan.stats_interval, Duration::seconds(2));
+  ASSERT_EQ(plan.targets.size(), 2u);
+  EXPECT_EQ(plan.targets[0].at, Duration::seconds(10));
+  EXPECT_EQ(plan.targets[0].size, Bytes{256ULL << 20});
+}
+
+TEST_F(LabPlanTest, PeriodicAllocUsesTheSimulatorsDraws) {
+  const LabPlan plan = make_lab_plan(load(R"(seed: 7
+vm:
+  memory: 1GiB
+  workloads:
+    - type: periodic_alloc
+      period: 10s
+      amount: {dist: uniform, min: 0B, max: 512MiB}
+      mean_in_use: 100MiB
+experiment: {type: fixed, duration: 60s}
+)"));
+  // The same stream the simulator's PeriodicAlloc draws from: phase first, then amounts.
+  Rng rng(7, "workload.periodic_alloc", 0);
+  const std::uint64_t phase = rng.below(10'000'000'000ULL);
+  const std::string sh = file_of(plan.vms[0], "etc/memvirt/vm.sh");
+  EXPECT_NE(sh.find(fmt::format("phase={} amounts=/etc/memvirt/w0.amounts mean_in_use={}", phase,
+                                100ULL << 20)),
+            std::string::npos)
+      << sh;
+  const std::string amounts = file_of(plan.vms[0], "etc/memvirt/w0.amounts");
+  std::istringstream in(amounts);
+  std::uint64_t first = 0;
+  in >> first;
+  const std::uint64_t want = static_cast<std::uint64_t>(rng.uniform() * (512ULL << 20)) & ~4095ULL;
+  EXPECT_EQ(first, want);
+  EXPECT_GE(std::count(amounts.begin(), amounts.end(), '\n'), 6);
+}
+
+TEST_F(LabPlanTest, HintingIsRefusedNamingTheLine) {
+  const std::string e = error_of(std::string(kVm) + R"(reclaim:
+  - {impl: hinting}
+)");
+  EXPECT_NE(e.find("s.yaml:8: reclaim[0].impl: lab backend: free page hinting"), std::string::npos)
+      << e;
+}
+
+TEST_F(LabPlanTest, MadvFreeDiscardIsRefused) {
+  const std::string e = error_of(std::string(kVm) + R"(reclaim:
+  - impl: reporting
+    discard: free
+)");
+  EXPECT_NE(e.find(":9: reclaim[0].discard: lab backend: QEMU discards"), std::string::npos) << e;
+}
+
+TEST_F(LabPlanTest, CompiledInReportingConstantsAreRefused) {
+  EXPECT_NE(error_of(std::string(kVm) + "reclaim: [{impl: reporting, delay: 1s}]\n")
+                .find("PAGE_REPORTING_DELAY"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kVm) + "reclaim: [{impl: reporting, capacity: 64}]\n")
+                .find("PAGE_REPORTING_CAPACITY"),
+            std::string::npos);
+}
+
+TEST_F(LabPlanTest, DensityIsSimulatorOnly) {
+  const std::string e = error_of(std::string(kVm) + "experiment: {type: density}\n");
+  EXPECT_NE(e.find("experiment.type: lab backend: experiment type 'density' is simulator-only"),
+            std::string::npos)
+      << e;
+}
+
+TEST_F(LabPlanTest, LabSectionIsReadAndChecked) {
+  const Scenario s = load(std::string(kVm) + R"(lab:
+  accel: tcg
+  boot_timeout: 20s
+  kernel_args: "mitigations=off"
+)");
+  EXPECT_EQ(s.lab.accel, "tcg");
+  EXPECT_EQ(s.lab.boot_timeout, Duration::seconds(20));
+  EXPECT_NE(guest_kernel_command_line(make_lab_plan(s)).find("console=ttyS0"), std::string::npos);
+  EXPECT_NE(guest_kernel_command_line(make_lab_plan(s)).find("mitigations=off"), std::string::npos);
+  try {
+    load(std::string(kVm) + "lab: {acel: kvm}\n");
+    FAIL() << "an unknown lab key must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("lab.acel: unknown key"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace memvirt
