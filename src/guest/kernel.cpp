@@ -7,6 +7,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/rng.hpp"
+
 namespace memvirt {
 
 GuestKernelConfig GuestKernelConfig::from_params(Params p, Bytes memory, unsigned vcpus) {
@@ -30,6 +32,9 @@ GuestKernelConfig GuestKernelConfig::from_params(Params p, Bytes memory, unsigne
               "cap on per-CPU list batch (zone_batchsize: 512 KiB in 4.4, 1 MiB later)");
   c.pcp_high_factor = static_cast<std::uint32_t>(p.integer(
       "pcp_high_factor", 6, "per-CPU list high = factor x batch (pageset_set_batch)", 1, 1000));
+  c.shuffle =
+      p.boolean("shuffle", false,
+                "page_alloc.shuffle=1 (CONFIG_SHUFFLE_PAGE_ALLOCATOR): randomized free lists");
   return c;
 }
 
@@ -102,6 +107,11 @@ GuestKernel::GuestKernel(const GuestKernelConfig& cfg, HostMemory& host, VmId vm
   for (auto& z : zones_) {
     const std::uint32_t batch = zone_batchsize(z->managed_pages(), cfg.pcp_batch_cap);
     z->set_pcp(batch, batch * cfg.pcp_high_factor);
+    if (cfg.shuffle) {
+      // A stream per VM and zone, so VMs shuffle differently and runs repeat.
+      z->enable_shuffle(splitmix64(vm_.value() * 0x9E3779B97F4A7C15ULL + z->start().value()));
+      z->shuffle_free_lists();
+    }
   }
 }
 

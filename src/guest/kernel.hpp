@@ -30,6 +30,8 @@ struct GuestKernelConfig {
   std::uint32_t watermark_scale_factor = 10;
   Bytes pcp_batch_cap{512 * 1024};
   std::uint32_t pcp_high_factor = 6;
+  bool shuffle =
+      false;  // page_alloc.shuffle: randomized free lists (CONFIG_SHUFFLE_PAGE_ALLOCATOR)
 
   // Reads the guest kernel's parameters (all with Linux's defaults) from `p`.
   static GuestKernelConfig from_params(Params p, Bytes memory, unsigned vcpus);
@@ -129,6 +131,9 @@ class GuestKernel {
   MemMap& memmap() { return map_; }
   [[nodiscard]] const GuestStats& stats() const { return stats_; }
   [[nodiscard]] HostMemory& host() { return host_; }
+  [[nodiscard]] const CostProfile& costs() const { return costs_; }
+  // Work a program does on the guest's vCPUs beyond what the kernel charges.
+  void charge_vcpu(CpuTime t) { vcpu_.charge(t); }
   [[nodiscard]] VmId vm() const { return vm_; }
   [[nodiscard]] unsigned vcpus() const { return vcpus_; }
   void add_hooks(PageHooks* h) { map_.hooks.push_back(h); }

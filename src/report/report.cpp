@@ -29,8 +29,8 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   }
   j["cpu_percent"] = cpu;
   j["cpu_accounts"] = cpu_detail;
+  if (r.type == "density" || r.type == "launch") j["budget_gib"] = r.budget_gib;
   if (r.type == "density") {
-    j["budget_gib"] = r.budget_gib;
     json trials = json::array();
     for (const auto& t : r.search) {
       trials.push_back({{"vms", t.vms},
@@ -43,7 +43,11 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   j["run"] = {{"vms_launched", r.run.vms},
               {"vms_killed_by_host_oom", r.run.vms_killed},
               {"guest_oom_kills", r.run.guest_oom_kills},
+              {"vms_completed", r.run.vms_completed},
               {"workload_cycles", r.run.workload_cycles},
+              {"workload_ops_per_s", r.run.workload_ops_per_s},
+              {"exceeded_budget", r.run.exceeded},
+              {"exceeded_at_s", r.run.exceeded_at_s},
               {"touched_gib", static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30)},
               {"events", r.run.events},
               {"simulated_s", r.run.simulated_s}};
@@ -120,8 +124,23 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
     std::string trials;
     for (const auto& t : r.search) trials += fmt::format(" {}{}", t.vms, t.fits ? "✓" : "✗");
     fmt::print(out, "  {:<34}{}\n", "search (VMs, fits):", trials);
+  } else if (r.type == "launch") {
+    fmt::print(out, "  {:<34} {}",
+               fmt::format("VMs launched one by one in {:.1f} GiB:", r.budget_gib), r.vms);
+    if (s.reference.vms)
+      fmt::print(out, "   (reference: {:.0f}, {})", *s.reference.vms, s.reference.source);
+    fmt::print(out, "\n");
+    if (r.run.exceeded) {
+      fmt::print(out, "  {:<34} VM {} at {:.0f} s\n", "host memory ran out:", r.run.vms,
+                 r.run.exceeded_at_s);
+    }
   } else {
     fmt::print(out, "  {:<34} {}\n", "VMs:", r.vms);
+  }
+  for (std::size_t w = 0; w < r.run.workload_ops_per_s.size(); ++w) {
+    if (r.run.workload_ops_per_s[w] <= 0) continue;
+    fmt::print(out, "  {:<34} {:.0f}\n", fmt::format("workload {} operations/s:", w),
+               r.run.workload_ops_per_s[w]);
   }
   fmt::print(out, "  {:<34} min {:.1f}  avg {:.1f}  max {:.1f}",
              "host memory GiB (after warmup):", r.run.host_min_gib, r.run.host_avg_gib,

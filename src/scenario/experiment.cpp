@@ -15,6 +15,15 @@ ExperimentResult run_experiment(const Scenario& s, ExperimentProgress* progress)
     out.vms = s.experiment.vms;
     return out;
   }
+  if (s.experiment.type == "launch") {
+    // Seed 001's procedure: launch VMs one after another, each once the one before has run
+    // its programs, until host memory exceeds the budget (a guest would be killed).
+    if (progress != nullptr) progress->begin_trial(s.experiment.max_vms);
+    Simulation sim(s, s.experiment.max_vms);
+    out.run = sim.run(progress, s.host.vm_budget);
+    out.vms = out.run.vms_completed;
+    return out;
+  }
   // Density: a VM count fits when host memory never exceeds the budget. Runs of more VMs
   // stop as soon as it does. Exponential search for the first count that does not fit, then
   // bisection; every VM keeps its own random streams whatever the count, so counts compare.

@@ -78,7 +78,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   }
 
   Params ex = p.child("experiment");
-  s.experiment.type = ex.choice("type", "fixed", {"fixed", "density"}, "experiment kind");
+  s.experiment.type = ex.choice("type", "fixed", {"fixed", "density", "launch"}, "experiment kind");
   s.experiment.duration =
       ex.duration("duration", Duration::seconds(3600), "virtual time simulated");
   if (s.experiment.duration.ns() <= 0) ex.fail("duration", "must be positive");
@@ -89,8 +89,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       ex.duration("sample_interval", Duration::seconds(10), "time between time-series samples");
   if (s.experiment.sample_interval.ns() <= 0) ex.fail("sample_interval", "must be positive");
   // Both kinds read both keys, so switching `type` with -p needs no other change.
-  s.experiment.max_vms = static_cast<unsigned>(
-      ex.integer("max_vms", 4096, "density: upper bound of the search", 1, 100000));
+  s.experiment.max_vms = static_cast<unsigned>(ex.integer(
+      "max_vms", 4096, "density: upper bound of the search; launch: VMs at most", 1, 100000));
   if (s.experiment.type == "fixed") {
     s.experiment.vms = static_cast<unsigned>(ex.integer("vms", 1, "number of VMs", 1, 100000));
   } else {

@@ -15,6 +15,7 @@ double pages_gib(std::uint64_t pages) {
 
 struct Simulation::Vm {
   unsigned index = 0;
+  std::size_t workloads_finished = 0;
   VmId id;
   bool alive = false;
   std::unique_ptr<GuestKernel> kernel;
@@ -45,6 +46,11 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms)
   for (const auto& make : s_.reclaim) mechanisms_.push_back(make());
   for (const auto& m : mechanisms_) env.peers.push_back(m.get());
   for (const auto& m : mechanisms_) m->start(env);
+  if (s_.experiment.type == "launch") {
+    // One after another: each VM starts once the one before has run its programs.
+    if (vm_count_ > 0) queue_.at(TimePoint{}, EventQueue::kHost, [this](TimePoint) { launch(0); });
+    return;
+  }
   for (unsigned i = 0; i < vm_count_; ++i) {
     queue_.at(TimePoint{} + Duration{s_.vm.launch_interval.ns() * i}, EventQueue::kHost,
               [this, i](TimePoint) { launch(i); });
@@ -90,9 +96,22 @@ void Simulation::launch(unsigned index) {
       env.seed = s_.seed;
       env.vm_index = ref.index;
       env.workload_index = w;
+      env.finished = [this, &ref] {
+        if (++ref.workloads_finished == s_.vm.workloads.size()) vm_done(ref);
+      };
       ref.workloads.back()->start(env);
     }
   });
+}
+
+void Simulation::vm_done(const Vm& vm) {
+  if (!vm.alive) return;
+  ++completed_;
+  if (s_.experiment.type == "launch" && vm.index + 1 < vm_count_) {
+    const unsigned next = vm.index + 1;
+    queue_.after(s_.vm.launch_interval, EventQueue::kHost,
+                 [this, next](TimePoint) { launch(next); });
+  }
 }
 
 void Simulation::host_oom_kill() {
@@ -172,10 +191,19 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
       host_gauge_.reset(warmup, pages_gib(host_->frames_used()));
     }
     std::uint64_t used = host_->frames_used();
-    if (used > capacity) {
+    if (const std::uint64_t limit = std::min(capacity, abort_pages); used > limit) {
       // The host reclaims lazily freed (MADV_FREE) frames before anything else.
-      host_->reclaim_lazy(used - capacity);
+      host_->reclaim_lazy(used - limit);
       used = host_->frames_used();
+    }
+    // Going over the budget ends the run before the OOM killer would pick a victim.
+    if (used > abort_pages) {
+      const double gib = pages_gib(used);
+      host_peak_gib_ = std::max(host_peak_gib_, gib);
+      if (window_started_) host_gauge_.set(now, gib);
+      r.exceeded = true;
+      r.exceeded_at_s = now.seconds();
+      break;
     }
     if (used > capacity && s_.host.kill_on_exhaustion) {
       while (host_->frames_used() > capacity) host_oom_kill();
@@ -184,11 +212,6 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     const double gib = pages_gib(used);
     host_peak_gib_ = std::max(host_peak_gib_, gib);
     if (window_started_) host_gauge_.set(now, gib);
-    if (used > abort_pages) {
-      r.exceeded = true;
-      r.exceeded_at_s = now.seconds();
-      break;
-    }
     if (progress != nullptr && (queue_.fired() & 1023) == 0) {
       const auto wall = std::chrono::steady_clock::now();
       if (wall - last_report > std::chrono::milliseconds(200)) {
@@ -208,6 +231,7 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   if (progress != nullptr) progress->update(stop.seconds(), end.seconds());
 
   r.vms = static_cast<unsigned>(vms_.size());
+  r.vms_completed = completed_;
   r.vms_killed = killed_;
   r.simulated_s = stop.seconds();
   r.host_min_gib = host_gauge_.min();
@@ -228,6 +252,17 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     for (const auto& w : vm->workloads) r.workload_cycles += w->stats().cycles.value();
   }
   r.simulator_bytes = simulator_bytes();
+  r.workload_ops_per_s.assign(s_.vm.workloads.size(), 0.0);
+  for (const auto& vm : vms_) {
+    if (!vm->alive) continue;
+    for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
+      const WorkloadStats& st = vm->workloads[w]->stats();
+      if (st.measured.ns() > 0) {
+        r.workload_ops_per_s[w] +=
+            static_cast<double>(st.operations.value()) / st.measured.seconds();
+      }
+    }
+  }
   struct Collect final : StatsVisitor {
     std::vector<std::pair<std::string, double>> out;
     void counter(std::string_view n, const Counter& c) override {
@@ -236,7 +271,9 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     void gauge(std::string_view n, const Gauge& g) override {
       out.emplace_back(n, static_cast<double>(g.value()));
     }
-    void histogram(std::string_view n, const Histogram& h) override { out.emplace_back(n, h.mean()); }
+    void histogram(std::string_view n, const Histogram& h) override {
+      out.emplace_back(n, h.mean());
+    }
     void value(std::string_view n, double v) override { out.emplace_back(n, v); }
   };
   for (const auto& m : mechanisms_) {

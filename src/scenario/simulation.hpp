@@ -25,9 +25,10 @@ struct AccountSummary {
 };
 
 struct RunResult {
-  unsigned vms = 0;         // VMs launched
-  unsigned vms_killed = 0;  // ended by the host OOM killer
-  bool exceeded = false;    // host memory went above the abort threshold
+  unsigned vms = 0;            // VMs launched
+  unsigned vms_completed = 0;  // VMs whose workloads all ended (finite workloads only)
+  unsigned vms_killed = 0;     // ended by the host OOM killer
+  bool exceeded = false;       // host memory went above the abort threshold
   double exceeded_at_s = 0;
   double simulated_s = 0;
   double host_min_gib = 0, host_avg_gib = 0, host_max_gib = 0;  // over [warmup, end]
@@ -38,6 +39,9 @@ struct RunResult {
   std::uint64_t touched_pages = 0;
   std::uint64_t guest_oom_kills = 0;
   std::uint64_t workload_cycles = 0;
+  // Benchmark workloads (page_fault1/2): operations per second of each `workloads:` entry,
+  // summed over its tasks and the VMs (0 for other workloads).
+  std::vector<double> workload_ops_per_s;
   std::uint64_t simulator_bytes = 0;  // model memory at the end (page tables, metadata)
   // Each mechanism's statistics at the end: (mechanism, [(stat, value)]).
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>> mechanisms;
@@ -66,6 +70,8 @@ class Simulation {
  private:
   struct Vm;
   void launch(unsigned index);
+  // All of a VM's workloads have ended; in a `launch` experiment the next VM starts.
+  void vm_done(const Vm& vm);
   void sample(TimePoint now);
   void check(bool full) const;
   void host_oom_kill();
@@ -73,6 +79,7 @@ class Simulation {
 
   const Scenario& s_;
   unsigned vm_count_;
+  unsigned completed_ = 0;
   EventQueue queue_;
   std::unique_ptr<HostMemory> host_;
   Accounts accounts_;

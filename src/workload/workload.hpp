@@ -17,7 +17,9 @@ struct WorkloadStats {
   Counter cycles;  // allocate/touch/free rounds completed
   Counter pages_touched;
   Counter pages_freed;
-  Counter killed;  // times the OOM killer ended the program
+  Counter killed;       // times the OOM killer ended the program
+  Counter operations;   // benchmark operations (page_fault1/2: pages faulted in)
+  Duration measured{};  // time over which `operations` were counted
 };
 
 // What a workload instance runs against; owned by the VM.
@@ -28,6 +30,7 @@ struct WorkloadEnv {
   std::uint64_t seed = 0;          // scenario seed
   std::uint64_t vm_index = 0;
   std::uint64_t workload_index = 0;
+  std::function<void()> finished;  // called once when a finite workload has ended for good
 };
 
 class Workload {

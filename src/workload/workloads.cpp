@@ -219,6 +219,7 @@ class Memhog final : public Workload {
     std::int64_t repeat = 1;
     Duration interval{};
     bool exit_after = true;
+    bool thp = false;
     std::uint64_t chunk_pages = 0;
   };
   explicit Memhog(Config c) : cfg_(c) {}
@@ -236,7 +237,7 @@ class Memhog final : public Workload {
     if (!*env_.vm_alive) return;
     next_ = now + cfg_.interval;
     pid_ = env_.kernel->spawn("memhog");
-    region_ = env_.kernel->mmap(pid_, cfg_.size);
+    region_ = env_.kernel->mmap(pid_, cfg_.size, cfg_.thp);
     ChunkedToucher::run(env_, pid_, region_, cfg_.size.pages(), cfg_.chunk_pages, &*content_,
                         &stats_, [this](TouchStatus st) {
                           if (st != TouchStatus::kDone) stats_.killed.add();
@@ -259,6 +260,8 @@ class Memhog final : public Workload {
     if (++done_ < cfg_.repeat) {
       env_.queue->at(std::max(now, next_), EventQueue::kWorkload,
                      [this](TimePoint t) { run_once(t); });
+    } else if (env_.finished) {
+      env_.finished();
     }
   }
 
@@ -369,11 +372,95 @@ class TraceReplay final : public Workload {
   TimePoint origin_{};
 };
 
+// will-it-scale's page_fault1 and page_fault2 in process mode: each task maps MEMSIZE,
+// stores a byte in every page and unmaps, over and over; an operation is one page faulted
+// in. page_fault1 maps anonymous memory (with THP, one fault fills 2 MiB); page_fault2 maps
+// a file privately, so each fault copies the file's page (the file stays in the page cache).
+class PageFault final : public Workload {
+ public:
+  struct Config {
+    bool file_backed = false;  // page_fault2
+    bool thp = false;
+    unsigned tasks = 1;
+    Bytes size{128ULL << 20};  // MEMSIZE
+    Duration start{};
+    Duration duration = Duration::seconds(10);
+  };
+  explicit PageFault(Config c) : cfg_(c) {}
+
+  void start(const WorkloadEnv& env) override {
+    env_ = env;
+    begin_ = env.queue->now() + cfg_.start;
+    end_ = begin_ + cfg_.duration;
+    env.queue->at(begin_, EventQueue::kWorkload, [this](TimePoint) {
+      stats_.measured = cfg_.duration;
+      for (unsigned t = 0; t < cfg_.tasks; ++t) {
+        Task task;
+        task.cpu = t % env_.kernel->vcpus();
+        task.pid = env_.kernel->spawn(cfg_.file_backed ? "page_fault2" : "page_fault1");
+        if (cfg_.file_backed) {
+          // The file's pages, read into the page cache once and kept.
+          const std::uint64_t file = env_.kernel->mmap(task.pid, cfg_.size);
+          env_.kernel->touch(
+              task.pid, file, cfg_.size.pages(), [](std::uint64_t) { return kZeroContent; },
+              task.cpu);
+        }
+        tasks_.push_back(task);
+      }
+      for (std::size_t t = 0; t < tasks_.size(); ++t) iterate(t);
+    });
+  }
+  [[nodiscard]] const WorkloadStats& stats() const override { return stats_; }
+
+ private:
+  struct Task {
+    std::uint32_t pid = 0;
+    unsigned cpu = 0;
+  };
+  void iterate(std::size_t t) {
+    if (!*env_.vm_alive) return;
+    const TimePoint now = env_.queue->now();
+    GuestKernel& k = *env_.kernel;
+    const Task& task = tasks_[t];
+    const Process* p = k.process(task.pid);
+    if (now >= end_ || p == nullptr || !p->alive) {
+      if (++tasks_done_ == tasks_.size() && env_.finished) env_.finished();
+      return;
+    }
+    const std::uint64_t region = k.mmap(task.pid, cfg_.size, cfg_.thp);
+    const TouchResult r = k.touch(
+        task.pid, region, cfg_.size.pages(), [](std::uint64_t) { return kZeroContent; }, task.cpu,
+        false);
+    CpuTime spent = r.guest + r.host;
+    if (cfg_.file_backed) {
+      // Each copy-on-write fault copies the file's 4 KiB page: a page of memcpy.
+      const CpuTime copy = k.costs().cost(Op::kZeroFillPage) * r.pages;
+      k.charge_vcpu(copy);
+      spent += copy;
+    }
+    if (r.status == TouchStatus::kDone) spent += k.munmap(task.pid, region, task.cpu);
+    stats_.pages_touched.add(r.pages);
+    stats_.cycles.add();
+    const TimePoint done = now + spent.duration();
+    // Operations count when their iteration ends inside the measured window.
+    if (done <= end_) stats_.operations.add(r.pages);
+    env_.queue->at(done, EventQueue::kWorkload, [this, t](TimePoint) { iterate(t); });
+  }
+
+  Config cfg_;
+  WorkloadEnv env_;
+  WorkloadStats stats_;
+  TimePoint begin_{}, end_{};
+  std::vector<Task> tasks_;
+  std::size_t tasks_done_ = 0;
+};
+
 }  // namespace
 
 WorkloadFactory make_workload_factory(Params p) {
   const std::string type =
-      p.choice("type", "", {"periodic_alloc", "memhog", "trace"}, "workload kind");
+      p.choice("type", "", {"periodic_alloc", "memhog", "trace", "page_fault1", "page_fault2"},
+               "workload kind");
   const Bytes chunk = p.bytes("touch_chunk", Bytes{64ULL << 20},
                               "pages touched per event (granularity of virtual time)");
   if (chunk.pages() == 0) p.fail("touch_chunk", "must be at least one page");
@@ -403,6 +490,20 @@ WorkloadFactory make_workload_factory(Params p) {
     }
     return [c] { return std::make_unique<PeriodicAlloc>(c); };
   }
+  if (type == "page_fault1" || type == "page_fault2") {
+    PageFault::Config c;
+    c.file_backed = type == "page_fault2";
+    c.tasks =
+        static_cast<unsigned>(p.integer("tasks", 1, "processes, each on its own vCPU", 1, 4096));
+    c.thp = p.boolean("thp", false, "page_fault1 with madvise(MADV_HUGEPAGE) (seed 002)");
+    if (c.thp && c.file_backed) p.fail("thp", "page_fault2 maps a file: no transparent huge pages");
+    c.size = p.bytes("size", c.size, "MEMSIZE: memory each task maps per iteration");
+    if (c.size.pages() == 0) p.fail("size", "must be at least one page");
+    c.start = p.duration("start", Duration{0}, "delay after boot");
+    c.duration = p.duration("duration", c.duration, "time over which operations are counted");
+    if (c.duration.ns() <= 0) p.fail("duration", "must be positive");
+    return [c] { return std::make_unique<PageFault>(c); };
+  }
   if (type == "trace") {
     TraceReplay::Config c;
     c.chunk_pages = chunk.pages();
@@ -431,6 +532,7 @@ WorkloadFactory make_workload_factory(Params p) {
   c.interval = p.duration("interval", Duration{0}, "time from one run's start to the next");
   c.exit_after =
       p.choice("then", "exit", {"exit", "free"}, "exit the process, or munmap and stay") == "exit";
+  c.thp = p.boolean("thp", false, "map with madvise(MADV_HUGEPAGE): 2 MiB faults");
   return [c] { return std::make_unique<Memhog>(c); };
 }
 

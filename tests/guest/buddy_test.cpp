@@ -6,6 +6,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -163,6 +164,33 @@ TEST(PageList, RotateToFrontKeepsOrder) {
   for (std::uint32_t n = list.tail; n != 0; n = pool.prev(n)) seen.push_back(pool.gfn(n).value());
   EXPECT_EQ(seen, (std::vector<std::uint32_t>{2, 1, 4, 3}));
   EXPECT_EQ(list.count, 4U);
+}
+
+}  // namespace
+}  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(Shuffle, PermutesTopOrderListsDeterministically) {
+  auto order_of = [](std::uint64_t seed) {
+    MemMap map;
+    map.pages = PageMetaTable(1U << 16);
+    Zone z("Normal", map, Gfn{0}, 1U << 16, 1);
+    z.enable_shuffle(seed);
+    z.shuffle_free_lists();
+    std::vector<std::uint32_t> heads;
+    for (std::uint32_t n = z.free_list(kShuffleOrder).head; n != 0; n = map.lists.next(n)) {
+      heads.push_back(map.lists.gfn(n).value());
+    }
+    z.check(true);
+    return heads;
+  };
+  const auto a = order_of(1);
+  EXPECT_EQ(a.size(), 64U);
+  EXPECT_EQ(a, order_of(1));
+  EXPECT_NE(a, order_of(2));
+  EXPECT_FALSE(std::is_sorted(a.begin(), a.end()));
 }
 
 }  // namespace
