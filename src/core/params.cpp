@@ -281,6 +281,7 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
     const std::string path = o.substr(0, eq);
     const std::string value = o.substr(eq + 1);
     // A numeric part indexes a list: "reclaim.0.reclaim_period" is reclaim[0].reclaim_period.
+    // The index one past the end adds an entry: "reclaim.0.impl=ksm" on an empty list.
     std::string param_path;
     YAML::Node cursor = root;
     std::size_t start = 0;
@@ -291,11 +292,12 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
       const bool index = cursor.IsSequence();
       if (index) {
         if (part.find_first_not_of("0123456789") != std::string::npos ||
-            std::stoul(part) >= cursor.size()) {
+            std::stoul(part) > cursor.size()) {
           throw InputError(SourcePlace{"command line -p", 0, path},
-                           fmt::format("'{}' is a list of {}: give an index below that", param_path,
+                           fmt::format("'{}' is a list of {}: give an index up to that", param_path,
                                        cursor.size()));
         }
+        if (std::stoul(part) == cursor.size()) cursor.push_back(YAML::Node(YAML::NodeType::Map));
         param_path += "[" + part + "]";
       } else {
         param_path += (param_path.empty() ? "" : ".") + part;
@@ -310,7 +312,12 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
       }
       YAML::Node next = index ? cursor[std::stoul(part)] : cursor[part];
       if (!next.IsDefined() || next.IsNull()) {
-        next = YAML::Node(YAML::NodeType::Map);
+        // A list when the next part is an index ("reclaim.0.impl" with no `reclaim:` yet).
+        const std::size_t after = path.find('.', dot + 1);
+        const std::string next_part = path.substr(dot + 1, after - dot - 1);
+        const bool list =
+            !next_part.empty() && next_part.find_first_not_of("0123456789") == std::string::npos;
+        next = YAML::Node(list ? YAML::NodeType::Sequence : YAML::NodeType::Map);
         if (index) {
           cursor[std::stoul(part)] = next;
         } else {

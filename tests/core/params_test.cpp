@@ -87,7 +87,7 @@ TEST(Params, OverridesReachListElements) {
   } catch (const InputError& e) {
     EXPECT_EQ(e.place().file, "command line -p");  // the override is named, not the file
   }
-  EXPECT_THROW(apply_overrides(root, {"reclaim.2.period=1s"}, *ctx), InputError);
+  EXPECT_THROW(apply_overrides(root, {"reclaim.3.period=1s"}, *ctx), InputError);
   EXPECT_THROW(apply_overrides(root, {"reclaim.x.period=1s"}, *ctx), InputError);
 }
 
@@ -109,6 +109,28 @@ TEST(CostProfile, RoundTripsThroughYamlAndRejectsMissingSources) {
   }
   root["operations"]["xxh64_page"].remove("source");
   EXPECT_THROW(CostProfile::from_params(Params(root, "", ctx)), InputError);
+}
+
+}  // namespace
+}  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(Params, OverridesAppendListEntries) {
+  auto ctx = std::make_shared<ParamContext>("s.yaml");
+  YAML::Node root = YAML::Load("reclaim: []\n");
+  apply_overrides(
+      root, {"reclaim.0.impl=reporting", "reclaim.0.order=0", "reclaim.1.impl=ksm", "extra.0.a=1"},
+      *ctx);
+  Params p(root, "", ctx);
+  auto list = p.sequence("reclaim");
+  ASSERT_EQ(list.size(), 2U);
+  EXPECT_EQ(list[0].string("impl", "", ""), "reporting");
+  EXPECT_EQ(list[0].integer("order", 9, ""), 0);
+  EXPECT_EQ(list[1].string("impl", "", ""), "ksm");
+  ASSERT_EQ(p.sequence("extra").size(), 1U);  // a missing list is created by an index
+  EXPECT_THROW(apply_overrides(root, {"reclaim.3.impl=ppr"}, *ctx), InputError);  // a gap
 }
 
 }  // namespace
