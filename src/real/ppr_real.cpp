@@ -8,17 +8,20 @@
 
 namespace memvirt {
 
-RealPprMemory::RealPprMemory(std::uint32_t pages)
+RealPprMemory::RealPprMemory(std::uint32_t pages, StepHook between_steps)
     : pages_(pages),
       state_(std::make_unique<std::atomic<std::uint8_t>[]>(pages)),
-      marks_(std::make_unique<std::atomic<std::uint64_t>[]>((pages + 63) / 64)) {
+      marks_(std::make_unique<std::atomic<std::uint64_t>[]>((pages + 63) / 64)),
+      between_steps_(std::move(between_steps)) {
   void* p = mmap(nullptr, static_cast<std::size_t>(pages) * 4096, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::runtime_error("real PPR: cannot map guest memory");
   arena_ = static_cast<std::byte*>(p);
 }
 
-RealPprMemory::~RealPprMemory() { munmap(arena_, static_cast<std::size_t>(pages_) * 4096); }
+RealPprMemory::~RealPprMemory() {
+  munmap(arena_, static_cast<std::size_t>(pages_) * 4096);
+}
 
 void RealPprMemory::on_free(std::uint32_t page) {
   marks_[page >> 6].fetch_or(1ULL << (page & 63), std::memory_order_seq_cst);
@@ -58,8 +61,10 @@ std::uint64_t RealPprMemory::recycle_pass() {
       std::uint8_t expected = kPrivate;
       // Unmap first: from here on a guest access waits.
       if (!s.compare_exchange_strong(expected, kRecycling, std::memory_order_seq_cst)) continue;
+      if (between_steps_) between_steps_(page);
       const std::uint64_t bit = 1ULL << (page & 63);
       const bool still_free = (marks_[w].fetch_and(~bit, std::memory_order_seq_cst) & bit) != 0;
+      if (between_steps_) between_steps_(page);
       if (still_free) {
         madvise(arena_ + static_cast<std::size_t>(page) * 4096, 4096, MADV_DONTNEED);
         backed_.fetch_sub(1);

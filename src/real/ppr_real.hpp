@@ -15,13 +15,19 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace memvirt {
 
 class RealPprMemory {
  public:
-  explicit RealPprMemory(std::uint32_t pages);
+  // Called by the recycler while it holds a page between two protocol steps (after the unmap,
+  // after the test). Tests use it to widen the race windows a wrong protocol would leave open;
+  // it does not change the protocol.
+  using StepHook = std::function<void(std::uint32_t page)>;
+
+  explicit RealPprMemory(std::uint32_t pages, StepHook between_steps = {});
   ~RealPprMemory();
   RealPprMemory(const RealPprMemory&) = delete;
   RealPprMemory& operator=(const RealPprMemory&) = delete;
@@ -31,6 +37,12 @@ class RealPprMemory {
   void on_alloc(std::uint32_t page);
   // The page's 4 KiB, ready to read and write.
   std::byte* access(std::uint32_t page);
+
+  // True while the page is marked free (a dedup scanner may skip it). Advisory: the mark can
+  // change at once.
+  [[nodiscard]] bool marked_free(std::uint32_t page) const {
+    return ((marks_[page >> 6].load(std::memory_order_relaxed) >> (page & 63)) & 1) != 0;
+  }
 
   // Host side: one pass over the marks. Returns the pages discarded.
   std::uint64_t recycle_pass();
@@ -45,6 +57,7 @@ class RealPprMemory {
   std::unique_ptr<std::atomic<std::uint8_t>[]> state_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> marks_;
   std::atomic<std::uint64_t> backed_{0};
+  StepHook between_steps_;
 };
 
 }  // namespace memvirt

@@ -1,6 +1,8 @@
 // PPR with real threads over real memory: guests allocate, write, verify and free pages while
 // the recycler discards free pages concurrently. No page in use may ever be discarded (a
 // discarded page reads back as zeros). Run under ThreadSanitizer in CI (scripts/test.sh).
+#include "real/ppr_real.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "core/rng.hpp"
-#include "real/ppr_real.hpp"
 
 namespace memvirt {
 namespace {
@@ -31,10 +32,18 @@ bool check(const std::byte* p, std::uint64_t tag) {
 }
 
 TEST(RealPpr, NoPageInUseIsEverDiscardedUnderConcurrentRecycling) {
-  constexpr std::uint32_t kPagesPerGuest = 64;
+  // Few pages, so the recycler keeps meeting the pages the guests are freeing and taking back.
+  constexpr std::uint32_t kPagesPerGuest = 16;
   constexpr int kGuests = 2;
-  constexpr int kRounds = 200000;
-  RealPprMemory mem(kPagesPerGuest * kGuests);
+  constexpr int kRounds = 60000;
+  // The recycler yields while it holds a page between its protocol steps, so a guest gets to
+  // run inside each window a wrong order of the steps (or a fault that does not wait) would
+  // leave open, instead of only when the scheduler happens to preempt it there.
+  std::atomic<std::uint64_t> windows{0};
+  RealPprMemory mem(kPagesPerGuest * kGuests, [&windows](std::uint32_t) {
+    ++windows;
+    std::this_thread::yield();
+  });
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> recycled{0};
   std::atomic<int> corrupted{0};
@@ -53,7 +62,8 @@ TEST(RealPpr, NoPageInUseIsEverDiscardedUnderConcurrentRecycling) {
         if (tag[i] == 0) {
           mem.on_alloc(page);
           std::byte* p = mem.access(page);
-          tag[i] = splitmix64(static_cast<std::uint64_t>(page) << 32 | static_cast<std::uint64_t>(round));
+          tag[i] = splitmix64(static_cast<std::uint64_t>(page) << 32 |
+                              static_cast<std::uint64_t>(round));
           fill(p, tag[i]);
           if (!check(mem.access(page), tag[i])) ++corrupted;
         } else {
@@ -63,13 +73,20 @@ TEST(RealPpr, NoPageInUseIsEverDiscardedUnderConcurrentRecycling) {
           tag[i] = 0;
           if ((round & 1) == 0) {
             // Hot reuse, as per-CPU lists do: allocate the page just freed and write it at
-            // once, racing the recycler that may have seen its mark.
+            // once, racing the recycler that may have seen its mark. Every other time, first
+            // give the recycler the chance to see the mark and start on the page.
+            if ((round & 2) == 0) std::this_thread::yield();
             mem.on_alloc(page);
-            tag[i] = splitmix64(static_cast<std::uint64_t>(page) << 32 | static_cast<std::uint64_t>(round) | 1ULL << 31);
+            tag[i] = splitmix64(static_cast<std::uint64_t>(page) << 32 |
+                                static_cast<std::uint64_t>(round) | 1ULL << 31);
             fill(mem.access(page), tag[i]);
             if (!check(mem.access(page), tag[i])) ++corrupted;
           }
         }
+      }
+      // Whatever is still allocated must have survived every pass.
+      for (std::uint32_t j = 0; j < kPagesPerGuest; ++j) {
+        if (tag[j] != 0 && !check(mem.access(base + j), tag[j])) ++corrupted;
       }
     });
   }
@@ -78,6 +95,7 @@ TEST(RealPpr, NoPageInUseIsEverDiscardedUnderConcurrentRecycling) {
   recycler.join();
   EXPECT_EQ(corrupted.load(), 0);
   EXPECT_GT(recycled.load(), 0U) << "the recycler never found a free page: the test did not race";
+  EXPECT_GT(windows.load(), 0U);
 }
 
 TEST(RealPpr, RecyclingReallyGivesMemoryBack) {
