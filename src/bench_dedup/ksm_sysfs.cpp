@@ -1,0 +1,149 @@
+#include "bench_dedup/ksm_sysfs.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace memvirt {
+
+bool KsmSysfs::available(std::string& why) const {
+  if (!std::filesystem::exists(root_ / "run")) {
+    why = root_.string() + " does not exist (kernel without KSM?)";
+    return false;
+  }
+  if (::access((root_ / "run").c_str(), W_OK) != 0) {
+    why = (root_ / "run").string() + " is not writable (" + std::strerror(errno) + "; run as root)";
+    return false;
+  }
+  return true;
+}
+
+bool KsmSysfs::has(const std::string& knob) const {
+  return std::filesystem::exists(root_ / knob);
+}
+
+std::string KsmSysfs::read(const std::string& knob) const {
+  std::ifstream in(root_ / knob);
+  std::string value;
+  if (!in || !std::getline(in, value)) {
+    throw std::runtime_error("cannot read " + (root_ / knob).string());
+  }
+  // A choice lists every option with the current one in brackets.
+  if (const auto open = value.find('['); open != std::string::npos) {
+    const auto close = value.find(']', open);
+    if (close != std::string::npos) return value.substr(open + 1, close - open - 1);
+  }
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\n')) value.pop_back();
+  return value;
+}
+
+std::uint64_t KsmSysfs::read_number(const std::string& knob) const {
+  const std::string v = read(knob);
+  try {
+    return std::stoull(v);
+  } catch (const std::exception&) {
+    throw std::runtime_error((root_ / knob).string() + ": not a number: " + v);
+  }
+}
+
+void KsmSysfs::write(const std::string& knob, const std::string& value) const {
+  // Unbuffered write: sysfs reports a refused value as an error of the write call itself.
+  std::FILE* f = std::fopen((root_ / knob).c_str(), "w");
+  if (f == nullptr) {
+    throw std::runtime_error("cannot open " + (root_ / knob).string() + ": " +
+                             std::strerror(errno));
+  }
+  std::setvbuf(f, nullptr, _IONBF, 0);
+  const bool ok = std::fputs(value.c_str(), f) >= 0;
+  const int err = errno;
+  const bool closed = std::fclose(f) == 0;
+  if (!ok || !closed) {
+    throw std::runtime_error("cannot write " + value + " to " + (root_ / knob).string() + ": " +
+                             std::strerror(ok ? errno : err));
+  }
+}
+
+KsmSettingsGuard::KsmSettingsGuard(const KsmSysfs& fs, Settings settings) : fs_(fs) {
+  // `run` last: ksmd starts only once everything else is set.
+  std::stable_partition(settings.begin(), settings.end(),
+                        [](const auto& kv) { return kv.first != "run"; });
+  try {
+    for (const auto& [knob, value] : settings) {
+      if (!fs_.has(knob)) {
+        skipped_.push_back(knob);
+        continue;
+      }
+      const std::string old = fs_.read(knob);
+      fs_.write(knob, value);
+      saved_.emplace_back(knob, old);
+    }
+  } catch (...) {
+    restore();
+    throw;
+  }
+}
+
+KsmSettingsGuard::~KsmSettingsGuard() {
+  restore();
+}
+
+std::vector<std::string> KsmSettingsGuard::restore() {
+  std::vector<std::string> failed;
+  if (restored_) return failed;
+  restored_ = true;
+  auto put_back = [&](const std::string& knob, const std::string& value) {
+    try {
+      fs_.write(knob, value);
+    } catch (const std::exception& e) {
+      failed.push_back(e.what());
+    }
+  };
+  for (const auto& [knob, value] : saved_) {
+    if (knob == "run") put_back(knob, value);  // stop ksmd first
+  }
+  for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+    if (it->first != "run") put_back(it->first, it->second);
+  }
+  return failed;
+}
+
+std::optional<int> find_kernel_thread(const std::string& comm, const std::filesystem::path& proc) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(proc, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "comm");
+    std::string c;
+    if (in && std::getline(in, c) && c == comm) return std::stoi(name);
+  }
+  return std::nullopt;
+}
+
+std::optional<double> process_cpu_seconds(int pid, const std::filesystem::path& proc) {
+  std::ifstream in(proc / std::to_string(pid) / "stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  // The command name may hold spaces and parentheses: fields restart after the last ')'.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(close + 1));
+  std::string field;
+  std::uint64_t utime = 0;
+  std::uint64_t stime = 0;
+  // After ')': state is field 3; utime is field 14, stime field 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  if (!fields) return std::nullopt;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  return static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
+}
+
+}  // namespace memvirt

@@ -1,0 +1,65 @@
+// Linux KSM's control files (/sys/kernel/mm/ksm) and ksmd's CPU time (/proc/<pid>/stat). The
+// roots are parameters so tests can point them at a fake directory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace memvirt {
+
+class KsmSysfs {
+ public:
+  explicit KsmSysfs(std::filesystem::path root = "/sys/kernel/mm/ksm") : root_(std::move(root)) {}
+
+  // True when KSM exists here and we may control it; otherwise `why` says what is missing.
+  [[nodiscard]] bool available(std::string& why) const;
+  [[nodiscard]] bool has(const std::string& knob) const;
+  // The knob's value without the newline; for a choice ("[none] scan-time") the chosen word.
+  // Throws std::runtime_error naming the file if it cannot be read.
+  [[nodiscard]] std::string read(const std::string& knob) const;
+  [[nodiscard]] std::uint64_t read_number(const std::string& knob) const;
+  // Throws std::runtime_error naming the file and value if the kernel refuses it.
+  void write(const std::string& knob, const std::string& value) const;
+  [[nodiscard]] const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+};
+
+// Applies KSM settings and puts every previous value back when destroyed, on any exit path.
+// Settings are applied in order with `run` last (so ksmd starts fully configured); restoring
+// stops ksmd first (`run` back to its old value), then the others in reverse order. Knobs
+// the kernel lacks are skipped (see skipped()).
+class KsmSettingsGuard {
+ public:
+  using Settings = std::vector<std::pair<std::string, std::string>>;
+  // If applying fails part-way, what was applied is restored before the error propagates.
+  KsmSettingsGuard(const KsmSysfs& fs, Settings settings);
+  ~KsmSettingsGuard();
+  KsmSettingsGuard(const KsmSettingsGuard&) = delete;
+  KsmSettingsGuard& operator=(const KsmSettingsGuard&) = delete;
+
+  // Restores now (idempotent). Returns the knobs that could not be restored, with the reason.
+  std::vector<std::string> restore();
+  [[nodiscard]] const Settings& saved() const { return saved_; }
+  [[nodiscard]] const std::vector<std::string>& skipped() const { return skipped_; }
+
+ private:
+  const KsmSysfs& fs_;
+  Settings saved_;  // knob -> previous value, in the order applied
+  std::vector<std::string> skipped_;
+  bool restored_ = false;
+};
+
+// The pid of the kernel thread named `comm` (e.g. "ksmd"), found through <proc>/*/comm.
+std::optional<int> find_kernel_thread(const std::string& comm,
+                                      const std::filesystem::path& proc = "/proc");
+
+// User plus system CPU seconds of process `pid` (<proc>/<pid>/stat fields 14 and 15).
+std::optional<double> process_cpu_seconds(int pid, const std::filesystem::path& proc = "/proc");
+
+}  // namespace memvirt

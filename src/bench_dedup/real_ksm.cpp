@@ -1,0 +1,113 @@
+// Phase 1 of `memvirt bench dedup`: Linux's own KSM over the content mix.
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "bench_dedup/dedup_bench.hpp"
+#include "bench_dedup/interrupt.hpp"
+#include "bench_dedup/ksm_sysfs.hpp"
+#include "bench_dedup/phase_util.hpp"
+#include "real/process_memory.hpp"
+
+namespace memvirt {
+namespace {
+
+constexpr double kDrainSeconds = 30;  // at most this long for ksmd to forget the region
+
+// Pages KSM saves: mappings of KSM pages beyond the first, and pages mapped to the zero page.
+std::uint64_t ksm_saved(const KsmSysfs& fs) {
+  std::uint64_t n = fs.read_number("pages_sharing");
+  if (fs.has("ksm_zero_pages")) n += fs.read_number("ksm_zero_pages");
+  return n;
+}
+
+}  // namespace
+
+DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix,
+                              DedupProgress& progress) {
+  DedupPhaseResult r;
+  r.name = "Linux KSM";
+  const KsmSysfs fs(cfg.ksm_sysfs);
+  if (!fs.available(r.skipped)) return r;
+  const std::optional<int> ksmd = find_kernel_thread("ksmd", cfg.proc);
+  if (!ksmd) {
+    r.skipped = "no ksmd thread in " + cfg.proc.string();
+    return r;
+  }
+  progress.phase(r.name);
+  auto region = std::make_unique<AnonRegion>(mix.pages.size());
+  for (std::size_t i = 0; i < mix.pages.size(); ++i) {
+    generate_page_bytes(mix.pages[i], region->page(i));
+  }
+  if (madvise(region->data(), region->bytes(), MADV_MERGEABLE) != 0) {
+    r.skipped = fmt::format("madvise(MADV_MERGEABLE) failed: {}", std::strerror(errno));
+    return r;
+  }
+  const std::uint64_t saved0 = ksm_saved(fs);
+  const std::uint64_t scans0 = fs.read_number("full_scans");
+  if (saved0 != 0) {
+    r.notes.push_back(
+        fmt::format("KSM already shared {} pages of other processes; they are subtracted", saved0));
+  }
+  // Applied in order, `run` last; put back when this scope ends, however it ends.
+  KsmSettingsGuard settings(fs, {{"advisor_mode", "none"},
+                                 {"pages_to_scan", std::to_string(cfg.ksm.pages_to_scan)},
+                                 {"sleep_millisecs", std::to_string(cfg.ksm.sleep_millisecs)},
+                                 {"use_zero_pages", cfg.ksm.use_zero_pages ? "1" : "0"},
+                                 {"smart_scan", cfg.ksm.smart_scan ? "1" : "0"},
+                                 {"run", "1"}});
+  for (const std::string& knob : settings.skipped()) {
+    r.notes.push_back("this kernel has no " + knob + " knob; left alone");
+  }
+  const auto t0 = BenchClock::now();
+  const double cpu0 = process_cpu_seconds(*ksmd, cfg.proc).value_or(0);
+  {
+    const Rewriter writer(
+        mix.rewritten, cfg.rewrite_period, [&](std::uint32_t page, std::uint64_t gen) {
+          generate_page_bytes(rewritten_content(cfg.mix, page, gen), region->page(page));
+        });
+    SteadyStateDetector steady(cfg.rule);
+    const auto interval = std::chrono::nanoseconds(cfg.sample_interval.ns());
+    for (std::uint64_t k = 1;; ++k) {
+      std::this_thread::sleep_until(t0 + k * interval);
+      InterruptGuard::check();
+      DedupSample s;
+      s.t = seconds_since(t0);
+      const std::uint64_t saved = ksm_saved(fs);
+      s.pages = saved > saved0 ? saved - saved0 : 0;
+      s.rounds = fs.read_number("full_scans") - scans0;
+      s.cpu_seconds = process_cpu_seconds(*ksmd, cfg.proc).value_or(cpu0) - cpu0;
+      s.rss_bytes = process_rss_bytes();
+      r.timeline.push_back(s);
+      progress.sample(r.name, s);
+      if (steady.add(s.t, s.pages, s.rounds >= 2)) break;
+      if (s.t >= cfg.timeout.seconds()) break;
+    }
+    if (steady.steady()) {
+      r.steady_time = steady.time();
+      r.at_steady = r.timeline[steady.index()];
+    }
+    r.last = r.timeline.back();
+  }
+  // Unmap while ksmd still runs, so it drops this region's pages from its trees and the
+  // counters return to where they were before the settings go back.
+  region.reset();
+  const auto drain0 = BenchClock::now();
+  while (ksm_saved(fs) > saved0 && seconds_since(drain0) < kDrainSeconds) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (ksm_saved(fs) > saved0) {
+    r.notes.push_back(
+        fmt::format("ksmd had not dropped this run's pages after {:.0f} s", kDrainSeconds));
+  }
+  for (const std::string& problem : settings.restore()) {
+    r.notes.push_back("could not restore " + problem);
+  }
+  progress.phase_done();
+  return r;
+}
+
+}  // namespace memvirt
