@@ -8,6 +8,9 @@
 #include <fstream>
 #include <iostream>
 
+#include "bench_dedup/dedup_bench.hpp"
+#include "bench_dedup/interrupt.hpp"
+#include "bench_dedup/report.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "lab/compare.hpp"
@@ -159,6 +162,55 @@ int cmd_calibrate(const std::string& out_file, std::uint64_t pages, int repeats)
   return 0;
 }
 
+// One status line on stderr for the long phases of `bench dedup`, redrawn in place.
+class DedupTerminalProgress final : public DedupProgress {
+ public:
+  explicit DedupTerminalProgress(bool enabled)
+      : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
+  void phase(std::string_view name) override {
+    if (enabled_) fmt::print(stderr, "{}{}: running\n", tty_ ? "\r\033[K" : "", name);
+  }
+  void sample(std::string_view phase, const DedupSample& s) override {
+    if (!enabled_ || !tty_) return;
+    fmt::print(stderr, "\r\033[K  {}: {:.1f} s, {} pages saved, {:.2f} CPU s, {} scans/passes",
+               phase, s.t, s.pages, s.cpu_seconds, s.rounds);
+    std::fflush(stderr);
+  }
+  void phase_done() override {
+    if (enabled_ && tty_) fmt::print(stderr, "\r\033[K");
+  }
+
+ private:
+  bool enabled_;
+  bool tty_;
+};
+
+int cmd_bench_dedup(const DedupBenchConfig& cfg, const std::string& profile_file,
+                    const std::string& out_dir, bool quiet) {
+  const InterruptGuard interrupt;  // Ctrl-C stops the phase and puts KSM's settings back
+  CostProfile costs;
+  std::string source;
+  if (!cfg.run_model) {
+    source = "not used";
+  } else if (profile_file.empty()) {
+    // Costs measured now, on this machine, as the model's inputs (never fitted to a result).
+    if (!quiet) fmt::print(stderr, "calibrating operation costs\n");
+    costs = calibrate(CalibrationOptions{});
+    source = fmt::format("calibrated at the start of this run ({})", costs.machine());
+  } else {
+    costs = CostProfile::load(profile_file);
+    source = profile_file;
+  }
+  DedupTerminalProgress progress(!quiet);
+  const DedupBenchResult r = run_dedup_bench(cfg, costs, source, progress);
+  print_dedup_report(std::cout, r);
+  if (!out_dir.empty()) {
+    write_dedup_outputs(out_dir, r);
+    fmt::print("\n  results in {}/ (results.json, timeline.csv)\n", out_dir);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,6 +269,76 @@ int main(int argc, char** argv) {
   cmp->add_option("-o,--out", cmp_png, "PNG to write (default SECOND/compare.png)");
   cmp->add_option("--column", cmp_column, "timeseries.csv column")->capture_default_str();
 
+  DedupBenchConfig dedup_cfg;
+  std::string dedup_size = "256MiB", dedup_profile, dedup_out;
+  double merge_period_s = 1, timeout_s = 600;
+  std::int64_t rewrite_ms = 100, sample_ms = 100;
+  bool skip_ksm = false, skip_model = false, skip_pageone = false, no_smart_scan = false;
+  CLI::App* bench = app.add_subcommand("bench", "Measure memvirt's engines on real memory");
+  bench->require_subcommand(1);
+  CLI::App* dedup = bench->add_subcommand(
+      "dedup", "Linux KSM, memvirt's KSM model and memvirt's PageONE on one content mix");
+  dedup->add_option("--size", dedup_size, "Memory to fill")->capture_default_str();
+  dedup->add_option("--regions", dedup_cfg.mix.regions, "Regions holding the common contents")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  dedup->add_option("--shared", dedup_cfg.mix.shared, "Share of pages with common contents")
+      ->capture_default_str();
+  dedup->add_option("--zero", dedup_cfg.mix.zero, "Share of pages of zeros")->capture_default_str();
+  dedup
+      ->add_option("--rewritten", dedup_cfg.mix.rewritten,
+                   "Share of pages a writer thread rewrites while the engines scan")
+      ->capture_default_str();
+  dedup->add_option("--rewrite-ms", rewrite_ms, "The writer rewrites each of its pages this often")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  dedup->add_option("--seed", dedup_cfg.mix.seed, "Seed of the contents and their layout")
+      ->capture_default_str();
+  dedup->add_option("--pages-to-scan", dedup_cfg.ksm.pages_to_scan, "KSM pages_to_scan")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  dedup->add_option("--sleep-ms", dedup_cfg.ksm.sleep_millisecs, "KSM sleep_millisecs")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  dedup->add_flag("--use-zero-pages", dedup_cfg.ksm.use_zero_pages, "KSM use_zero_pages = 1");
+  dedup->add_flag("--no-smart-scan", no_smart_scan, "KSM smart_scan = 0");
+  dedup->add_option("--threads", dedup_cfg.work_threads, "PageONE work threads")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  dedup->add_option("--merge-period", merge_period_s, "PageONE seconds between passes")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  dedup
+      ->add_option("--stable-periods", dedup_cfg.stable_periods,
+                   "PageONE merges pages unchanged for this many periods")
+      ->check(CLI::Range(1, 3))
+      ->capture_default_str();
+  dedup->add_option("--sample-ms", sample_ms, "Sampling interval")
+      ->check(CLI::Range(10, 60'000))
+      ->capture_default_str();
+  dedup
+      ->add_option("--steady-tolerance", dedup_cfg.rule.tolerance,
+                   "Steady state: pages saved stay within this share of the first sample")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  dedup
+      ->add_option("--steady-samples", dedup_cfg.rule.samples,
+                   "Steady state: for this many consecutive samples")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  dedup->add_option("--timeout", timeout_s, "Seconds a phase may run without a steady state")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  dedup->add_option("--profile", dedup_profile,
+                    "Cost profile for the model (default: calibrate at the start of the run)");
+  dedup->add_flag("--skip-ksm", skip_ksm, "Do not run Linux KSM");
+  dedup->add_flag("--skip-model", skip_model, "Do not run the KSM model");
+  dedup->add_flag("--skip-pageone", skip_pageone, "Do not run PageONE");
+  dedup->add_option("--ksm-sysfs", dedup_cfg.ksm_sysfs, "KSM's sysfs folder")
+      ->capture_default_str();
+  dedup->add_option("-o,--out", dedup_out, "Output folder for results.json and timeline.csv");
+  dedup->add_flag("-q,--quiet", quiet, "No progress on stderr");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -234,6 +356,24 @@ int main(int argc, char** argv) {
     if (*image) return cmd_lab_image(image_opt, probe);
     if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column);
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);
+    if (*dedup) {
+      std::string why;
+      const auto size = parse_bytes(dedup_size, &why);
+      if (!size) throw InputError(SourcePlace{"", 0, "--size"}, why);
+      dedup_cfg.mix.total = *size;
+      dedup_cfg.rewrite_period = Duration::millis(rewrite_ms);
+      dedup_cfg.sample_interval = Duration::millis(sample_ms);
+      dedup_cfg.merge_period = Duration::seconds(merge_period_s);
+      dedup_cfg.timeout = Duration::seconds(timeout_s);
+      dedup_cfg.ksm.smart_scan = !no_smart_scan;
+      dedup_cfg.run_real_ksm = !skip_ksm;
+      dedup_cfg.run_model = !skip_model;
+      dedup_cfg.run_pageone = !skip_pageone;
+      return cmd_bench_dedup(dedup_cfg, dedup_profile, dedup_out, quiet);
+    }
+  } catch (const Interrupted&) {
+    fmt::print(stderr, "\nmemvirt: interrupted; KSM settings restored\n");
+    return 130;
   } catch (const InputError& e) {
     fmt::print(stderr, "memvirt: {}\n", e.what());
     return 2;
