@@ -113,8 +113,8 @@ int cmd_lab_image(const ImageOptions& opt, bool probe) {
 }
 
 int cmd_compare(const std::string& a, const std::string& b, std::string png,
-                const std::string& column) {
-  const Comparison c = compare_outputs(a, b, column);
+                const std::string& column, bool align) {
+  const Comparison c = compare_outputs(a, b, column, align);
   print_comparison(std::cout, c);
   if (png.empty()) png = (std::filesystem::path(b) / "compare.png").string();
   plot_comparison(c, png);
@@ -268,6 +268,9 @@ int main(int argc, char** argv) {
   cmp->add_option("second", cmp_b, "Output folder, e.g. the lab's")->required();
   cmp->add_option("-o,--out", cmp_png, "PNG to write (default SECOND/compare.png)");
   cmp->add_option("--column", cmp_column, "timeseries.csv column")->capture_default_str();
+  bool cmp_align = false;
+  cmp->add_flag("--align", cmp_align,
+                "Shift the simulator's run so its workloads start when the lab guest's do");
 
   DedupBenchConfig dedup_cfg;
   std::string dedup_size = "256MiB", dedup_profile, dedup_out;
@@ -354,7 +357,7 @@ int main(int argc, char** argv) {
   try {
     if (*run) return cmd_run(scenario_file, out_dir, overrides, quiet, backend);
     if (*image) return cmd_lab_image(image_opt, probe);
-    if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column);
+    if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column, cmp_align);
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);
     if (*dedup) {
       std::string why;

@@ -125,7 +125,28 @@ std::optional<int> find_kernel_thread(const std::string& comm, const std::filesy
   return std::nullopt;
 }
 
+namespace {
+
+// <proc>/<pid>/schedstat: nanoseconds on a CPU, nanoseconds waiting on a run queue, slices.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> schedstat(
+    int pid, const std::filesystem::path& proc) {
+  std::ifstream in(proc / std::to_string(pid) / "schedstat");
+  std::uint64_t run = 0;
+  std::uint64_t wait = 0;
+  if (!(in >> run >> wait)) return std::nullopt;
+  return std::make_pair(run, wait);
+}
+
+}  // namespace
+
+std::optional<double> process_wait_seconds(int pid, const std::filesystem::path& proc) {
+  const auto s = schedstat(pid, proc);
+  if (!s) return std::nullopt;
+  return static_cast<double>(s->second) * 1e-9;
+}
+
 std::optional<double> process_cpu_seconds(int pid, const std::filesystem::path& proc) {
+  if (const auto s = schedstat(pid, proc)) return static_cast<double>(s->first) * 1e-9;
   std::ifstream in(proc / std::to_string(pid) / "stat");
   std::string line;
   if (!in || !std::getline(in, line)) return std::nullopt;

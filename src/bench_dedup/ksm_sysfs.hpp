@@ -59,7 +59,12 @@ class KsmSettingsGuard {
 std::optional<int> find_kernel_thread(const std::string& comm,
                                       const std::filesystem::path& proc = "/proc");
 
-// User plus system CPU seconds of process `pid` (<proc>/<pid>/stat fields 14 and 15).
+// CPU seconds of process `pid`: from <proc>/<pid>/schedstat (nanoseconds) when the kernel
+// has it, else user plus system time from <proc>/<pid>/stat (fields 14 and 15, in ticks).
 std::optional<double> process_cpu_seconds(int pid, const std::filesystem::path& proc = "/proc");
+
+// Seconds `pid` spent runnable but waiting for a CPU (<proc>/<pid>/schedstat), if known: how
+// much other load delayed it.
+std::optional<double> process_wait_seconds(int pid, const std::filesystem::path& proc = "/proc");
 
 }  // namespace memvirt

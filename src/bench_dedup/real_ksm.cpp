@@ -64,6 +64,7 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   }
   const auto t0 = BenchClock::now();
   const double cpu0 = process_cpu_seconds(*ksmd, cfg.proc).value_or(0);
+  const std::optional<double> wait0 = process_wait_seconds(*ksmd, cfg.proc);
   {
     const Rewriter writer(
         mix.rewritten, cfg.rewrite_period, [&](std::uint32_t page, std::uint64_t gen) {
@@ -91,6 +92,11 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
       r.at_steady = r.timeline[steady.index()];
     }
     r.last = r.timeline.back();
+  }
+  if (const std::optional<double> wait = process_wait_seconds(*ksmd, cfg.proc); wait && wait0) {
+    r.notes.push_back(fmt::format(
+        "ksmd waited {:.2f} s for a CPU while it ran {:.2f} s (other load on the machine)",
+        *wait - *wait0, r.last.cpu_seconds));
   }
   // Unmap while ksmd still runs, so it drops this region's pages from its trees and the
   // counters return to where they were before the settings go back.

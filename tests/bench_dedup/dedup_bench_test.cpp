@@ -226,6 +226,11 @@ TEST(DedupProc, FindsKsmdAndReadsItsCpuTime) {
   ASSERT_TRUE(cpu.has_value());
   EXPECT_DOUBLE_EQ(*cpu, 400.0 / static_cast<double>(sysconf(_SC_CLK_TCK)));
   EXPECT_FALSE(process_cpu_seconds(7, proc).has_value());  // no stat file
+  EXPECT_FALSE(process_wait_seconds(42, proc).has_value());
+  // schedstat, when there, gives nanoseconds on a CPU and waiting for one.
+  std::ofstream(proc / "42" / "schedstat") << "1500000000 250000000 77\n";
+  EXPECT_DOUBLE_EQ(*process_cpu_seconds(42, proc), 1.5);
+  EXPECT_DOUBLE_EQ(*process_wait_seconds(42, proc), 0.25);
 }
 
 DedupBenchConfig small_config() {
