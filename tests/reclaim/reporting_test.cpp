@@ -325,3 +325,36 @@ RC_GTEST_PROP(Reporting, GuestReadsBackWhatItWroteWhileReporting, ()) {
 
 }  // namespace
 }  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(Reporting, APassLeavesTheFirstUnprocessedBlockAtTheHead) {
+  // After a pass that spent its budget, the list is rotated so the next pass starts at the
+  // first block not yet reported, not at the reported blocks put back at the head.
+  testing::Rig r(Bytes{16ULL << 30});
+  const auto& rep = r.add<FreePageReporting>(ReportingConfig{});
+  r.start();
+  GuestKernel& k = *r.f.kernel;
+  Zone& normal = *k.zones().back();
+  for (int pass = 1; pass <= 3; ++pass) {
+    while (r.queue.step(TimePoint{} + Duration::seconds(2.0 * pass))) {
+    }
+    ASSERT_EQ(rep.stats().passes.value(), static_cast<std::uint64_t>(pass));
+    const PageList& list = normal.free_list(kMaxOrder - 1);
+    EXPECT_FALSE(k.memmap()[normal.lists().gfn(list.head)].reported()) << "pass " << pass;
+    // Reported blocks sit together after the unreported ones.
+    bool seen_reported = false;
+    for (std::uint32_t n = list.head; n != 0; n = normal.lists().next(n)) {
+      const bool reported = k.memmap()[normal.lists().gfn(n)].reported();
+      if (seen_reported) {
+        ASSERT_TRUE(reported) << "pass " << pass;
+      }
+      seen_reported = seen_reported || reported;
+    }
+    EXPECT_TRUE(seen_reported);
+  }
+}
+
+}  // namespace
+}  // namespace memvirt
