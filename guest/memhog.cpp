@@ -1,4 +1,5 @@
-// memhog: allocate `size`, touch all of it, hold, then exit (or munmap and stay), repeated
+// memhog: allocate `size` (with huge pages when `thp`), touch all of it, hold, then exit (or
+// munmap and stay), repeated
 // `repeat` times with run starts `interval` apart. Each run is a child process, as each
 // simulated run is a new guest process: its memory returns to the guest when it exits, and an
 // OOM kill ends only that run.
@@ -23,6 +24,8 @@ int memhog_main(Args& a) {
   const std::uint64_t repeat = a.number("repeat", 1);
   const std::uint64_t interval = a.number("interval", 0);
   const bool exit_after = a.text("then", "exit") == "exit";
+  // As the simulator's thp key: huge pages only when asked (the guest's default is "always").
+  const Thp thp = a.number("thp", 0) != 0 ? Thp::kAlways : Thp::kNever;
   const std::uint64_t seed = a.number("seed", 0);
   a.check_all_read();
 
@@ -39,7 +42,7 @@ int memhog_main(Args& a) {
     if (child == 0) {
       close(done[0]);
       marker(tag, "start", r + " bytes=" + std::to_string(size));
-      void* p = map_anonymous(size);
+      void* p = map_anonymous(size, thp);
       if (p == nullptr) fail(tag, "mmap of " + std::to_string(size) + " bytes failed");
       Stamps stamps(seed, run);
       touch_unique(p, size, stamps);

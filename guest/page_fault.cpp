@@ -1,5 +1,6 @@
 // will-it-scale's page_fault1 and page_fault2 in process mode, the benchmarks seed 002 ran to
-// measure the cost of free page reporting: each task repeatedly maps 128 MiB, writes one byte
+// measure the cost of free page reporting: each task repeatedly maps `size` (will-it-scale's
+// MEMSIZE, 128 MiB), writes one byte
 // per page, and unmaps it; page_fault1 maps anonymous memory, page_fault2 a private mapping
 // of a tmpfs file (copy-on-write faults). Every second the total operation count (pages
 // faulted by all tasks) goes out as a marker.
@@ -20,27 +21,26 @@
 namespace guest {
 namespace {
 
-constexpr std::uint64_t kMemSize = 128ULL << 20;  // will-it-scale's MEMSIZE
-
-[[noreturn]] void task(int kind, Thp thp, std::atomic<std::uint64_t>* ops, const std::string& tag) {
+[[noreturn]] void task(int kind, Thp thp, std::uint64_t mem_size, std::atomic<std::uint64_t>* ops,
+                       const std::string& tag) {
   int fd = -1;
   if (kind == 2) {
     char name[] = "/tmp/willitscale.XXXXXX";
     fd = mkstemp(name);
     if (fd < 0) fail(tag, "mkstemp in /tmp failed");
     unlink(name);
-    if (ftruncate(fd, static_cast<off_t>(kMemSize)) != 0) fail(tag, "ftruncate failed");
+    if (ftruncate(fd, static_cast<off_t>(mem_size)) != 0) fail(tag, "ftruncate failed");
   }
   for (;;) {
-    void* p = kind == 1 ? map_anonymous(kMemSize, thp)
-                        : mmap(nullptr, kMemSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    void* p = kind == 1 ? map_anonymous(mem_size, thp)
+                        : mmap(nullptr, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == nullptr || p == MAP_FAILED) fail(tag, "mmap failed");
     auto* c = static_cast<volatile char*>(p);
-    for (std::uint64_t i = 0; i < kMemSize; i += kPage) {
+    for (std::uint64_t i = 0; i < mem_size; i += kPage) {
       c[i] = 0;
       ops->fetch_add(1, std::memory_order_relaxed);
     }
-    munmap(p, kMemSize);
+    munmap(p, mem_size);
   }
 }
 
@@ -51,11 +51,13 @@ int page_fault_main(Args& a) {
   const int kind = static_cast<int>(a.number("kind"));
   const std::uint64_t tasks = a.number("tasks", 1);
   const Thp thp = a.number("thp", 0) != 0 ? Thp::kAlways : Thp::kNever;
+  const std::uint64_t size = a.number("size", 128ULL << 20);  // will-it-scale's MEMSIZE
   const std::uint64_t duration = a.number("duration");
   const std::uint64_t start = a.number("start", 0);
   a.check_all_read();
   if (kind != 1 && kind != 2) fail(tag, "kind must be 1 or 2");
   if (tasks == 0) fail(tag, "tasks must be at least 1");
+  if (size < kPage) fail(tag, "size must be at least one page");
 
   sleep_until(now_ns() + start);
   // One counter per task on its own cache line, shared with the children.
@@ -70,7 +72,7 @@ int page_fault_main(Args& a) {
   for (std::uint64_t i = 0; i < tasks; ++i) {
     const pid_t child = fork();
     if (child < 0) fail(tag, "fork failed");
-    if (child == 0) task(kind, thp, &counters[i * kStride], tag);
+    if (child == 0) task(kind, thp, size, &counters[i * kStride], tag);
     children.push_back(child);
   }
   auto total = [&] {

@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/units.hpp"
 #include "lab/files.hpp"
 #include "lab/lab_error.hpp"
 #include "lab/process.hpp"
@@ -115,8 +117,41 @@ double value_at(const std::vector<std::pair<double, double>>& s, double t) {
   return lo->second + (hi->second - lo->second) * (t - lo->first) / span;
 }
 
+namespace {
+
+// The first guest's workload start: "init start" in a lab folder's markers.csv, vm.boot.time
+// in a simulator folder's config.yaml.
+double workload_start(const std::string& dir) {
+  const fs::path markers = fs::path(dir) / "markers.csv";
+  if (fs::exists(fs::path(dir) / "lab.json")) {
+    std::istringstream in(read_file(markers.string()));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      const auto cells = split_csv(line);
+      if (cells.size() >= 5 && cells[1] == "0" && cells[3] == "init" && cells[4] == "start") {
+        return std::strtod(cells[0].c_str(), nullptr);
+      }
+    }
+    throw LabError(fmt::format("{}: no 'init start' marker of vm0 to align on", markers.string()));
+  }
+  const std::string config = (fs::path(dir) / "config.yaml").string();
+  try {
+    const YAML::Node c = YAML::LoadFile(config);
+    if (!c["vm"] || !c["vm"]["boot"] || !c["vm"]["boot"]["time"]) return 0;
+    std::string why;
+    const auto d = parse_duration(c["vm"]["boot"]["time"].as<std::string>(), &why);
+    if (!d) throw LabError(fmt::format("{}: vm.boot.time: {}", config, why));
+    return d->seconds();
+  } catch (const YAML::Exception& e) {
+    throw LabError(fmt::format("{}: {}", config, e.what()));
+  }
+}
+
+}  // namespace
+
 Comparison compare_outputs(const std::string& a_dir, const std::string& b_dir,
-                           const std::string& column) {
+                           const std::string& column, bool align) {
   Comparison c;
   c.a_dir = a_dir;
   c.b_dir = b_dir;
@@ -134,6 +169,14 @@ Comparison compare_outputs(const std::string& a_dir, const std::string& b_dir,
   if (c.a_series.empty() || c.b_series.empty()) {
     throw LabError(
         fmt::format("no samples of {} in {}", column, c.a_series.empty() ? a_csv : b_csv));
+  }
+  if (align && c.a_label != c.b_label) {
+    // Shift whichever run is the simulator's onto the lab's clock.
+    const bool a_is_sim = c.a_label == "sim";
+    const std::string& sim = a_is_sim ? a_dir : b_dir;
+    const std::string& lab = a_is_sim ? b_dir : a_dir;
+    c.shift_s = workload_start(lab) - workload_start(sim);
+    for (auto& p : a_is_sim ? c.a_series : c.b_series) p.first += c.shift_s;
   }
 
   // Errors over the second run's samples within the time both runs cover.
@@ -191,6 +234,10 @@ Comparison compare_outputs(const std::string& a_dir, const std::string& b_dir,
 
 void print_comparison(std::ostream& out, const Comparison& c) {
   fmt::print(out, "{} ({}) vs {} ({}): {}\n", c.a_label, c.a_dir, c.b_label, c.b_dir, c.column);
+  if (c.shift_s != 0) {
+    fmt::print(out, "  simulator shifted by {:+.2f} s: its workloads start when the lab's do\n",
+               c.shift_s);
+  }
   if (!c.at_markers.empty()) {
     fmt::print(out, "  {:>8}  {:<34} {:>9} {:>9} {:>9}\n", "time s", "marker",
                c.a_label.substr(0, 9), c.b_label.substr(0, 9), "error");

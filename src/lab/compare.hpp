@@ -33,12 +33,17 @@ struct Comparison {
   std::vector<ComparePoint> at_markers;
   double mean_abs_error = 0, max_abs_error = 0, max_error_at_s = 0;  // b - a over b's samples
   double a_mean = 0, b_mean = 0;
+  double shift_s = 0;  // added to the simulator's times by `align`
 };
 
 // Reads both folders' timeseries.csv and the markers.csv of whichever has one (the second
-// first). Throws LabError naming the file when something is missing or malformed.
+// first). With `align`, the simulator's run (the folder without lab.json) is shifted in time
+// so that its first guest starts its workloads (vm.boot.time in its config.yaml) when the
+// lab's first guest did (its "init start" marker): real boot times vary with the host's load,
+// and the comparison is then of what follows. Throws LabError naming the file when something
+// is missing or malformed.
 Comparison compare_outputs(const std::string& a_dir, const std::string& b_dir,
-                           const std::string& column = "host_used_gib");
+                           const std::string& column = "host_used_gib", bool align = false);
 
 void print_comparison(std::ostream& out, const Comparison& c);
 

@@ -161,7 +161,9 @@ class Session {
                       "ksm_full_scans",
                       "qemu_cpu_s",
                       "ksmd_cpu_s",
-                      "balloon_gib"}};
+                      "balloon_gib",
+                      "guest_ram_thp_gib",
+                      "ksm_zero_pages"}};
   TimeWeightedGauge host_gauge_;
   bool window_started_ = false;
   double host_peak_gib_ = 0;
@@ -374,8 +376,8 @@ void Session::check(Guest& g, double now) {
 }
 
 void Session::sample(double now) {
-  double pss = 0, priv = 0, ram_rss = 0, qemu_rss = 0, cpu = 0, in_use = 0, free = 0, committed = 0,
-         balloon = 0;
+  double pss = 0, priv = 0, ram_rss = 0, ram_thp = 0, qemu_rss = 0, cpu = 0, in_use = 0, free = 0,
+         committed = 0, balloon = 0;
   unsigned alive = 0;
   for (auto& gp : guests_) {
     Guest& g = *gp;
@@ -389,6 +391,7 @@ void Session::sample(double now) {
       pss += static_cast<double>(ram->pss);
       priv += static_cast<double>(ram->private_bytes);
       ram_rss += static_cast<double>(ram->rss);
+      ram_thp += static_cast<double>(ram->anon_huge);
       g.ram_peak = std::max(g.ram_peak, ram->rss);
     } else if (g.first_marker_s) {
       fail_guest(g, "no guest RAM mapping in QEMU's /proc/PID/smaps");
@@ -439,7 +442,9 @@ void Session::sample(double now) {
                    static_cast<double>(k.full_scans),
                    cpu,
                    ksmd_cpu,
-                   balloon / kGiB});
+                   balloon / kGiB,
+                   ram_thp / kGiB,
+                   static_cast<double>(k.ksm_zero_pages)});
   const TimePoint t = TimePoint{} + Duration::seconds(now);
   host_peak_gib_ = std::max(host_peak_gib_, used_gib);
   if (!window_started_ && now >= plan_.warmup.seconds()) {

@@ -86,12 +86,14 @@ std::string workload_command(const Scenario& s, View w, unsigned vm, unsigned in
   const std::uint64_t seed = splitmix64(s.seed ^ splitmix64(vm * 1024ULL + index + 1));
   // touch_chunk is the simulator's time granularity; real programs touch page by page.
   if (type == "memhog") {
-    only_keys(w, {"type", "touch_chunk", "size", "start", "hold", "then", "repeat", "interval"},
+    only_keys(w,
+              {"type", "touch_chunk", "size", "start", "hold", "then", "repeat", "interval", "thp"},
               "memhog");
     return fmt::format(
-        "{} memhog {} size={} start={} hold={} then={} repeat={} interval={} seed={}", kGuest, tag,
-        w.bytes("size").value(), ns(w.duration("start")), ns(w.duration("hold")), w.text("then"),
-        w.integer("repeat"), ns(w.duration("interval")), seed);
+        "{} memhog {} size={} start={} hold={} then={} repeat={} interval={} thp={} seed={}",
+        kGuest, tag, w.bytes("size").value(), ns(w.duration("start")), ns(w.duration("hold")),
+        w.text("then"), w.integer("repeat"), ns(w.duration("interval")), w.boolean("thp") ? 1 : 0,
+        seed);
   }
   if (type == "periodic_alloc") {
     only_keys(w, {"type", "touch_chunk", "period", "amount", "hold", "mean_in_use", "phase"},
@@ -136,10 +138,11 @@ std::string workload_command(const Scenario& s, View w, unsigned vm, unsigned in
                        w.boolean("loop") ? 1 : 0, ns(w.duration("phase")), seed);
   }
   if (type == "page_fault1" || type == "page_fault2") {
-    only_keys(w, {"type", "touch_chunk", "tasks", "thp", "duration", "start"}, type);
-    return fmt::format("{} page_fault {} kind={} tasks={} thp={} duration={} start={}", kGuest, tag,
-                       type.back(), w.integer("tasks"), w.boolean("thp") ? 1 : 0,
-                       ns(w.duration("duration")), ns(w.duration("start")));
+    only_keys(w, {"type", "touch_chunk", "tasks", "thp", "size", "duration", "start"}, type);
+    return fmt::format("{} page_fault {} kind={} tasks={} thp={} size={} duration={} start={}",
+                       kGuest, tag, type.back(), w.integer("tasks"), w.boolean("thp") ? 1 : 0,
+                       w.bytes("size").value(), ns(w.duration("duration")),
+                       ns(w.duration("start")));
   }
   w.fail("type", fmt::format("workload type '{}' has no guest program", type));
 }
@@ -247,8 +250,17 @@ LabPlan make_lab_plan(const Scenario& s) {
   if (plan.lab.guest_thp != "default") {
     settings.emplace_back("/sys/kernel/mm/transparent_hugepage/enabled", plan.lab.guest_thp);
   }
+  // Only the values the file sets: the defaults describe the model, not a request.
+  const YAML::Node& source = s.source;
+  const YAML::Node given = source.IsMap() && source["vm"] && source["vm"]["kernel"]
+                               ? YAML::Node(source["vm"]["kernel"])
+                               : YAML::Node();
+  // page_alloc.shuffle is a boot parameter; CONFIG_SHUFFLE_PAGE_ALLOCATOR is on in Debian.
+  if (kernel.has("shuffle") && kernel.boolean("shuffle"))
+    plan.kernel_args.push_back("page_alloc.shuffle=1");
   for (const auto& k : kernel.keys()) {
-    if (k != "min_free_kbytes" && k != "watermark_scale_factor") {
+    if (k != "min_free_kbytes" && k != "watermark_scale_factor" && k != "shuffle" &&
+        given.IsMap() && given[k]) {
       plan.notes.push_back(fmt::format("vm.kernel.{}: fixed by the real guest kernel", k));
     }
   }
@@ -287,6 +299,7 @@ LabPlan make_lab_plan(const Scenario& s) {
 std::string guest_kernel_command_line(const LabPlan& plan) {
   // panic=-1 with QEMU's -no-reboot: a guest panic ends QEMU at once, which the lab reports.
   std::string cmd = "console=ttyS0 loglevel=4 panic=-1";
+  for (const auto& a : plan.kernel_args) cmd += " " + a;
   if (!plan.lab.kernel_args.empty()) cmd += " " + plan.lab.kernel_args;
   return cmd;
 }

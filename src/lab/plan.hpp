@@ -41,7 +41,8 @@ struct LabPlan {
   std::vector<LabVm> vms;
   Duration duration, warmup, sample_interval;
   LabConfig lab;
-  std::vector<std::string> notes;  // scenario values the real run cannot apply
+  std::vector<std::string> kernel_args;  // from the scenario's guest kernel settings
+  std::vector<std::string> notes;        // scenario values the real run cannot apply
 };
 
 LabPlan make_lab_plan(const Scenario& s);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "core/rng.hpp"
 #include "workload/workload.hpp"
@@ -186,6 +187,56 @@ TEST_F(LabPlanTest, LabSectionIsReadAndChecked) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("lab.acel: unknown key"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(LabScenarios, ShippedLabScenariosPlan) {
+  int found = 0;
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::filesystem::path(MEMVIRT_SOURCE_DIR) / "scenarios")) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("lab-") || e.path().extension() != ".yaml") continue;
+    ++found;
+    const LabPlan plan = make_lab_plan(load_scenario(e.path().string()));
+    EXPECT_FALSE(plan.vms.empty()) << name;
+  }
+  EXPECT_GE(found, 5);
+}
+
+// The `lab:` block of docs/scenarios.md, with the defaults it documents.
+TEST(LabScenarios, DocumentedLabSectionLoadsWithItsDefaults) {
+  std::ifstream in(std::filesystem::path(MEMVIRT_SOURCE_DIR) / "docs" / "scenarios.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  const auto start = doc.find("```yaml\nlab:\n");
+  ASSERT_NE(start, std::string::npos) << "docs/scenarios.md lost its lab: block";
+  const auto end = doc.find("```", start + 8);
+  const auto dir =
+      std::filesystem::temp_directory_path() / fmt::format("memvirt-doc-lab-{}", getpid());
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "doc.yaml").string();
+  std::ofstream(file) << "host: {memory: 4GiB}\nvm: {memory: 1GiB}\n"
+                      << doc.substr(start + 8, end - start - 8);
+  const Scenario s = load_scenario(file);
+  const Scenario defaults = [&] {
+    std::ofstream(file) << "host: {memory: 4GiB}\nvm: {memory: 1GiB}\n";
+    return load_scenario(file);
+  }();
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(s.lab.qemu, defaults.lab.qemu);
+  EXPECT_EQ(s.lab.accel, defaults.lab.accel);
+  EXPECT_EQ(s.lab.image, defaults.lab.image);
+  EXPECT_EQ(s.lab.guest_thp, defaults.lab.guest_thp);
+  EXPECT_EQ(s.lab.boot_timeout, defaults.lab.boot_timeout);
+  EXPECT_EQ(s.lab.silence_timeout, defaults.lab.silence_timeout);
+  EXPECT_EQ(s.lab.qmp_timeout, defaults.lab.qmp_timeout);
+  EXPECT_EQ(s.lab.guest_sample_interval, defaults.lab.guest_sample_interval);
 }
 
 }  // namespace
