@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <tuple>
@@ -39,6 +40,29 @@ CacheLevelConfig read_cache_level(Params p, Bytes bytes, std::uint32_t ways, std
       static_cast<std::uint32_t>(p.integer("cycles", cycles, "load-to-use latency", 0, 10000));
   if (c.bytes % (64ULL * c.ways) != 0 || c.bytes == 0)
     p.fail("size", "must be a positive multiple of 64 B x ways");
+  return c;
+}
+
+// The host compaction process; `d` gives the defaults (the scenario's, for a configuration).
+HostCompactionConfig read_compaction(Params p, const HostCompactionConfig& d) {
+  HostCompactionConfig c;
+  c.initial_fragmentation =
+      p.real("initial_fragmentation", d.initial_fragmentation,
+             "share of the segment's host range held by other movable pages at the start", 0, 1);
+  c.events_per_s =
+      p.real("fragmentation_events_per_s", d.events_per_s,
+             "bursts of other allocations into the segment's host range per second", 0, 1e6);
+  c.pages_per_event = static_cast<std::uint64_t>(
+      p.integer("pages_per_event", static_cast<std::int64_t>(d.pages_per_event),
+                "4 KiB pages each burst places in the range", 1, std::int64_t{1} << 30));
+  c.migrate_page_ns = p.real("migrate_page_ns", d.migrate_page_ns,
+                             "CPU time of migrating one 4 KiB page", 1e-3, 1e9);
+  c.wake_interval = p.duration("wake_interval", d.wake_interval,
+                               "compaction daemon's periodic check (0: wakes at once)");
+  if (c.wake_interval.ns() < 0) p.fail("wake_interval", "must not be negative");
+  c.duration = p.duration("duration", d.duration,
+                          "virtual time the measured references span (0: their own run time)");
+  if (c.duration.ns() < 0) p.fail("duration", "must not be negative");
   return c;
 }
 
@@ -116,8 +140,7 @@ TranslationScenario load_translation_scenario(const std::string& file,
       host.integer("filter_bits", 256, "escape filter size in bits", 1, 1 << 24));
   s.host.filter_hashes = static_cast<std::uint32_t>(
       host.integer("filter_hashes", 4, "escape filter hash functions", 1, 32));
-  s.compaction_share = host.real("compaction_share", 0.0,
-                                 "share of the run before compaction builds the VMM segment", 0, 1);
+  s.compaction = read_compaction(host.child("compaction"), HostCompactionConfig{});
   s.cpu_ghz = p.child("cpu").real("ghz", 2.2, "clock, for cycles -> time", 0.1, 10);
 
   for (Params c : p.sequence("configurations")) {
@@ -146,10 +169,7 @@ TranslationScenario load_translation_scenario(const std::string& file,
       spec.hot_unplug_io_gap =
           c.boolean("hot_unplug_io_gap", true, "guest.hot_unplug_io_gap for this one");
     }
-    if (c.has("compaction_share")) {
-      spec.compaction_share =
-          c.real("compaction_share", 0, "host.compaction_share for this one", 0, 1);
-    }
+    if (c.has("compaction")) spec.compaction = read_compaction(c.child("compaction"), s.compaction);
     if (spec.name.empty()) spec.name = mode;
     s.configs.push_back(spec);
   }
@@ -214,7 +234,9 @@ std::vector<WorkloadResult> run_translation(
     std::map<std::tuple<const GuestLayout*, PageSize, bool>, HostLayout> hosts;
     std::vector<std::unique_ptr<Translator>> translators;
     std::vector<ConfigResult> layouts;
-    std::vector<std::uint64_t> compaction_refs;
+    // Per configuration: reference indices (warm-up included) at which its VMM segment goes
+    // away (false) or comes back (true), from the host compaction process.
+    std::vector<std::vector<std::pair<std::uint64_t, bool>>> toggles;
     for (const ConfigSpec& c : s.configs) {
       GuestLayoutConfig cc = gc;
       cc.page_size = c.guest_pages;
@@ -253,9 +275,32 @@ std::vector<WorkloadResult> run_translation(
                                                   : 0;
       layout.largest_free_run = g.largest_free_run;
       layout.vmm_segment_bytes = h.segment.limit - h.segment.base;
+      std::vector<std::pair<std::uint64_t, bool>> toggle;
+      if ((c.mode == Mode::kDualDirect || c.mode == Mode::kVmmDirect) && h.segment.enabled()) {
+        const HostCompactionConfig& hc = c.compaction ? *c.compaction : s.compaction;
+        const double refs = static_cast<double>(s.references);
+        const double horizon = hc.duration.ns() > 0
+                                   ? static_cast<double>(hc.duration.ns())
+                                   : refs * ws.base_cycles_per_reference / s.cpu_ghz;
+        const HostCompactionTimeline timeline = simulate_host_compaction(
+            hc, (h.segment.limit - h.segment.base) >> 12, horizon, s.seed, wi);
+        layout.compaction = timeline.stats;
+        // The measured references are spread evenly over the horizon: reference i happens at
+        // i x horizon / references, and [begin, end) covers references ceil(begin), ...,
+        // ceil(end) - 1 on that scale. A range degraded from time 0 covers the warm-up too.
+        auto at = [&](double ns) {
+          return s.warmup + static_cast<std::uint64_t>(std::ceil(ns / horizon * refs));
+        };
+        for (const DegradedInterval& d : timeline.degraded) {
+          const std::uint64_t b = d.begin_ns <= 0 ? 0 : at(d.begin_ns);
+          const std::uint64_t e = at(d.end_ns);
+          if (e <= b) continue;
+          toggle.emplace_back(b, false);
+          toggle.emplace_back(e, true);
+        }
+      }
+      toggles.push_back(std::move(toggle));
       layouts.push_back(layout);
-      compaction_refs.push_back(static_cast<std::uint64_t>(
-          c.compaction_share.value_or(s.compaction_share) * static_cast<double>(s.references)));
     }
     wr.largest_free_run = layouts.front().largest_free_run;
     wr.primary_in_segment = layouts.front().primary_in_segment;
@@ -263,38 +308,59 @@ std::vector<WorkloadResult> run_translation(
       wr.escaped_pages = std::max<std::uint64_t>(wr.escaped_pages, entry.second.escaped.size());
     }
 
-    // The host compacts memory first: until warm-up + compaction_refs the VMM segment does not
-    // exist (Dual Direct runs as Guest Direct, VMM Direct as base virtualized).
+    // Segment changes from the compaction timelines, and the counts made while degraded.
     std::vector<std::uint64_t> boundaries{s.warmup};
-    for (std::size_t ti = 0; ti < translators.size(); ++ti) {
-      if (compaction_refs[ti] > 0) {
-        translators[ti]->set_vmm_segment_active(false);
-        boundaries.push_back(s.warmup + compaction_refs[ti]);
-      }
+    for (const auto& toggle : toggles) {
+      for (const auto& entry : toggle) boundaries.push_back(entry.first);
     }
     std::sort(boundaries.begin(), boundaries.end());
+    boundaries.erase(std::unique(boundaries.begin(), boundaries.end()), boundaries.end());
+    std::vector<std::size_t> next_toggle(translators.size(), 0);
+    std::vector<TranslatorStats> degraded_from(translators.size());
+    std::vector<bool> degraded(translators.size(), false);
+    auto close_degraded = [&](std::size_t ti) {
+      const TranslatorStats& now = translators[ti]->stats();
+      layouts[ti].degraded_references += now.references - degraded_from[ti].references;
+      layouts[ti].degraded_l1_misses += now.l1_misses - degraded_from[ti].l1_misses;
+      layouts[ti].degraded_walks += now.walks - degraded_from[ti].walks;
+      degraded[ti] = false;
+    };
     std::uint64_t index = 0;
+    std::size_t next_boundary = 0;
     auto at_boundary = [&] {
       if (index == s.warmup) {
-        for (auto& t : translators) t->reset_stats();
+        for (std::size_t ti = 0; ti < translators.size(); ++ti) {
+          translators[ti]->reset_stats();
+          layouts[ti].degraded_references = 0;
+          layouts[ti].degraded_l1_misses = 0;
+          layouts[ti].degraded_walks = 0;
+          degraded_from[ti] = TranslatorStats{};
+        }
       }
       for (std::size_t ti = 0; ti < translators.size(); ++ti) {
-        if (compaction_refs[ti] > 0 && index == s.warmup + compaction_refs[ti]) {
-          translators[ti]->set_vmm_segment_active(true);
+        auto& toggle = toggles[ti];
+        for (; next_toggle[ti] < toggle.size() && toggle[next_toggle[ti]].first == index;
+             ++next_toggle[ti]) {
+          const bool active = toggle[next_toggle[ti]].second;
+          if (!active && !degraded[ti]) {
+            degraded_from[ti] = translators[ti]->stats();
+            degraded[ti] = true;
+          } else if (active && degraded[ti]) {
+            close_degraded(ti);
+          }
+          translators[ti]->set_vmm_segment_active(active);
         }
+      }
+      while (next_boundary < boundaries.size() && boundaries[next_boundary] <= index) {
+        ++next_boundary;
       }
     };
     at_boundary();
     RefSink sink(s.warmup + s.references, [&](std::span<const Gva> refs) {
       std::size_t i = 0;
       while (i < refs.size()) {
-        std::uint64_t next = UINT64_MAX;
-        for (auto b : boundaries) {
-          if (b > index) {
-            next = b;
-            break;
-          }
-        }
+        const std::uint64_t next =
+            next_boundary < boundaries.size() ? boundaries[next_boundary] : UINT64_MAX;
         const std::size_t n =
             static_cast<std::size_t>(std::min<std::uint64_t>(refs.size() - i, next - index));
         for (auto& t : translators) {
@@ -307,6 +373,9 @@ std::vector<WorkloadResult> run_translation(
     });
     workload->run(sink);
     sink.finish();
+    for (std::size_t ti = 0; ti < translators.size(); ++ti) {
+      if (degraded[ti]) close_degraded(ti);
+    }
 
     for (std::size_t ci = 0; ci < s.configs.size(); ++ci) {
       ConfigResult cr = layouts[ci];

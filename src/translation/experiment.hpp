@@ -12,6 +12,7 @@
 
 #include "translation/cache.hpp"
 #include "translation/guest_layout.hpp"
+#include "translation/host_compaction.hpp"
 #include "translation/host_layout.hpp"
 #include "translation/translator.hpp"
 #include "translation/workloads/workload.hpp"
@@ -28,7 +29,7 @@ struct ConfigSpec {
   std::optional<double> fragmentation;
   std::optional<bool> self_ballooning;
   std::optional<bool> hot_unplug_io_gap;
-  std::optional<double> compaction_share;
+  std::optional<HostCompactionConfig> compaction;  // host compaction process for this one
 };
 
 struct WorkloadSpec {
@@ -46,7 +47,7 @@ struct TranslationScenario {
   GuestLayoutConfig guest;
   double guest_memory_per_footprint = 4.0 / 3.0;
   HostLayoutConfig host;
-  double compaction_share = 0;
+  HostCompactionConfig compaction;  // applies to configurations with a VMM segment
   double cpu_ghz = 2.2;
   std::vector<ConfigSpec> configs;
   std::vector<WorkloadSpec> workloads;
@@ -61,6 +62,12 @@ struct ConfigResult {
   std::uint64_t largest_free_run = 0;
   std::uint64_t vmm_segment_bytes = 0;
   std::optional<double> linear_model_cycles;
+  // Host compaction (modes with a VMM segment only): the simulated process, and what the
+  // translator did while the segment was missing.
+  std::optional<HostCompactionStats> compaction;
+  std::uint64_t degraded_references = 0;
+  std::uint64_t degraded_l1_misses = 0;
+  std::uint64_t degraded_walks = 0;
 };
 
 struct WorkloadResult {

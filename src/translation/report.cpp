@@ -174,6 +174,24 @@ nlohmann::ordered_json translation_results_json(const TranslationScenario& s,
       }
       jc["models"] = lm;
       if (auto e = escape_filter_overhead(w, c)) jc["escape_filter_overhead_share"] = *e;
+      if (c.compaction) {
+        const HostCompactionStats& hc = *c.compaction;
+        J jh;
+        jh["degraded_time_share"] = hc.degraded_share();
+        jh["degraded_reference_share"] =
+            div(static_cast<double>(c.degraded_references), static_cast<double>(st.references));
+        jh["degraded_l1_miss_share"] =
+            div(static_cast<double>(c.degraded_l1_misses), static_cast<double>(st.l1_misses));
+        jh["degraded_walk_share"] =
+            div(static_cast<double>(c.degraded_walks), static_cast<double>(st.walks));
+        jh["fragmentation_events"] = hc.fragmentation_events;
+        jh["pages_placed"] = hc.pages_placed;
+        jh["pages_migrated"] = hc.pages_migrated;
+        jh["segment_builds"] = hc.segment_builds;
+        jh["daemon_cpu_share"] = hc.daemon_cpu_share();
+        jh["horizon_s"] = hc.horizon_ns / 1e9;
+        jc["host_compaction"] = jh;
+      }
       configs.push_back(jc);
     }
     jw["configurations"] = configs;
@@ -241,6 +259,12 @@ void print_translation_summary(std::ostream& out, const TranslationScenario& s,
       std::string extra;
       if (auto e = escape_filter_overhead(w, c)) {
         extra = fmt::format("  escape filter +{:.3f}%", 100 * *e);
+      }
+      if (c.compaction && c.compaction->degraded_ns > 0) {
+        extra += fmt::format("  no VMM segment {:.1f}% of time, {:.1f}% of L1 misses",
+                             100 * c.compaction->degraded_share(),
+                             100 * div(static_cast<double>(c.degraded_l1_misses),
+                                       static_cast<double>(c.stats.l1_misses)));
       }
       out << fmt::format("  {:<28} {:>8.3f} {:>9.1f} {:>6.2f} {:>7.2f} {:>8.2f}% {:>6} {:>9}{}\n",
                          c.spec->name, m.misses_per_kiloref, m.cycles_per_miss, m.refs_per_miss,
