@@ -95,10 +95,13 @@ void RealPageOne::Index::grow() {
 struct RealPageOne::WorkerTotals {
   std::uint64_t hashed = 0, merged = 0, zero = 0, skipped_free = 0, freed = 0;
   double cpu = 0;
-  // Pages whose frames this worker gives back in one batch; they stay locked until then and
-  // are unlocked with their new state.
+  // Slots this worker gives back in one batch; their pages stay locked until then and are
+  // unlocked with their new state.
+  struct Pending {
+    std::uint32_t slot, page, new_state;
+  };
   std::vector<iovec> discard;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> unlock_after;  // page, new state
+  std::vector<Pending> pending;
 };
 
 RealPageOne::RealPageOne(std::uint32_t pages, RealPageOneConfig cfg)
@@ -109,24 +112,27 @@ RealPageOne::RealPageOne(std::uint32_t pages, RealPageOneConfig cfg)
       dirty_(std::make_unique<std::atomic<std::uint64_t>[]>((pages + 63) / 64)),
       hash_(pages, 0),
       clean_(pages, 0),
-      frame_refs_(std::make_unique<std::atomic<std::uint32_t>[]>(pages)),
-      frame_hash_(pages, 0),
+      slot_use_(std::make_unique<std::atomic<std::uint8_t>[]>(2 * std::size_t{pages})),
+      frame_refs_(std::make_unique<std::atomic<std::uint32_t>[]>(2 * std::size_t{pages})),
+      frame_hash_(2 * std::size_t{pages}, 0),
       shards_(std::make_unique<Shard[]>(std::size_t{1} << kShardBits)) {
-  if (pages == 0 || pages >= (1U << (32 - kFrameShift))) {
+  // Slots (2 per page) must fit the state word beside the flags.
+  if (pages == 0 || pages >= (1U << (31 - kSlotShift))) {
     throw std::invalid_argument("real PageONE: page count out of range");
   }
   if (cfg_.work_threads == 0) throw std::invalid_argument("real PageONE: no work threads");
   zero_hash_ = XXH64(zeros_.data(), kPageBytes, 0);
   arena_ = map_pages(pages, "guest memory");
-  // Live shared frames never outnumber the pages that map them, so `pages` frames suffice;
-  // untouched frames cost only address space.
-  frames_ = map_pages(pages, "shared frames");
+  // A page needs an overflow slot only while its home slot serves as a shared frame, and
+  // frames never outnumber pages: `pages` overflow slots suffice. Untouched slots cost only
+  // address space.
+  overflow_ = map_pages(pages, "overflow slots");
   // Batched discards: process_madvise() on our own pidfd takes MADV_DONTNEED since Linux
-  // 6.13 and flushes the TLB once per batch. Probe it on an untouched frame; without it,
-  // one madvise() per page.
+  // 6.13 and flushes the TLB once per batch. Probe it on an untouched slot; without it, one
+  // madvise() per page.
   pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
   if (pidfd_ >= 0) {
-    iovec probe{frames_ + (std::size_t{pages} - 1) * kPageBytes, kPageBytes};
+    iovec probe{overflow_ + (std::size_t{pages} - 1) * kPageBytes, kPageBytes};
     if (syscall(SYS_process_madvise, pidfd_, &probe, 1, MADV_DONTNEED, 0) < 0) {
       close(pidfd_);
       pidfd_ = -1;
@@ -137,7 +143,7 @@ RealPageOne::RealPageOne(std::uint32_t pages, RealPageOneConfig cfg)
 RealPageOne::~RealPageOne() {
   if (pidfd_ >= 0) close(pidfd_);
   munmap(arena_, std::size_t{pages_} * kPageSize);
-  munmap(frames_, std::size_t{pages_} * kPageSize);
+  munmap(overflow_, std::size_t{pages_} * kPageSize);
 }
 
 std::uint32_t RealPageOne::lock(std::uint32_t page) {
@@ -181,46 +187,85 @@ RealPageOne::Writer::~Writer() {
 
 RealPageOne::Reader RealPageOne::read(std::uint32_t page) {
   const std::uint32_t st = lock(page);
-  const std::byte* data = zeros_.data();
-  if ((st & kKindMask) == kPrivate) data = page_ptr(page);
-  if ((st & kKindMask) == kMerged) data = frame_ptr(st >> kFrameShift);
+  const std::uint32_t kind = st & kKindMask;
+  const std::byte* data =
+      kind == kPrivate || kind == kMerged ? slot_ptr(slot_of(st)) : zeros_.data();
   return Reader(this, page, st, data);
+}
+
+std::uint32_t RealPageOne::take_slot(std::uint32_t page) {
+  std::uint8_t expected = kSlotFree;
+  if (slot_use_[page].compare_exchange_strong(expected, kSlotPage, std::memory_order_acquire)) {
+    return page;
+  }
+  std::uint32_t slot = 0;
+  {
+    const std::lock_guard g(overflow_mutex_);
+    if (!free_overflow_.empty()) {
+      slot = free_overflow_.back();
+      free_overflow_.pop_back();
+    } else {
+      if (next_overflow_ >= pages_)
+        throw std::logic_error("real PageONE: overflow slots exhausted");
+      slot = pages_ + next_overflow_++;
+    }
+  }
+  slot_use_[slot].store(kSlotPage, std::memory_order_relaxed);
+  return slot;
+}
+
+void RealPageOne::release_slot(std::uint32_t slot) {
+  slot_use_[slot].store(kSlotFree, std::memory_order_release);
+  if (slot >= pages_) {
+    const std::lock_guard g(overflow_mutex_);
+    free_overflow_.push_back(slot);
+  }
 }
 
 RealPageOne::Writer RealPageOne::write(std::uint32_t page) {
   const std::uint32_t st = lock(page);
+  std::uint32_t slot = slot_of(st);
   switch (st & kKindMask) {
     case kMerged: {
-      // Copy-on-write: the page's own frame was discarded at the merge and reads as zeros;
-      // fill it from the canonical copy, then drop this page's reference.
-      const std::uint32_t frame = st >> kFrameShift;
-      std::memcpy(page_ptr(page), frame_ptr(frame), kPageBytes);
-      put_frame(frame);
+      const std::uint32_t frame = slot_of(st);
+      cow_breaks_.fetch_add(1, std::memory_order_relaxed);
       merged_pages_.fetch_sub(1, std::memory_order_relaxed);
       private_pages_.fetch_add(1, std::memory_order_relaxed);
-      cow_breaks_.fetch_add(1, std::memory_order_relaxed);
+      std::uint32_t sole = 1;
+      if (frame_refs_[frame].compare_exchange_strong(sole, 0, std::memory_order_acq_rel)) {
+        // The last mapping: the frame's slot becomes the page's own, with nothing to copy.
+        unpublish_frame(frame);
+        slot_use_[frame].store(kSlotPage, std::memory_order_relaxed);
+        shared_frames_.fetch_sub(1, std::memory_order_relaxed);
+        break;
+      }
+      // Copy-on-write into a slot of the page's own.
+      slot = take_slot(page);
+      std::memcpy(slot_ptr(slot), slot_ptr(frame), kPageBytes);
+      put_frame(frame);
       break;
     }
     case kZero:
       zero_pages_.fetch_sub(1, std::memory_order_relaxed);
       [[fallthrough]];
     case kNone:
-      // The frame was discarded or never touched: it reads as zeros, as the guest expects.
+      // A discarded or never touched slot: it reads as zeros, as the guest expects.
+      slot = take_slot(page);
       private_pages_.fetch_add(1, std::memory_order_relaxed);
       break;
     default:
       break;
   }
-  // The page stays locked with its pre-write state bits until release_write().
-  state_[page].store(kPrivate | (st & kIndexed) | kLocked, std::memory_order_relaxed);
-  return Writer(this, page, page_ptr(page));
+  // The page stays locked until release_write(); the stored hash is stale from now on.
+  state_[page].store(make_state(kPrivate, slot) | (st & kIndexed) | kLocked,
+                     std::memory_order_relaxed);
+  return Writer(this, page, slot_ptr(slot));
 }
 
 void RealPageOne::release_write(std::uint32_t page) {
   // The dirty bit is set before the unlock, so a work thread that takes the lock next sees it.
   dirty_[page >> 6].fetch_or(1ULL << (page & 63), std::memory_order_relaxed);
-  const std::uint32_t st = state_[page].load(std::memory_order_relaxed);
-  unlock(page, kPrivate | (st & kIndexed));  // the stored hash is stale now
+  unlock(page, state_[page].load(std::memory_order_relaxed));
 }
 
 void RealPageOne::store(std::uint32_t page, std::span<const std::byte, kPageBytes> bytes) {
@@ -231,17 +276,6 @@ void RealPageOne::store(std::uint32_t page, std::span<const std::byte, kPageByte
 void RealPageOne::load(std::uint32_t page, std::span<std::byte, kPageBytes> out) {
   const Reader r = read(page);
   std::memcpy(out.data(), r.bytes().data(), kPageBytes);
-}
-
-std::uint32_t RealPageOne::new_frame() {
-  const std::lock_guard g(free_frames_mutex_);
-  if (!free_frames_.empty()) {
-    const std::uint32_t f = free_frames_.back();
-    free_frames_.pop_back();
-    return f;
-  }
-  if (next_frame_ >= pages_) throw std::logic_error("real PageONE: shared frames exhausted");
-  return next_frame_++;
 }
 
 bool RealPageOne::get_frame_unless_zero(std::uint32_t frame) {
@@ -255,23 +289,24 @@ bool RealPageOne::get_frame_unless_zero(std::uint32_t frame) {
   return false;
 }
 
-void RealPageOne::put_frame(std::uint32_t frame) {
-  if (frame_refs_[frame].fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  // Last reference: unpublish, give the frame back to the kernel, then make it reusable.
+void RealPageOne::unpublish_frame(std::uint32_t frame) {
   const std::uint64_t h = frame_hash_[frame];
   Shard& sh = shard_of(h);
-  {
-    const std::lock_guard g(sh.mutex);
-    IndexEntry* e = sh.map.find(h);
-    if (e != nullptr && e->frame == frame) {
-      e->frame = kNoPage;
-      if (e->empty()) sh.map.erase(h);
-    }
+  const std::lock_guard g(sh.mutex);
+  IndexEntry* e = sh.map.find(h);
+  if (e != nullptr && e->frame == frame) {
+    e->frame = kNoPage;
+    if (e->empty()) sh.map.erase(h);
   }
-  discard(frame_ptr(frame));
+}
+
+void RealPageOne::put_frame(std::uint32_t frame) {
+  if (frame_refs_[frame].fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Last reference: unpublish, give the slot back to the kernel, then make it reusable.
+  unpublish_frame(frame);
+  discard(slot_ptr(frame));
   shared_frames_.fetch_sub(1, std::memory_order_relaxed);
-  const std::lock_guard g(free_frames_mutex_);
-  free_frames_.push_back(frame);
+  release_slot(frame);
 }
 
 void RealPageOne::forget_candidate(std::uint32_t page, std::uint64_t old_hash) {
@@ -283,9 +318,10 @@ void RealPageOne::forget_candidate(std::uint32_t page, std::uint64_t old_hash) {
   if (e->empty()) sh.map.erase(old_hash);
 }
 
-void RealPageOne::discard_later(std::uint32_t page, std::uint32_t new_state, WorkerTotals& t) {
-  t.discard.push_back(iovec{page_ptr(page), kPageBytes});
-  t.unlock_after.emplace_back(page, new_state);
+void RealPageOne::discard_later(std::uint32_t slot, std::uint32_t page, std::uint32_t new_state,
+                                WorkerTotals& t) {
+  t.discard.push_back(iovec{slot_ptr(slot), kPageBytes});
+  t.pending.push_back(WorkerTotals::Pending{slot, page, new_state});
   if (t.discard.size() >= kDiscardBatch) flush_discards(t);
 }
 
@@ -301,9 +337,12 @@ void RealPageOne::flush_discards(WorkerTotals& t) {
   for (std::size_t i = done; i < t.discard.size(); ++i) {
     discard(static_cast<std::byte*>(t.discard[i].iov_base));
   }
-  for (const auto& [page, state] : t.unlock_after) unlock(page, state);
+  for (const WorkerTotals::Pending& p : t.pending) {
+    release_slot(p.slot);
+    unlock(p.page, p.new_state);
+  }
   t.discard.clear();
-  t.unlock_after.clear();
+  t.pending.clear();
 }
 
 void RealPageOne::try_merge(std::uint32_t page, WorkerTotals& t) {
@@ -314,7 +353,8 @@ void RealPageOne::try_merge(std::uint32_t page, WorkerTotals& t) {
     unlock(page, st);  // written since the dirty bits were taken
     return;
   }
-  std::byte* data = page_ptr(page);
+  const std::uint32_t slot = slot_of(st);
+  std::byte* data = slot_ptr(slot);
   if ((st & kHashValid) == 0) {
     if ((st & kIndexed) != 0) forget_candidate(page, hash_[page]);
     st &= ~kIndexed;
@@ -328,12 +368,12 @@ void RealPageOne::try_merge(std::uint32_t page, WorkerTotals& t) {
     zero_pages_.fetch_add(1, std::memory_order_relaxed);
     ++t.zero;
     ++t.freed;
-    discard_later(page, kZero, t);
+    discard_later(slot, page, kZero, t);
     return;
   }
-  // The index entry for this content. Pairing two pages into a new shared frame happens under
-  // the shard's lock (a memcmp and a copy; the discards come later), so two threads never
-  // make two frames for one content.
+  // The index entry for this content. Pairing two pages into a shared frame happens under the
+  // shard's lock (a memcmp; the discards come later), so two threads never make two frames
+  // for one content.
   Shard& sh = shard_of(h);
   std::unique_lock g(sh.mutex);
   IndexEntry& e = sh.map.get(h);
@@ -343,12 +383,12 @@ void RealPageOne::try_merge(std::uint32_t page, WorkerTotals& t) {
     if (e.candidate == page) e.candidate = kNoPage;
     g.unlock();
     // The reference taken keeps the frame's bytes fixed while they are compared.
-    if (std::memcmp(data, frame_ptr(frame), kPageBytes) == 0) {
+    if (std::memcmp(data, slot_ptr(frame), kPageBytes) == 0) {
       private_pages_.fetch_sub(1, std::memory_order_relaxed);
       merged_pages_.fetch_add(1, std::memory_order_relaxed);
       ++t.merged;
       ++t.freed;
-      discard_later(page, kMerged | (frame << kFrameShift), t);
+      discard_later(slot, page, make_state(kMerged, frame), t);
       return;
     }
     put_frame(frame);  // equal hashes, different bytes
@@ -375,27 +415,28 @@ void RealPageOne::try_merge(std::uint32_t page, WorkerTotals& t) {
     unlock(page, st | kIndexed);
     return;
   }
-  if (std::memcmp(data, page_ptr(cand), kPageBytes) != 0) {
+  const std::uint32_t frame = slot_of(cst);
+  if (std::memcmp(data, slot_ptr(frame), kPageBytes) != 0) {
     unlock(cand, cst);  // equal hashes, different bytes
     unlock(page, st);
     return;
   }
-  // Two equal stable pages: one canonical copy; both pages' frames go back in the batch.
-  // Published while both pages are locked, so no copy-on-write can drop it before it is.
-  const std::uint32_t f = new_frame();
-  std::memcpy(frame_ptr(f), page_ptr(cand), kPageBytes);
-  frame_hash_[f] = h;
-  frame_refs_[f].store(2, std::memory_order_relaxed);
-  e.frame = f;
+  // Two equal stable pages: the candidate's slot becomes the shared frame in place and this
+  // page's slot goes back in the batch. Published while both pages are locked, so no
+  // copy-on-write can drop the frame before it is in the index.
+  slot_use_[frame].store(kSlotFrame, std::memory_order_relaxed);
+  frame_hash_[frame] = h;
+  frame_refs_[frame].store(2, std::memory_order_relaxed);
+  e.frame = frame;
   e.candidate = kNoPage;
+  unlock(cand, make_state(kMerged, frame));
   g.unlock();
   private_pages_.fetch_sub(2, std::memory_order_relaxed);
   merged_pages_.fetch_add(2, std::memory_order_relaxed);
   shared_frames_.fetch_add(1, std::memory_order_relaxed);
   t.merged += 2;
   ++t.freed;
-  discard_later(cand, kMerged | (f << kFrameShift), t);
-  discard_later(page, kMerged | (f << kFrameShift), t);
+  discard_later(slot, page, make_state(kMerged, frame), t);
 }
 
 void RealPageOne::scan_chunk(std::uint32_t first, std::uint32_t end, WorkerTotals& t) {

@@ -4,12 +4,17 @@
 // them, giving the duplicates' frames back to the kernel with madvise(MADV_DONTNEED).
 //
 // Userspace cannot make two virtual pages share one physical frame (that is what KSM does in
-// the kernel), so a merged page is represented instead: one canonical copy lives in a pool of
-// shared frames, the page's own frame is discarded, and a per-page table says "page i is shared
-// frame c". Every guest access goes through read() or write(), which return a pinned view:
-// reads of a merged page see the canonical copy, a write to a merged page first copies it back
-// into the page's own frame (copy-on-write), and a page found to hold only zeros is discarded
-// and reads back as zeros. The process's RSS really drops by the frames given back.
+// the kernel), so a merged page is represented instead: its bytes live in one shared frame, its
+// own frame is discarded, and a per-page table says "page i is shared frame f". Every guest
+// access goes through read() or write(), which return a pinned view: reads of a merged page
+// see the shared frame, a write to a merged page first copies it into a frame of the page's own
+// (copy-on-write), and a page found to hold only zeros is discarded and reads back as zeros.
+// The process's RSS really drops by the frames given back.
+//
+// Frames are 4 KiB slots: every page's home slot in the arena, plus as many overflow slots.
+// When two pages merge, the first one's slot becomes the shared frame in place, as KSM turns
+// the first page of a pair into the KSM page, so merging allocates and copies nothing; a page
+// whose slot went on serving as a shared frame keeps later private data in an overflow slot.
 //
 // Unchanged-ness comes from dirty bits set by write(): since every guest write must pass
 // through the accessor anyway (for copy-on-write), its dirty bit is exact and costs one atomic
@@ -138,16 +143,17 @@ class RealPageOne {
   // Pages the guest wrote that need no frame of their own (as KSM's pages_sharing plus its
   // zero pages): merged pages beyond one per shared frame, and discarded pages of zeros.
   [[nodiscard]] std::uint64_t pages_saved() const;
-  // Guest writes that copied a merged page back into a frame of its own.
+  // Guest writes to a merged page (each unshared it: a copy, or the last mapping's reuse).
   [[nodiscard]] std::uint64_t cow_breaks() const { return cow_breaks_.load(); }
   // Totals of the passes so far; read from the thread that runs merge_pass().
   [[nodiscard]] const RealPageOneStats& stats() const { return stats_; }
 
  private:
-  // Page state word: kind in bits 0-1, lock bit, hash-valid bit, shared frame index above.
+  // Page state word: kind in bits 0-1, lock bit, hash-valid and indexed bits, and a slot:
+  // the page's own data (kPrivate) or its shared frame (kMerged).
   static constexpr std::uint32_t kKindMask = 3;
   static constexpr std::uint32_t kNone = 0;     // never written: no frame, reads zeros
-  static constexpr std::uint32_t kPrivate = 1;  // a frame of its own in the arena
+  static constexpr std::uint32_t kPrivate = 1;  // a frame of its own
   static constexpr std::uint32_t kMerged = 2;   // represented by a shared frame
   static constexpr std::uint32_t kZero = 3;     // held zeros, discarded: no frame, reads zeros
   static constexpr std::uint32_t kLocked = 4;
@@ -155,9 +161,12 @@ class RealPageOne {
   // The page is probably the candidate stored under hash_[page]; lets a rehash drop the stale
   // index entry. Kept across writes; a wrong value costs one lookup.
   static constexpr std::uint32_t kIndexed = 16;
-  static constexpr unsigned kFrameShift = 5;
+  static constexpr unsigned kSlotShift = 5;
   static constexpr std::uint32_t kNoPage = UINT32_MAX;
   static constexpr unsigned kShardBits = 8;
+  // What a slot holds. Only page p itself takes its home slot p, under its lock; overflow
+  // slots come from a free list.
+  enum SlotUse : std::uint8_t { kSlotFree = 0, kSlotPage = 1, kSlotFrame = 2 };
 
   struct IndexEntry {
     std::uint32_t frame = kNoPage;      // live shared frame with this content, if any
@@ -195,22 +204,33 @@ class RealPageOne {
     const std::int64_t v = g.load(std::memory_order_relaxed);
     return v > 0 ? static_cast<std::uint64_t>(v) : 0;
   }
+  static std::uint32_t slot_of(std::uint32_t state) { return state >> kSlotShift; }
+  static std::uint32_t make_state(std::uint32_t kind, std::uint32_t slot) {
+    return kind | (slot << kSlotShift);
+  }
   std::uint32_t lock(std::uint32_t page);
   bool try_lock(std::uint32_t page, std::uint32_t& state);
   void unlock(std::uint32_t page, std::uint32_t state);
   void release_write(std::uint32_t page);
-  std::byte* page_ptr(std::uint32_t page) const { return arena_ + std::size_t{page} * kPageBytes; }
-  std::byte* frame_ptr(std::uint32_t frame) const {
-    return frames_ + std::size_t{frame} * kPageBytes;
+  [[nodiscard]] std::byte* slot_ptr(std::uint32_t slot) const {
+    return slot < pages_ ? arena_ + std::size_t{slot} * kPageBytes
+                         : overflow_ + std::size_t{slot - pages_} * kPageBytes;
   }
+  // A free slot for page's own data: its home slot if free, else an overflow slot. Reads as
+  // zeros. The page must be locked.
+  std::uint32_t take_slot(std::uint32_t page);
+  // Marks a discarded slot free again.
+  void release_slot(std::uint32_t slot);
   void scan_chunk(std::uint32_t first, std::uint32_t end, WorkerTotals& t);
   void try_merge(std::uint32_t page, WorkerTotals& t);
-  // Gives the locked page's frame back and unlocks it with `new_state`, in a later batch.
-  void discard_later(std::uint32_t page, std::uint32_t new_state, WorkerTotals& t);
+  // Gives `slot` back to the kernel and unlocks the locked `page` with `new_state`, in a
+  // later batch.
+  void discard_later(std::uint32_t slot, std::uint32_t page, std::uint32_t new_state,
+                     WorkerTotals& t);
   void flush_discards(WorkerTotals& t);
-  std::uint32_t new_frame();
   bool get_frame_unless_zero(std::uint32_t frame);
   void put_frame(std::uint32_t frame);
+  void unpublish_frame(std::uint32_t frame);
   void forget_candidate(std::uint32_t page, std::uint64_t old_hash);
   Shard& shard_of(std::uint64_t hash) const { return shards_[hash >> (64 - kShardBits)]; }
 
@@ -218,19 +238,22 @@ class RealPageOne {
   RealPageOneConfig cfg_;
   std::vector<std::byte> zeros_;  // what pages without a frame read as
   std::uint64_t zero_hash_ = 0;
-  std::byte* arena_ = nullptr;
-  int pidfd_ = -1;  // this process, for batched discards; -1 when unsupported
-  std::byte* frames_ = nullptr;
+  std::byte* arena_ = nullptr;     // home slots 0 .. pages-1
+  std::byte* overflow_ = nullptr;  // overflow slots pages .. 2 pages-1
+  int pidfd_ = -1;                 // this process, for batched discards; -1 when unsupported
   std::unique_ptr<std::atomic<std::uint32_t>[]> state_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> dirty_;
   std::vector<std::uint64_t> hash_;  // valid while the page's kHashValid bit is set
   std::vector<std::uint8_t> clean_;  // merge periods without a write (pass-owned)
+  // Per slot: what it holds, and as a shared frame its mappings and content hash (written
+  // before the frame is published).
+  std::unique_ptr<std::atomic<std::uint8_t>[]> slot_use_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> frame_refs_;
-  std::vector<std::uint64_t> frame_hash_;  // written before the frame is published
+  std::vector<std::uint64_t> frame_hash_;
   std::unique_ptr<Shard[]> shards_;
-  std::mutex free_frames_mutex_;
-  std::vector<std::uint32_t> free_frames_;
-  std::uint32_t next_frame_ = 0;  // under free_frames_mutex_
+  std::mutex overflow_mutex_;
+  std::vector<std::uint32_t> free_overflow_;
+  std::uint32_t next_overflow_ = 0;  // under overflow_mutex_
   std::atomic<std::int64_t> private_pages_{0};
   std::atomic<std::int64_t> merged_pages_{0};
   std::atomic<std::int64_t> shared_frames_{0};

@@ -103,6 +103,34 @@ TEST(RealPageOne, WriteToAMergedPageCopiesItFirst) {
   EXPECT_TRUE(holds(m, 1, 6));
 }
 
+// The first page of a pair keeps its frame as the shared frame, so writing it while others
+// still map that frame must put its new bytes somewhere else.
+TEST(RealPageOne, WritingThePageWhoseFrameIsSharedLeavesTheOthersIntact) {
+  RealPageOne m(64, config(1));
+  for (const std::uint32_t p : {1U, 2U, 3U}) m.store(p, content(5));
+  for (int i = 0; i < 3; ++i) m.merge_pass();
+  ASSERT_EQ(m.merged_pages(), 3U);
+  ASSERT_EQ(m.frames_used(), 1U);
+  for (const std::uint32_t p : {1U, 2U, 3U}) {
+    m.store(p, content(10 + p));  // page 1's frame is the shared one
+    for (const std::uint32_t q : {1U, 2U, 3U}) {
+      EXPECT_TRUE(holds(m, q, q <= p ? 10 + q : 5)) << "after writing " << p << ", page " << q;
+    }
+  }
+  EXPECT_EQ(m.shared_frames(), 0U);
+  EXPECT_EQ(m.private_pages(), 3U);
+  EXPECT_EQ(m.cow_breaks(), 3U);
+  // They merge again with new twins, wherever their bytes now live.
+  for (const std::uint32_t p : {4U, 5U, 6U}) m.store(p, content(10 + p - 3));
+  for (int i = 0; i < 3; ++i) m.merge_pass();
+  EXPECT_EQ(m.shared_frames(), 3U);
+  EXPECT_EQ(m.pages_saved(), 3U);
+  for (const std::uint32_t p : {1U, 2U, 3U}) {
+    EXPECT_TRUE(holds(m, p, 10 + p));
+    EXPECT_TRUE(holds(m, p + 3, 10 + p));
+  }
+}
+
 TEST(RealPageOne, ZeroPagesAreDiscardedAndReadBackAsZeros) {
   RealPageOne m(64, config());
   for (std::uint32_t p = 0; p < 8; ++p) m.store(p, content(0));
