@@ -113,7 +113,7 @@ std::vector<std::string> KsmSettingsGuard::restore() {
   return failed;
 }
 
-std::optional<int> find_kernel_thread(const std::string& comm, const std::filesystem::path& proc) {
+std::optional<int> proc_find_comm(const std::string& comm, const std::filesystem::path& proc) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(proc, ec)) {
     const std::string name = entry.path().filename().string();
@@ -139,13 +139,13 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> schedstat(
 
 }  // namespace
 
-std::optional<double> process_wait_seconds(int pid, const std::filesystem::path& proc) {
+std::optional<double> proc_wait_seconds(int pid, const std::filesystem::path& proc) {
   const auto s = schedstat(pid, proc);
   if (!s) return std::nullopt;
   return static_cast<double>(s->second) * 1e-9;
 }
 
-std::optional<double> process_cpu_seconds(int pid, const std::filesystem::path& proc) {
+std::optional<double> proc_cpu_seconds(int pid, const std::filesystem::path& proc) {
   if (const auto s = schedstat(pid, proc)) return static_cast<double>(s->first) * 1e-9;
   std::ifstream in(proc / std::to_string(pid) / "stat");
   std::string line;

@@ -56,15 +56,15 @@ class KsmSettingsGuard {
 };
 
 // The pid of the kernel thread named `comm` (e.g. "ksmd"), found through <proc>/*/comm.
-std::optional<int> find_kernel_thread(const std::string& comm,
-                                      const std::filesystem::path& proc = "/proc");
+std::optional<int> proc_find_comm(const std::string& comm,
+                                  const std::filesystem::path& proc = "/proc");
 
 // CPU seconds of process `pid`: from <proc>/<pid>/schedstat (nanoseconds) when the kernel
 // has it, else user plus system time from <proc>/<pid>/stat (fields 14 and 15, in ticks).
-std::optional<double> process_cpu_seconds(int pid, const std::filesystem::path& proc = "/proc");
+std::optional<double> proc_cpu_seconds(int pid, const std::filesystem::path& proc = "/proc");
 
 // Seconds `pid` spent runnable but waiting for a CPU (<proc>/<pid>/schedstat), if known: how
 // much other load delayed it.
-std::optional<double> process_wait_seconds(int pid, const std::filesystem::path& proc = "/proc");
+std::optional<double> proc_wait_seconds(int pid, const std::filesystem::path& proc = "/proc");
 
 }  // namespace memvirt

@@ -32,7 +32,7 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   r.name = "Linux KSM";
   const KsmSysfs fs(cfg.ksm_sysfs);
   if (!fs.available(r.skipped)) return r;
-  const std::optional<int> ksmd = find_kernel_thread("ksmd", cfg.proc);
+  const std::optional<int> ksmd = proc_find_comm("ksmd", cfg.proc);
   if (!ksmd) {
     r.skipped = "no ksmd thread in " + cfg.proc.string();
     return r;
@@ -63,8 +63,8 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
     r.notes.push_back("this kernel has no " + knob + " knob; left alone");
   }
   const auto t0 = BenchClock::now();
-  const double cpu0 = process_cpu_seconds(*ksmd, cfg.proc).value_or(0);
-  const std::optional<double> wait0 = process_wait_seconds(*ksmd, cfg.proc);
+  const double cpu0 = proc_cpu_seconds(*ksmd, cfg.proc).value_or(0);
+  const std::optional<double> wait0 = proc_wait_seconds(*ksmd, cfg.proc);
   {
     const Rewriter writer(
         mix.rewritten, cfg.rewrite_period, [&](std::uint32_t page, std::uint64_t gen) {
@@ -80,7 +80,7 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
       const std::uint64_t saved = ksm_saved(fs);
       s.pages = saved > saved0 ? saved - saved0 : 0;
       s.rounds = fs.read_number("full_scans") - scans0;
-      s.cpu_seconds = process_cpu_seconds(*ksmd, cfg.proc).value_or(cpu0) - cpu0;
+      s.cpu_seconds = proc_cpu_seconds(*ksmd, cfg.proc).value_or(cpu0) - cpu0;
       s.rss_bytes = process_rss_bytes();
       r.timeline.push_back(s);
       progress.sample(r.name, s);
@@ -93,7 +93,7 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
     }
     r.last = r.timeline.back();
   }
-  if (const std::optional<double> wait = process_wait_seconds(*ksmd, cfg.proc); wait && wait0) {
+  if (const std::optional<double> wait = proc_wait_seconds(*ksmd, cfg.proc); wait && wait0) {
     r.notes.push_back(fmt::format(
         "ksmd waited {:.2f} s for a CPU while it ran {:.2f} s (other load on the machine)",
         *wait - *wait0, r.last.cpu_seconds));

@@ -220,17 +220,17 @@ TEST(DedupProc, FindsKsmdAndReadsItsCpuTime) {
   // cmajflt utime stime ...; the name itself may hold spaces and parentheses.
   std::ofstream(proc / "42" / "stat")
       << "42 (ks (m) d) S 2 0 0 0 -1 2129984 0 0 0 0 250 150 0 0 25 5 1\n";
-  EXPECT_EQ(find_kernel_thread("ksmd", proc), 42);
-  EXPECT_FALSE(find_kernel_thread("kswapd0", proc).has_value());
-  const auto cpu = process_cpu_seconds(42, proc);
+  EXPECT_EQ(proc_find_comm("ksmd", proc), 42);
+  EXPECT_FALSE(proc_find_comm("kswapd0", proc).has_value());
+  const auto cpu = proc_cpu_seconds(42, proc);
   ASSERT_TRUE(cpu.has_value());
   EXPECT_DOUBLE_EQ(*cpu, 400.0 / static_cast<double>(sysconf(_SC_CLK_TCK)));
-  EXPECT_FALSE(process_cpu_seconds(7, proc).has_value());  // no stat file
-  EXPECT_FALSE(process_wait_seconds(42, proc).has_value());
+  EXPECT_FALSE(proc_cpu_seconds(7, proc).has_value());  // no stat file
+  EXPECT_FALSE(proc_wait_seconds(42, proc).has_value());
   // schedstat, when there, gives nanoseconds on a CPU and waiting for one.
   std::ofstream(proc / "42" / "schedstat") << "1500000000 250000000 77\n";
-  EXPECT_DOUBLE_EQ(*process_cpu_seconds(42, proc), 1.5);
-  EXPECT_DOUBLE_EQ(*process_wait_seconds(42, proc), 0.25);
+  EXPECT_DOUBLE_EQ(*proc_cpu_seconds(42, proc), 1.5);
+  EXPECT_DOUBLE_EQ(*proc_wait_seconds(42, proc), 0.25);
 }
 
 DedupBenchConfig small_config() {
