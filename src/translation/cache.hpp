@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "translation/set_assoc.hpp"
@@ -25,10 +26,15 @@ struct CacheConfig {
 class CacheHierarchy {
  public:
   static constexpr unsigned kLineShift = 6;
+  static constexpr std::size_t kMaxLevels = 8;
+  // At most kMaxLevels levels (std::invalid_argument otherwise).
   explicit CacheHierarchy(const CacheConfig& config) : memory_cycles_(config.memory_cycles) {
+    if (config.levels.size() > kMaxLevels) {
+      throw std::invalid_argument("cache: more than 8 levels");
+    }
     for (const auto& l : config.levels) {
       const auto lines = static_cast<std::uint32_t>(l.bytes >> kLineShift);
-      levels_.emplace_back(lines, l.ways);
+      levels_.emplace_back(lines, l.ways, /*payloads=*/false);
       hit_cycles_.push_back(l.hit_cycles);
     }
   }
@@ -39,14 +45,19 @@ class CacheHierarchy {
     // hits without changing any state.
     if (line == last_line_ && !levels_.empty()) return hit_cycles_[0];
     last_line_ = line;
-    std::uint64_t unused = 0;
-    for (std::size_t i = 0; i < levels_.size(); ++i) {
-      if (levels_[i].lookup(line, &unused)) {
-        for (std::size_t j = 0; j < i; ++j) levels_[j].insert(line, 0);
+    // One pass per level finds the hit or the victim, so the fills of the levels that missed
+    // need no second search of their sets.
+    SetAssoc::Probe probes[kMaxLevels];
+    const std::size_t n = levels_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      probes[i] = levels_[i].probe(line);
+      if (probes[i].hit) {
+        levels_[i].touch(probes[i]);
+        for (std::size_t j = 0; j < i; ++j) levels_[j].fill(probes[j], line, 0);
         return hit_cycles_[i];
       }
     }
-    for (auto& l : levels_) l.insert(line, 0);
+    for (std::size_t i = 0; i < n; ++i) levels_[i].fill(probes[i], line, 0);
     return memory_cycles_;
   }
 
