@@ -99,4 +99,11 @@ Fingerprint rewritten_content(const ContentMixConfig& cfg, std::uint32_t page,
       splitmix64(splitmix64(cfg.seed ^ 0xD1B54A32D192ED03ULL) + page * 0x10000ULL + generation));
 }
 
+std::uint64_t rewrite_word(const ContentMixConfig& cfg, std::uint32_t page,
+                           std::uint64_t generation) {
+  // Distinct for distinct (page, generation): the generation in the high half, never zero.
+  return (generation << 32 | page) ^ (splitmix64(cfg.seed) & 0xFFFFFFFF00000000ULL) ^
+         0x8000000000000000ULL;
+}
+
 }  // namespace memvirt

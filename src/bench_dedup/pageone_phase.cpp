@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include "bench_dedup/dedup_bench.hpp"
@@ -32,7 +33,8 @@ DedupPhaseResult run_real_pageone(const DedupBenchConfig& cfg, const ContentMix&
   const Rewriter writer(mix.rewritten, cfg.rewrite_period,
                         [&](std::uint32_t page, std::uint64_t gen) {
                           const RealPageOne::Writer w = mem.write(page);
-                          generate_page_bytes(rewritten_content(cfg.mix, page, gen), w.bytes());
+                          const std::uint64_t word = rewrite_word(cfg.mix, page, gen);
+                          std::memcpy(w.bytes().data(), &word, sizeof word);
                         });
   const auto t0 = BenchClock::now();
   const auto period = std::chrono::nanoseconds(cfg.merge_period.ns());

@@ -66,10 +66,11 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   const double cpu0 = proc_cpu_seconds(*ksmd, cfg.proc).value_or(0);
   const std::optional<double> wait0 = proc_wait_seconds(*ksmd, cfg.proc);
   {
-    const Rewriter writer(
-        mix.rewritten, cfg.rewrite_period, [&](std::uint32_t page, std::uint64_t gen) {
-          generate_page_bytes(rewritten_content(cfg.mix, page, gen), region->page(page));
-        });
+    const Rewriter writer(mix.rewritten, cfg.rewrite_period,
+                          [&](std::uint32_t page, std::uint64_t gen) {
+                            const std::uint64_t w = rewrite_word(cfg.mix, page, gen);
+                            std::memcpy(region->page(page).data(), &w, sizeof w);
+                          });
     SteadyStateDetector steady(cfg.rule);
     const auto interval = std::chrono::nanoseconds(cfg.sample_interval.ns());
     for (std::uint64_t k = 1;; ++k) {

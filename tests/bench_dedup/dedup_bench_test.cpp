@@ -84,6 +84,12 @@ TEST(DedupContentMix, SameSeedSameLayoutAndRewritesAreFresh) {
   EXPECT_NE(g1, rewritten_content(first, page, 2));
   EXPECT_NE(g1, rewritten_content(first, page + 1, 1));
   EXPECT_TRUE(is_unique_content(g1));
+  // The writer's word changes with every rewrite and differs between pages.
+  std::set<std::uint64_t> words;
+  for (std::uint64_t gen = 1; gen <= 100; ++gen) {
+    for (std::uint32_t p = 0; p < 100; ++p) words.insert(rewrite_word(first, p, gen));
+  }
+  EXPECT_EQ(words.size(), 100U * 100U);
 }
 
 TEST(DedupContentMix, BadFractionsNameTheirFlag) {
