@@ -131,6 +131,7 @@ KsmCounters read_ksm_counters(const std::string& dir) {
   k.pages_volatile = read_number(dir + "/pages_volatile");
   k.full_scans = read_number(dir + "/full_scans");
   k.ksm_zero_pages = read_number(dir + "/ksm_zero_pages");
+  k.pages_scanned = read_number(dir + "/pages_scanned");  // Linux 6.7 and later
   std::ifstream in(dir + "/general_profit");
   in >> k.general_profit;
   return k;

@@ -44,7 +44,7 @@ HostMeminfo read_host_meminfo(const std::string& path = "/proc/meminfo");
 // KSM's sysfs counters (pages).
 struct KsmCounters {
   std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0;
-  std::uint64_t full_scans = 0, ksm_zero_pages = 0;
+  std::uint64_t full_scans = 0, ksm_zero_pages = 0, pages_scanned = 0;
   std::int64_t general_profit = 0;  // bytes
 };
 KsmCounters read_ksm_counters(const std::string& dir = "/sys/kernel/mm/ksm");

@@ -52,23 +52,32 @@ void KsmHost::apply(const std::vector<std::pair<std::string, std::string>>& sett
       restore();
       throw LabError(fmt::format("host KSM: cannot write {} to {}: {}", value, path, why));
     }
-    saved_.emplace_back(name, old);
+    saved_.push_back({name, old, read_value(path)});
   }
 }
 
 std::vector<std::string> KsmHost::restore() {
   std::vector<std::string> problems;
-  std::vector<std::pair<std::string, std::string>> order;
+  std::vector<Saved> order;
   for (const auto& s : saved_) {
-    if (s.first == "run") order.push_back(s);
+    if (s.name == "run") order.push_back(s);
   }
   for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-    if (it->first != "run") order.push_back(*it);
+    if (it->name != "run") order.push_back(*it);
   }
-  for (const auto& [name, value] : order) {
-    const std::string path = dir_ + "/" + name;
-    if (const std::string why = write_value(path, value); !why.empty()) {
-      problems.push_back(fmt::format("cannot restore {} to {}: {}", path, value, why));
+  for (const auto& s : order) {
+    const std::string path = dir_ + "/" + s.name;
+    // Another program may have set KSM since (KSM is host-wide): its value stays.
+    const std::string now = read_value(path);
+    if (now != s.written) {
+      problems.push_back(
+          fmt::format("{} was changed by another process during the run (to {}); "
+                      "left as it is instead of restoring {}",
+                      path, now, s.old));
+      continue;
+    }
+    if (const std::string why = write_value(path, s.old); !why.empty()) {
+      problems.push_back(fmt::format("cannot restore {} to {}: {}", path, s.old, why));
     }
   }
   saved_.clear();

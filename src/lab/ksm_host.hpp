@@ -22,12 +22,18 @@ class KsmHost {
   // what it had changed.
   void apply(const std::vector<std::pair<std::string, std::string>>& settings);
   // Writes the saved values back: run first (stopping ksmd before its parameters change),
-  // then the others in reverse order. Returns one line per value it could not restore.
+  // then the others in reverse order. A setting that no longer holds the value written (another
+  // program changed it meanwhile) is left as it is. Returns one line per value not restored.
   std::vector<std::string> restore();
 
  private:
+  struct Saved {
+    std::string name;
+    std::string old;      // before the run
+    std::string written;  // as read back after writing
+  };
   std::string dir_;
-  std::vector<std::pair<std::string, std::string>> saved_;  // in the order written
+  std::vector<Saved> saved_;  // in the order written
 };
 
 }  // namespace memvirt

@@ -163,7 +163,8 @@ class Session {
                       "ksmd_cpu_s",
                       "balloon_gib",
                       "guest_ram_thp_gib",
-                      "ksm_zero_pages"}};
+                      "ksm_zero_pages",
+                      "ksm_pages_scanned"}};
   TimeWeightedGauge host_gauge_;
   bool window_started_ = false;
   double host_peak_gib_ = 0;
@@ -218,6 +219,14 @@ void Session::prepare() {
     guests_.push_back(std::move(g));
   }
   if (plan_.ksm) {
+    // KSM is host-wide: another program merging at the same time shows in its counters.
+    const KsmCounters before = read_ksm_counters();
+    if (before.pages_shared + before.pages_sharing + before.pages_unshared > 0) {
+      plan_.notes.push_back(fmt::format(
+          "host KSM already held pages of other processes at the start ({} shared, {} sharing): "
+          "the ksm_ columns include them; host_used_gib (the guests' own PSS) does not",
+          before.pages_shared, before.pages_sharing));
+    }
     ksm_ = std::make_unique<KsmHost>();
     ksm_->apply(plan_.ksm_settings);
     ksmd_ = find_kernel_thread("ksmd");
@@ -444,7 +453,8 @@ void Session::sample(double now) {
                    ksmd_cpu,
                    balloon / kGiB,
                    ram_thp / kGiB,
-                   static_cast<double>(k.ksm_zero_pages)});
+                   static_cast<double>(k.ksm_zero_pages),
+                   static_cast<double>(k.pages_scanned)});
   const TimePoint t = TimePoint{} + Duration::seconds(now);
   host_peak_gib_ = std::max(host_peak_gib_, used_gib);
   if (!window_started_ && now >= plan_.warmup.seconds()) {
@@ -627,6 +637,7 @@ LabRun Session::run() {
                                {"pages_unshared", static_cast<double>(k.pages_unshared)},
                                {"pages_volatile", static_cast<double>(k.pages_volatile)},
                                {"full_scans", static_cast<double>(k.full_scans)},
+                               {"pages_scanned", static_cast<double>(k.pages_scanned)},
                                {"general_profit", static_cast<double>(k.general_profit)}}});
   }
   out.markers = markers_;

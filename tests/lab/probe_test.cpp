@@ -183,3 +183,30 @@ TEST_F(CompareTest, MissingColumnOrFileIsNamed) {
 
 }  // namespace
 }  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(KsmHost, LeavesAnotherProgramsSettingAlone) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / fmt::format("memvirt-ksm-test2-{}", getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "run") << "0\n";
+  std::ofstream(dir / "pages_to_scan") << "100\n";
+  std::vector<std::string> problems;
+  {
+    KsmHost ksm(dir.string());
+    ksm.apply({{"pages_to_scan", "5000"}});
+    std::ofstream(dir / "pages_to_scan") << "42\n";  // another program, during the run
+    problems = ksm.restore();
+  }
+  EXPECT_EQ(read_all(dir / "pages_to_scan"), "42");
+  EXPECT_EQ(read_all(dir / "run"), "0");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("pages_to_scan was changed by another process"), std::string::npos)
+      << problems[0];
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace memvirt
