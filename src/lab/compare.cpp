@@ -281,7 +281,10 @@ void plot_comparison(const Comparison& c, const std::string& png) {
   gp += fmt::format("set title {}\n",
                     q(fmt::format("{}: {} vs {} (mean |error| {:.3f}, largest {:.3f})", c.column,
                                   c.a_label, c.b_label, c.mean_abs_error, c.max_abs_error)));
-  gp += "set xlabel 'time (s)'\nset ylabel " + q(c.column) + "\nset key top left\nset grid\n";
+  // Headroom above the curves for the rotated marker labels; the key below them.
+  gp += "set xlabel 'time (s)'\nset ylabel " + q(c.column) +
+        "\nset key bottom right opaque\nset grid\nset offsets 0, 0, graph 0.3, 0\n"
+        "set yrange [0:*]\n";
   gp += fmt::format(
       "plot {} using 1:2 with lines lw 2 title {}, {} using 1:2 with lines lw 2 title {}", q(a_dat),
       q(c.a_label), q(b_dat), q(c.b_label));
