@@ -264,9 +264,11 @@ LabPlan make_lab_plan(const Scenario& s) {
       plan.notes.push_back(fmt::format("vm.kernel.{}: fixed by the real guest kernel", k));
     }
   }
-  if (s.vm.boot.footprint.value() > 0 || s.vm.boot.boot_time.ns() > 0) {
+  if (s.vm.boot.footprint.value() > 0 || s.vm.boot.transient.value() > 0 ||
+      s.vm.boot.boot_time.ns() > 0) {
     plan.notes.push_back(
-        "vm.boot: the real guest boots its own kernel; footprint and time are measured, not set");
+        "vm.boot: the real guest boots its own kernel; footprint, transient and time are "
+        "measured, not set");
   }
 
   // One guest per VM, each with its own archive.

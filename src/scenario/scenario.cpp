@@ -66,6 +66,12 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   Params boot = vm.child("boot");
   s.vm.boot.footprint = boot.bytes("footprint", Bytes{0}, "memory the guest OS touches at boot");
   if (s.vm.boot.footprint >= s.vm.memory) boot.fail("footprint", "must be below guest memory");
+  s.vm.boot.transient = boot.bytes(
+      "transient", Bytes{0},
+      "memory touched while booting and freed before the workloads (initramfs, decompression)");
+  if (s.vm.boot.footprint.value() + s.vm.boot.transient.value() >= s.vm.memory.value()) {
+    boot.fail("transient", "footprint + transient must be below guest memory");
+  }
   s.vm.boot.shared_fraction = boot.real(
       "shared_fraction", 0.0, "share of the footprint identical across VMs of one image", 0, 1);
   s.vm.boot.image = boot.string("image", "default", "image identity");

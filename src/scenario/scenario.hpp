@@ -26,6 +26,7 @@ struct HostConfig {
 
 struct BootConfig {
   Bytes footprint;         // memory the guest OS touches at boot and keeps
+  Bytes transient;         // memory it touches while booting and frees before the workloads
   double shared_fraction;  // share of it identical across VMs booted from the same image
   std::string image;       // image identity (VMs of one image share those pages)
   Duration boot_time;      // time from launch to workloads starting

@@ -83,6 +83,17 @@ void Simulation::launch(unsigned index) {
       return i < shared ? make_fingerprint(splitmix64(image + i)) : own.next();
     });
   }
+  // Memory the boot touches and frees again (the initramfs and its unpacked copy,
+  // decompression buffers): the image's contents, the same in every VM of the image.
+  if (const std::uint64_t transient = s_.vm.boot.transient.pages(); transient > 0) {
+    GuestKernel& k = *vm->kernel;
+    const std::uint32_t pid = k.spawn("boot", false);
+    const std::uint64_t region = k.mmap(pid, s_.vm.boot.transient);
+    const std::uint64_t base = name_hash(s_.vm.boot.image) + footprint;
+    k.touch(pid, region, transient,
+            [&](std::uint64_t i) { return make_fingerprint(splitmix64(base + i)); });
+    k.exit(pid);
+  }
   Vm& ref = *vm;
   vms_.push_back(std::move(vm));
   queue_.after(s_.vm.boot.boot_time, EventQueue::kGuest, [this, &ref](TimePoint) {
