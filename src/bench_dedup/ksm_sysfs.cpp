@@ -82,6 +82,7 @@ KsmSettingsGuard::KsmSettingsGuard(const KsmSysfs& fs, Settings settings) : fs_(
       const std::string old = fs_.read(knob);
       fs_.write(knob, value);
       saved_.emplace_back(knob, old);
+      applied_.emplace_back(knob, fs_.read(knob));  // as the kernel shows it back
     }
   } catch (...) {
     restore();
@@ -93,22 +94,40 @@ KsmSettingsGuard::~KsmSettingsGuard() {
   restore();
 }
 
+std::optional<std::string> KsmSettingsGuard::changed_by_others() const {
+  for (const auto& [knob, value] : applied_) {
+    try {
+      if (fs_.read(knob) != value) return knob;
+    } catch (const std::exception&) {
+      return knob;
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> KsmSettingsGuard::restore() {
   std::vector<std::string> failed;
   if (restored_) return failed;
   restored_ = true;
-  auto put_back = [&](const std::string& knob, const std::string& value) {
+  auto put_back = [&](std::size_t i) {
+    const auto& [knob, value] = saved_[i];
     try {
+      // Another process that changed the knob meanwhile owns it now: writing our old value
+      // would undo its setting.
+      if (fs_.read(knob) != applied_[i].second) {
+        failed.push_back(knob + ": changed by another process since it was set; left as it is");
+        return;
+      }
       fs_.write(knob, value);
     } catch (const std::exception& e) {
       failed.push_back(e.what());
     }
   };
-  for (const auto& [knob, value] : saved_) {
-    if (knob == "run") put_back(knob, value);  // stop ksmd first
+  for (std::size_t i = 0; i < saved_.size(); ++i) {
+    if (saved_[i].first == "run") put_back(i);  // stop ksmd first
   }
-  for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-    if (it->first != "run") put_back(it->first, it->second);
+  for (std::size_t i = saved_.size(); i-- > 0;) {
+    if (saved_[i].first != "run") put_back(i);
   }
   return failed;
 }

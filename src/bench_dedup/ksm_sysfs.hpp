@@ -33,7 +33,8 @@ class KsmSysfs {
 // Applies KSM settings and puts every previous value back when destroyed, on any exit path.
 // Settings are applied in order with `run` last (so ksmd starts fully configured); restoring
 // stops ksmd first (`run` back to its old value), then the others in reverse order. Knobs
-// the kernel lacks are skipped (see skipped()).
+// the kernel lacks are skipped (see skipped()). A knob another process changed since it was
+// applied is left as that process set it (see restore()).
 class KsmSettingsGuard {
  public:
   using Settings = std::vector<std::pair<std::string, std::string>>;
@@ -43,14 +44,18 @@ class KsmSettingsGuard {
   KsmSettingsGuard(const KsmSettingsGuard&) = delete;
   KsmSettingsGuard& operator=(const KsmSettingsGuard&) = delete;
 
-  // Restores now (idempotent). Returns the knobs that could not be restored, with the reason.
+  // Restores now (idempotent). Returns the knobs not restored, with the reason.
   std::vector<std::string> restore();
+  // The first applied knob whose value is no longer the one applied (another process changed
+  // it), or nullopt.
+  [[nodiscard]] std::optional<std::string> changed_by_others() const;
   [[nodiscard]] const Settings& saved() const { return saved_; }
   [[nodiscard]] const std::vector<std::string>& skipped() const { return skipped_; }
 
  private:
   const KsmSysfs& fs_;
-  Settings saved_;  // knob -> previous value, in the order applied
+  Settings saved_;    // knob -> previous value, in the order applied
+  Settings applied_;  // knob -> value written, in the same order
   std::vector<std::string> skipped_;
   bool restored_ = false;
 };

@@ -32,6 +32,15 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   r.name = "Linux KSM";
   const KsmSysfs fs(cfg.ksm_sysfs);
   if (!fs.available(r.skipped)) return r;
+  // KSM is one per host: if something else runs it, changing its settings would disturb that
+  // user, and its merges would mix with ours.
+  if (const std::string run = fs.read("run"); run != "0") {
+    r.skipped = fmt::format(
+        "KSM is already running (run={}, {} pages sharing): left alone; stop it first "
+        "(echo 0 > {}/run) to measure it here",
+        run, ksm_saved(fs), fs.root().string());
+    return r;
+  }
   const std::optional<int> ksmd = proc_find_comm("ksmd", cfg.proc);
   if (!ksmd) {
     r.skipped = "no ksmd thread in " + cfg.proc.string();
@@ -48,10 +57,6 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   }
   const std::uint64_t saved0 = ksm_saved(fs);
   const std::uint64_t scans0 = fs.read_number("full_scans");
-  if (saved0 != 0) {
-    r.notes.push_back(
-        fmt::format("KSM already shared {} pages of other processes; they are subtracted", saved0));
-  }
   // Applied in order, `run` last; put back when this scope ends, however it ends.
   KsmSettingsGuard settings(fs, {{"advisor_mode", "none"},
                                  {"pages_to_scan", std::to_string(cfg.ksm.pages_to_scan)},
@@ -62,6 +67,7 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   for (const std::string& knob : settings.skipped()) {
     r.notes.push_back("this kernel has no " + knob + " knob; left alone");
   }
+  std::string disturbed;  // a knob another process changed during the measurement
   const auto t0 = BenchClock::now();
   const double cpu0 = proc_cpu_seconds(*ksmd, cfg.proc).value_or(0);
   const std::optional<double> wait0 = proc_wait_seconds(*ksmd, cfg.proc);
@@ -85,14 +91,22 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
       s.rss_bytes = process_rss_bytes();
       r.timeline.push_back(s);
       progress.sample(r.name, s);
+      if (const auto knob = settings.changed_by_others()) {
+        disturbed = *knob;
+        break;
+      }
       if (steady.add(s.t, s.pages, s.rounds >= 2)) break;
       if (s.t >= cfg.timeout.seconds()) break;
     }
-    if (steady.steady()) {
+    if (steady.steady() && disturbed.empty()) {
       r.steady_time = steady.time();
       r.at_steady = r.timeline[steady.index()];
     }
     r.last = r.timeline.back();
+  }
+  if (!disturbed.empty()) {
+    r.notes.push_back(fmt::format(
+        "another process changed {} during the measurement: stopped, no result", disturbed));
   }
   if (const std::optional<double> wait = proc_wait_seconds(*ksmd, cfg.proc); wait && wait0) {
     r.notes.push_back(fmt::format(
@@ -111,7 +125,7 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
         fmt::format("ksmd had not dropped this run's pages after {:.0f} s", kDrainSeconds));
   }
   for (const std::string& problem : settings.restore()) {
-    r.notes.push_back("could not restore " + problem);
+    r.notes.push_back("not restored: " + problem);
   }
   progress.phase_done();
   return r;

@@ -192,6 +192,36 @@ TEST_F(DedupKsmSysfs, SettingsGoBackWhenAnErrorUnwinds) {
   EXPECT_EQ(slurp(dir / "run"), "0");
 }
 
+TEST_F(DedupKsmSysfs, AKnobAnotherProcessChangedIsLeftAsItSetIt) {
+  const KsmSysfs ksm(dir);
+  std::vector<std::string> problems;
+  {
+    KsmSettingsGuard g(ksm, {{"pages_to_scan", "5000"}, {"run", "1"}});
+    EXPECT_FALSE(g.changed_by_others().has_value());
+    put("pages_to_scan", "300");  // another user of KSM takes over
+    EXPECT_EQ(g.changed_by_others(), "pages_to_scan");
+    problems = g.restore();
+  }
+  EXPECT_EQ(slurp(dir / "pages_to_scan"), "300");
+  EXPECT_EQ(slurp(dir / "run"), "0");
+  ASSERT_EQ(problems.size(), 1U);
+  EXPECT_NE(problems[0].find("pages_to_scan"), std::string::npos);
+}
+
+TEST_F(DedupKsmSysfs, ARunningKsmIsLeftAlone) {
+  put("run", "1");
+  DedupBenchConfig cfg;
+  cfg.ksm_sysfs = dir;
+  cfg.proc = dir / "no-proc";  // never reached
+  cfg.mix.total = Bytes{4ULL << 20};
+  DedupProgress quiet;
+  const DedupPhaseResult r = run_real_ksm(cfg, make_content_mix(cfg.mix), quiet);
+  EXPECT_FALSE(r.ran());
+  EXPECT_NE(r.skipped.find("already running"), std::string::npos) << r.skipped;
+  EXPECT_EQ(slurp(dir / "run"), "1");
+  EXPECT_EQ(slurp(dir / "pages_to_scan"), "100");
+}
+
 TEST_F(DedupKsmSysfs, AKnobThatCannotBeWrittenUndoesTheOthers) {
   fs::create_directories(dir / "use_zero_pages");  // a folder: writing it fails
   const KsmSysfs ksm(dir);
