@@ -1,10 +1,10 @@
 #include "bench_dedup/ksm_sysfs.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -53,19 +53,16 @@ std::uint64_t KsmSysfs::read_number(const std::string& knob) const {
 }
 
 void KsmSysfs::write(const std::string& knob, const std::string& value) const {
-  // Unbuffered write: sysfs reports a refused value as an error of the write call itself.
-  std::FILE* f = std::fopen((root_ / knob).c_str(), "w");
-  if (f == nullptr) {
-    throw std::runtime_error("cannot open " + (root_ / knob).string() + ": " +
-                             std::strerror(errno));
-  }
-  std::setvbuf(f, nullptr, _IONBF, 0);
-  const bool ok = std::fputs(value.c_str(), f) >= 0;
+  // One write(2): sysfs reports a refused value as that call's error.
+  const std::string path = (root_ / knob).string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  const ssize_t n = ::write(fd, value.data(), value.size());
   const int err = errno;
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) {
-    throw std::runtime_error("cannot write " + value + " to " + (root_ / knob).string() + ": " +
-                             std::strerror(ok ? errno : err));
+  ::close(fd);
+  if (n != static_cast<ssize_t>(value.size())) {
+    throw std::runtime_error("cannot write " + value + " to " + path + ": " +
+                             std::strerror(n < 0 ? err : EIO));
   }
 }
 
