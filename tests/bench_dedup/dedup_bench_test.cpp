@@ -308,7 +308,9 @@ TEST(DedupPageOne, RealPageOneSavesEveryDuplicateAndGivesMemoryBack) {
   EXPECT_GE(r.at_steady.pages + cfg.rule.floor, mix.mergeable_pages());
   EXPECT_GE(r.at_steady.rounds, 3U);
   EXPECT_GT(r.at_steady.cpu_seconds, 0);
-#if !defined(__SANITIZE_THREAD__)  // RSS would include ThreadSanitizer's shadow memory
+// Under a sanitizer, its shadow memory and allocator move RSS by megabytes: check RSS only in
+// plain builds (RealPageOne.MergingGivesFramesBackToTheKernel checks it on a larger region).
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
   const double freed_mib =
       (static_cast<double>(r.rss_filled) - static_cast<double>(r.at_steady.rss_bytes)) / (1 << 20);
   EXPECT_GT(freed_mib, 0.8 * Bytes::from_pages(mix.mergeable_pages()).mib());
