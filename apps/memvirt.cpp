@@ -375,7 +375,7 @@ int main(int argc, char** argv) {
       return cmd_bench_dedup(dedup_cfg, dedup_profile, dedup_out, quiet);
     }
   } catch (const Interrupted&) {
-    fmt::print(stderr, "\nmemvirt: interrupted; KSM settings restored\n");
+    fmt::print(stderr, "\nmemvirt: interrupted; what the run changed is put back\n");
     return 130;
   } catch (const InputError& e) {
     fmt::print(stderr, "memvirt: {}\n", e.what());
