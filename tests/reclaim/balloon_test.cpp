@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "reclaim/mechanism_rig.hpp"
+#include "reclaim/random_program.hpp"
 
 namespace memvirt {
 namespace {
@@ -181,40 +182,20 @@ RC_GTEST_PROP(Balloon, GuestReadsBackWhatItWroteWhileTheBalloonMoves, ()) {
   Balloon& b = r.add<Balloon>(c);
   r.start();
   GuestKernel& k = *r.f.kernel;
-  const auto pid = k.spawn("p");
-  struct Ref {
-    std::uint64_t region;
-    std::vector<Fingerprint> data;
-  };
-  std::vector<Ref> regions;
+  // No RSS cap: with the balloon holding memory the OOM killer may end the program.
+  testing::RandomProgram program(k, UINT64_MAX);
   double t = 0;
   const int steps = *rc::gen::inRange(1, 40);
-  for (int s = 0; s < steps && k.process(pid)->alive; ++s) {
+  for (int s = 0; s < steps && program.alive(); ++s) {
     switch (*rc::gen::inRange(0, 5)) {
-      case 0: {
-        const std::uint64_t n = *rc::gen::inRange<std::uint64_t>(1, 1500);
-        Ref ref{k.mmap(pid, Bytes{n * kPageSize}), {}};
-        k.touch(pid, ref.region, n, [&](std::uint64_t i) {
-          ref.data.push_back(make_fingerprint(*rc::gen::inRange<std::uint64_t>(1, 1000)));
-          return ref.data[i];
-        });
-        regions.push_back(std::move(ref));
+      case 0:
+        program.map_and_touch();
         break;
-      }
       case 1:
-        if (!regions.empty()) {
-          const std::size_t i = *rc::gen::inRange<std::size_t>(0, regions.size());
-          k.munmap(pid, regions[i].region);
-          regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(i));
-        }
+        program.unmap();
         break;
       case 2:
-        if (!regions.empty()) {
-          Ref& ref = regions[*rc::gen::inRange<std::size_t>(0, regions.size())];
-          const std::uint64_t i = *rc::gen::inRange<std::uint64_t>(0, ref.data.size());
-          ref.data[i] = make_fingerprint(*rc::gen::inRange<std::uint64_t>(1, 1000));
-          k.write(pid, ref.region, i, ref.data[i]);
-        }
+        program.rewrite();
         break;
       case 3:
         b.set_target(r.f.vm, *rc::gen::inRange<std::uint64_t>(0, 6000));
@@ -227,12 +208,8 @@ RC_GTEST_PROP(Balloon, GuestReadsBackWhatItWroteWhileTheBalloonMoves, ()) {
     r.f.host.check_accounting();
     k.check(false);
   }
-  if (!k.process(pid)->alive) return;  // the OOM killer ended the program: nothing to read
-  for (const Ref& ref : regions) {
-    for (std::uint64_t i = 0; i < ref.data.size(); ++i) {
-      RC_ASSERT(k.read(pid, ref.region, i) == ref.data[i]);
-    }
-  }
+  if (!program.alive()) return;  // the OOM killer ended the program: nothing to read
+  program.check_reads();
   k.check(true);
   r.f.host.check_full();
 }

@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "reclaim/mechanism_rig.hpp"
+#include "reclaim/random_program.hpp"
 
 namespace memvirt {
 namespace {
@@ -85,59 +86,27 @@ RC_GTEST_PROP(Hinting, GuestReadsBackWhatItWroteWhileHinting, ()) {
   r.add<FreePageHinting>(c);
   r.start();
   GuestKernel& k = *r.f.kernel;
-  const auto pid = k.spawn("p");
-  struct Ref {
-    std::uint64_t region;
-    std::vector<Fingerprint> data;
-  };
-  std::vector<Ref> regions;
+  testing::RandomProgram program(k, 4000);
   const int steps = *rc::gen::inRange(1, 40);
   for (int s = 0; s < steps; ++s) {
     switch (*rc::gen::inRange(0, 4)) {
-      case 0: {
-        const std::uint64_t n = *rc::gen::inRange<std::uint64_t>(1, 1500);
-        if (k.process(pid)->rss_pages + n > 4000) break;  // stays clear of the OOM killer
-        Ref ref{k.mmap(pid, Bytes{n * kPageSize}), {}};
-        k.touch(pid, ref.region, n, [&](std::uint64_t i) {
-          ref.data.push_back(make_fingerprint(*rc::gen::inRange<std::uint64_t>(1, 1000)));
-          return ref.data[i];
-        });
-        regions.push_back(std::move(ref));
+      case 0:
+        program.map_and_touch();
         break;
-      }
       case 1:
-        if (!regions.empty()) {
-          const std::size_t i = *rc::gen::inRange<std::size_t>(0, regions.size());
-          k.munmap(pid, regions[i].region);
-          regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(i));
-        }
+        program.unmap();
         break;
       case 2:
-        if (!regions.empty()) {
-          Ref& ref = regions[*rc::gen::inRange<std::size_t>(0, regions.size())];
-          const std::uint64_t n = *rc::gen::inRange<std::uint64_t>(1, ref.data.size() + 1);
-          k.munmap_tail(pid, ref.region, n);
-          ref.data.resize(ref.data.size() - n);
-        }
+        program.unmap_tail();
         break;
       default:
-        if (!regions.empty()) {
-          Ref& ref = regions[*rc::gen::inRange<std::size_t>(0, regions.size())];
-          if (ref.data.empty()) break;
-          const std::uint64_t i = *rc::gen::inRange<std::uint64_t>(0, ref.data.size());
-          ref.data[i] = make_fingerprint(*rc::gen::inRange<std::uint64_t>(1, 1000));
-          k.write(pid, ref.region, i, ref.data[i]);
-        }
+        program.rewrite();
         break;
     }
     r.f.host.check_accounting();
     k.check(false);
   }
-  for (const Ref& ref : regions) {
-    for (std::uint64_t i = 0; i < ref.data.size(); ++i) {
-      RC_ASSERT(k.read(pid, ref.region, i) == ref.data[i]);
-    }
-  }
+  program.check_reads();
   k.check(true);
   r.f.host.check_full();
 }

@@ -5,9 +5,9 @@
 #include <map>
 
 #include "reclaim/ksm.hpp"
+#include "reclaim/mechanism_rig.hpp"
 #include "reclaim/pageone.hpp"
 #include "reclaim/ppr.hpp"
-#include "reclaim/mechanism_rig.hpp"
 #include "test_util.hpp"
 
 namespace memvirt {
