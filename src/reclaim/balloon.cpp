@@ -52,9 +52,7 @@ void Balloon::start(const MechanismEnv& env) {
 }
 
 void Balloon::attach(const VmHandle& vm) {
-  devices_.push_back(std::make_unique<Device>(*this, vm));
-  Device& d = *devices_.back();
-  vm.kernel->add_hooks(&d);
+  devices_.add(std::make_unique<Device>(*this, vm));
   host_account_->add_threads(1);
   const VmId id = vm.id;
   for (const BalloonTarget& t : cfg_.targets) {
@@ -68,19 +66,11 @@ void Balloon::attach(const VmHandle& vm) {
 }
 
 void Balloon::detach(VmId vm) {
-  if (Device* d = find(vm)) d->vm.kernel->remove_hooks(d);
-  std::erase_if(devices_, [&](const auto& d) { return d->vm.id == vm; });
-}
-
-Balloon::Device* Balloon::find(VmId vm) const {
-  for (const auto& d : devices_) {
-    if (d->vm.id == vm) return d.get();
-  }
-  return nullptr;
+  devices_.remove(vm);
 }
 
 void Balloon::set_target(VmId vm, std::uint64_t pages) {
-  Device* d = find(vm);
+  Device* d = devices_.find(vm);
   if (d == nullptr) return;
   // The driver never takes more than the guest has.
   d->target = std::min<std::uint64_t>(pages, d->vm.kernel->total_pages());
@@ -88,17 +78,17 @@ void Balloon::set_target(VmId vm, std::uint64_t pages) {
 }
 
 std::uint64_t Balloon::target_pages(VmId vm) const {
-  const Device* d = find(vm);
+  const Device* d = devices_.find(vm);
   return d != nullptr ? d->target : 0;
 }
 
 std::uint64_t Balloon::actual_pages(VmId vm) const {
-  const Device* d = find(vm);
+  const Device* d = devices_.find(vm);
   return d != nullptr ? d->pages.size() : 0;
 }
 
 const BalloonStatsReport* Balloon::last_stats(VmId vm) const {
-  const Device* d = find(vm);
+  const Device* d = devices_.find(vm);
   return d != nullptr && d->last_stats ? &*d->last_stats : nullptr;
 }
 
@@ -111,7 +101,7 @@ void Balloon::kick(Device& d) {
 }
 
 void Balloon::update_balloon_size(VmId vm) {
-  Device* d = find(vm);
+  Device* d = devices_.find(vm);
   if (d == nullptr) return;
   d->work_queued = false;
   const auto actual = static_cast<std::int64_t>(d->pages.size());
@@ -181,7 +171,7 @@ Duration Balloon::leak(Device& d, std::uint64_t pages) {
 }
 
 void Balloon::poll_stats(VmId vm) {
-  Device* d = find(vm);
+  Device* d = devices_.find(vm);
   if (d == nullptr) return;
   // stats_request() -> update_balloon_stats(): what the guest's counters say now.
   const GuestKernel& k = *d->vm.kernel;

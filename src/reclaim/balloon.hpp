@@ -18,6 +18,7 @@
 
 #include "reclaim/discard.hpp"
 #include "reclaim/mechanism.hpp"
+#include "reclaim/per_vm.hpp"
 
 namespace memvirt {
 
@@ -91,7 +92,6 @@ class Balloon final : public Mechanism {
 
  private:
   struct Device;
-  Device* find(VmId vm) const;
   void kick(Device& d);
   void update_balloon_size(VmId vm);
   // One fill_balloon() or leak_balloon() step; returns its latency.
@@ -101,7 +101,7 @@ class Balloon final : public Mechanism {
 
   BalloonConfig cfg_;
   MechanismEnv env_;
-  std::vector<std::unique_ptr<Device>> devices_;
+  PerVm<Device> devices_;
   CostAccount* host_account_ = nullptr;
   BalloonStats stats_;
 };

@@ -144,25 +144,16 @@ void FreePageHinting::start(const MechanismEnv& env) {
 }
 
 void FreePageHinting::attach(const VmHandle& vm) {
-  vms_.push_back(std::make_unique<Vm>(*this, vm));
-  vm.kernel->add_hooks(vms_.back().get());
+  vms_.add(std::make_unique<Vm>(*this, vm));
   host_account_->add_threads(1);
 }
 
 void FreePageHinting::detach(VmId vm) {
-  if (Vm* s = find(vm)) s->vm.kernel->remove_hooks(s);
-  std::erase_if(vms_, [&](const auto& s) { return s->vm.id == vm; });
-}
-
-FreePageHinting::Vm* FreePageHinting::find(VmId vm) const {
-  for (const auto& s : vms_) {
-    if (s->vm.id == vm) return s.get();
-  }
-  return nullptr;
+  vms_.remove(vm);
 }
 
 std::size_t FreePageHinting::recorded(VmId vm) const {
-  const Vm* s = find(vm);
+  const Vm* s = vms_.find(vm);
   return s != nullptr ? s->array.size() : 0;
 }
 

@@ -24,6 +24,7 @@
 
 #include "reclaim/discard.hpp"
 #include "reclaim/mechanism.hpp"
+#include "reclaim/per_vm.hpp"
 
 namespace memvirt {
 
@@ -59,11 +60,10 @@ class FreePageHinting final : public Mechanism {
 
  private:
   struct Vm;
-  Vm* find(VmId vm) const;
 
   HintingConfig cfg_;
   MechanismEnv env_;
-  std::vector<std::unique_ptr<Vm>> vms_;
+  PerVm<Vm> vms_;
   CostAccount* host_account_ = nullptr;
   HintingStats stats_;
 };

@@ -58,24 +58,15 @@ void Ppr::start(const MechanismEnv& env) {
 }
 
 void Ppr::attach(const VmHandle& vm) {
-  vms_.push_back(std::make_unique<VmState>(*this, vm));
-  vm.kernel->add_hooks(vms_.back().get());
+  vms_.add(std::make_unique<VmState>(*this, vm));
 }
 
 void Ppr::detach(VmId vm) {
-  if (VmState* s = find(vm)) s->vm.kernel->remove_hooks(s);
-  std::erase_if(vms_, [&](const auto& s) { return s->vm.id == vm; });
-}
-
-Ppr::VmState* Ppr::find(VmId vm) const {
-  for (const auto& s : vms_) {
-    if (s->vm.id == vm) return s.get();
-  }
-  return nullptr;
+  vms_.remove(vm);
 }
 
 bool Ppr::known_free(VmId vm, Gfn gfn) const {
-  const VmState* s = find(vm);
+  const VmState* s = vms_.find(vm);
   return s != nullptr && (s->marks[gfn.value() >> 6] >> (gfn.value() & 63) & 1) != 0;
 }
 

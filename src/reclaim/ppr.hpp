@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "reclaim/mechanism.hpp"
+#include "reclaim/per_vm.hpp"
 
 namespace memvirt {
 
@@ -49,11 +50,10 @@ class Ppr final : public Mechanism {
 
  private:
   struct VmState;
-  VmState* find(VmId vm) const;
 
   PprConfig cfg_;
   MechanismEnv env_;
-  std::vector<std::unique_ptr<VmState>> vms_;
+  PerVm<VmState> vms_;
   std::unique_ptr<PeriodicDaemon> daemon_;
   CostAccount* daemon_account_ = nullptr;
   CostAccount* worker_account_ = nullptr;

@@ -42,27 +42,18 @@ void FreePageReporting::start(const MechanismEnv& env) {
 }
 
 void FreePageReporting::attach(const VmHandle& vm) {
-  devices_.push_back(std::make_unique<Device>(*this, vm));
-  vm.kernel->add_hooks(devices_.back().get());
+  Device& d = devices_.add(std::make_unique<Device>(*this, vm));
   host_account_->add_threads(1);
   // page_reporting_register() begins with a request: the initial flush of every zone.
-  request(*devices_.back());
+  request(d);
 }
 
 void FreePageReporting::detach(VmId vm) {
-  if (Device* d = find(vm)) d->vm.kernel->remove_hooks(d);
-  std::erase_if(devices_, [&](const auto& d) { return d->vm.id == vm; });
-}
-
-FreePageReporting::Device* FreePageReporting::find(VmId vm) const {
-  for (const auto& d : devices_) {
-    if (d->vm.id == vm) return d.get();
-  }
-  return nullptr;
+  devices_.remove(vm);
 }
 
 ReportingState FreePageReporting::state(VmId vm) const {
-  const Device* d = find(vm);
+  const Device* d = devices_.find(vm);
   return d != nullptr ? d->state : ReportingState::kIdle;
 }
 
@@ -79,7 +70,7 @@ void FreePageReporting::request(Device& d) {
 }
 
 void FreePageReporting::process(VmId vm) {
-  Device* d = find(vm);
+  Device* d = devices_.find(vm);
   if (d == nullptr) return;  // the VM is gone
   stats_.passes.add();
   d->state = ReportingState::kActive;

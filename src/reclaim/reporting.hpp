@@ -24,6 +24,7 @@
 
 #include "reclaim/discard.hpp"
 #include "reclaim/mechanism.hpp"
+#include "reclaim/per_vm.hpp"
 
 namespace memvirt {
 
@@ -68,7 +69,6 @@ class FreePageReporting final : public Mechanism {
 
  private:
   struct Device;
-  Device* find(VmId vm) const;
   void request(Device& d);
   void process_zone(Device& d, Zone& zone);
   // page_reporting_cycle() over one free list; false when the pass must stop for the zone.
@@ -77,7 +77,7 @@ class FreePageReporting final : public Mechanism {
 
   ReportingConfig cfg_;
   MechanismEnv env_;
-  std::vector<std::unique_ptr<Device>> devices_;
+  PerVm<Device> devices_;
   CostAccount* host_account_ = nullptr;
   ReportingStats stats_;
 };
