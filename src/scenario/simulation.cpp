@@ -256,24 +256,21 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   }
   r.series = series_;
   r.events = queue_.fired();
+  r.workload_ops_per_s.assign(s_.vm.workloads.size(), 0.0);
   for (const auto& vm : vms_) {
     if (!vm->alive) continue;
     r.touched_pages += host_->vm_stats(vm->id).touched_pages;
     r.guest_oom_kills += vm->kernel->stats().oom_kills.value();
-    for (const auto& w : vm->workloads) r.workload_cycles += w->stats().cycles.value();
-  }
-  r.simulator_bytes = simulator_bytes();
-  r.workload_ops_per_s.assign(s_.vm.workloads.size(), 0.0);
-  for (const auto& vm : vms_) {
-    if (!vm->alive) continue;
     for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
       const WorkloadStats& st = vm->workloads[w]->stats();
+      r.workload_cycles += st.cycles.value();
       if (st.measured.ns() > 0) {
         r.workload_ops_per_s[w] +=
             static_cast<double>(st.operations.value()) / st.measured.seconds();
       }
     }
   }
+  r.simulator_bytes = simulator_bytes();
   struct Collect final : StatsVisitor {
     std::vector<std::pair<std::string, double>> out;
     void counter(std::string_view n, const Counter& c) override {

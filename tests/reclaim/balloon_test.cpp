@@ -12,32 +12,18 @@ namespace memvirt {
 namespace {
 
 using testing::Rig;
-
-void run_until(Rig& r, double t) {
-  while (r.queue.step(TimePoint{} + Duration::seconds(t))) {
-  }
-  r.queue.advance_to(TimePoint{} + Duration::seconds(t));
-}
-
-// Touches `bytes` in a new process and exits: the guest's memory is backed on the host.
-void warm(GuestKernel& k, Bytes bytes) {
-  const auto pid = k.spawn("warm");
-  const auto region = k.mmap(pid, bytes);
-  k.touch(pid, region, bytes.pages(), [](std::uint64_t i) { return make_fingerprint(i + 1); });
-  k.exit(pid);
-  for (auto& z : k.zones()) z->drain_pcp();
-}
+using testing::touch_and_exit;
 
 TEST(Balloon, InflatesInArraysOf256AndTheHostDiscardsEachPage) {
   Rig r(Bytes{256ULL << 20});
   Balloon& b = r.add<Balloon>(BalloonConfig{});
   r.start();
   GuestKernel& k = *r.f.kernel;
-  warm(k, Bytes{200ULL << 20});
+  touch_and_exit(k, Bytes{200ULL << 20});
   const std::uint64_t host_before = r.f.host.frames_used();
   const std::uint64_t guest_free = k.free_pages() + k.pcp_pages();
   b.set_target(r.f.vm, 16384);  // 64 MiB
-  run_until(r, 10);
+  r.run_until(10);
   EXPECT_EQ(b.actual_pages(r.f.vm), 16384U);
   EXPECT_EQ(b.stats().inflate_requests.value(), 16384U / 256);
   EXPECT_EQ(k.free_pages() + k.pcp_pages(), guest_free - 16384);
@@ -56,16 +42,16 @@ TEST(Balloon, DeflateGivesPagesBackAndTheGuestFaultsThemInAgain) {
   GuestKernel& k = *r.f.kernel;
   const std::uint64_t free_at_start = k.free_pages() + k.pcp_pages();
   b.set_target(r.f.vm, 40000);
-  run_until(r, 10);
+  r.run_until(10);
   EXPECT_EQ(b.actual_pages(r.f.vm), 40000U);
   b.set_target(r.f.vm, 0);
-  run_until(r, 20);
+  r.run_until(20);
   EXPECT_EQ(b.actual_pages(r.f.vm), 0U);
   EXPECT_EQ(b.stats().pages_deflated.value(), 40000U);
   for (auto& z : k.zones()) z->drain_pcp();
   EXPECT_EQ(k.free_pages(), free_at_start);
   const std::uint64_t faults = r.f.host.vm_stats(r.f.vm).faults_in.value();
-  warm(k, Bytes{200ULL << 20});
+  touch_and_exit(k, Bytes{200ULL << 20});
   EXPECT_EQ(r.f.host.vm_stats(r.f.vm).faults_in.value() - faults, Bytes{200ULL << 20}.pages());
   k.check(true);
 }
@@ -76,12 +62,12 @@ TEST(Balloon, OutOfPuffRetriesEvery200ms) {
   r.start();
   GuestKernel& k = *r.f.kernel;
   b.set_target(r.f.vm, k.total_pages());  // more than the guest can give
-  run_until(r, 2);
+  r.run_until(2);
   const std::uint64_t held = b.actual_pages(r.f.vm);
   EXPECT_LT(held, k.total_pages());
   EXPECT_GT(held, k.total_pages() * 9 / 10);
   const std::uint64_t failures = b.stats().alloc_failures.value();
-  run_until(r, 3);
+  r.run_until(3);
   // One failed attempt per 200 ms of sleep.
   EXPECT_NEAR(static_cast<double>(b.stats().alloc_failures.value() - failures), 5.0, 1.0);
   EXPECT_EQ(k.stats().oom_kills.value(), 0U);  // the balloon never wakes the OOM killer
@@ -96,7 +82,7 @@ TEST(Balloon, DeflateOnOomSparesTheProcess) {
     r.start();
     GuestKernel& k = *r.f.kernel;
     b.set_target(r.f.vm, Bytes{96ULL << 20}.pages());
-    run_until(r, 5);
+    r.run_until(5);
     ASSERT_EQ(b.actual_pages(r.f.vm), Bytes{96ULL << 20}.pages());
     const auto pid = k.spawn("app");
     const auto region = k.mmap(pid, Bytes{64ULL << 20});
@@ -126,8 +112,8 @@ TEST(Balloon, StatsQueueReportsTheGuestsCounters) {
   r.start();
   GuestKernel& k = *r.f.kernel;
   EXPECT_EQ(b.last_stats(r.f.vm), nullptr);
-  warm(k, Bytes{32ULL << 20});
-  run_until(r, 11);
+  touch_and_exit(k, Bytes{32ULL << 20});
+  r.run_until(11);
   EXPECT_EQ(b.stats().stats_requests.value(), 2U);
   const BalloonStatsReport* s = b.last_stats(r.f.vm);
   ASSERT_NE(s, nullptr);
@@ -144,11 +130,11 @@ TEST(Balloon, ScenarioTargetsApplyAtTheirTimes) {
   c.targets = {{Duration::seconds(10), Bytes{64ULL << 20}}, {Duration::seconds(30), Bytes{}}};
   Balloon& b = r.add<Balloon>(c);
   r.start();
-  run_until(r, 9);
+  r.run_until(9);
   EXPECT_EQ(b.actual_pages(r.f.vm), 0U);
-  run_until(r, 20);
+  r.run_until(20);
   EXPECT_EQ(b.actual_pages(r.f.vm), Bytes{64ULL << 20}.pages());
-  run_until(r, 40);
+  r.run_until(40);
   EXPECT_EQ(b.actual_pages(r.f.vm), 0U);
 }
 
@@ -202,7 +188,7 @@ RC_GTEST_PROP(Balloon, GuestReadsBackWhatItWroteWhileTheBalloonMoves, ()) {
         break;
       default:
         t += *rc::gen::inRange(1, 20) * 0.05;
-        run_until(r, t);
+        r.run_until(t);
         break;
     }
     r.f.host.check_accounting();

@@ -13,22 +13,12 @@ namespace {
 
 using testing::Rig;
 
-// Takes every page the guest can give and backs each on the host.
-std::vector<Gfn> take_all(Rig& r) {
-  std::vector<Gfn> pages;
-  while (auto g = r.f.kernel->alloc_pages(0, 0)) {
-    r.f.host.write(r.f.vm, *g, make_fingerprint(g->value() + 1));
-    pages.push_back(*g);
-  }
-  return pages;
-}
-
 TEST(Hinting, AFullArrayOfDistinctFreeBlocksIsHintedAndReturned) {
   Rig r(Bytes{64ULL << 20});
   auto& h = r.add<FreePageHinting>(HintingConfig{});
   r.start();
   GuestKernel& k = *r.f.kernel;
-  const std::vector<Gfn> pages = take_all(r);
+  const std::vector<Gfn> pages = r.take_all_pages();
   // Every other page: holes that cannot merge, each its own free block.
   std::vector<Gfn> holes;
   for (std::size_t i = 0; i < pages.size(); i += 2) holes.push_back(pages[i]);

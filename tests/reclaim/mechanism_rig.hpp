@@ -26,6 +26,22 @@ struct Rig {
     mechanisms.push_back(std::move(m));
     return ref;
   }
+  // Fires the queued events up to `t` seconds of virtual time.
+  void run_until(double t) {
+    const TimePoint until = TimePoint{} + Duration::seconds(t);
+    while (queue.step(until)) {
+    }
+    queue.advance_to(until);
+  }
+  // Takes every page the guest can give and backs each on the host.
+  std::vector<Gfn> take_all_pages() {
+    std::vector<Gfn> pages;
+    while (auto g = f.kernel->alloc_pages(0, 0)) {
+      f.host.write(f.vm, *g, make_fingerprint(g->value() + 1));
+      pages.push_back(*g);
+    }
+    return pages;
+  }
   void start() {
     for (auto& m : mechanisms) env.peers.push_back(m.get());
     for (auto& m : mechanisms) m->start(env);
@@ -37,5 +53,15 @@ struct Rig {
   MechanismEnv env;
   std::vector<std::unique_ptr<Mechanism>> mechanisms;
 };
+
+// A program touches `bytes` and exits, leaving the memory free in the guest (per-CPU lists
+// drained) and backed on the host.
+inline void touch_and_exit(GuestKernel& k, Bytes bytes) {
+  const auto pid = k.spawn("hog");
+  const auto region = k.mmap(pid, bytes);
+  k.touch(pid, region, bytes.pages(), [](std::uint64_t i) { return make_fingerprint(i + 1); });
+  k.exit(pid);
+  for (auto& z : k.zones()) z->drain_pcp();
+}
 
 }  // namespace memvirt::testing

@@ -12,23 +12,7 @@ namespace memvirt {
 namespace {
 
 using testing::Rig;
-
-// Runs the rig's events up to `t` seconds of virtual time.
-void run_until(Rig& r, double t) {
-  while (r.queue.step(TimePoint{} + Duration::seconds(t))) {
-  }
-  r.queue.advance_to(TimePoint{} + Duration::seconds(t));
-}
-
-// A program touches `bytes` and exits, leaving the memory free in the guest and backed on
-// the host.
-void touch_and_exit(GuestKernel& k, Bytes bytes) {
-  const auto pid = k.spawn("hog");
-  const auto region = k.mmap(pid, bytes);
-  k.touch(pid, region, bytes.pages(), [](std::uint64_t i) { return make_fingerprint(i + 1); });
-  k.exit(pid);
-  for (auto& z : k.zones()) z->drain_pcp();
-}
+using testing::touch_and_exit;
 
 std::uint64_t reported_free_pages(GuestKernel& k) {
   std::uint64_t n = 0;
@@ -49,7 +33,7 @@ TEST(Reporting, AHighOrderFreeRequestsAPassTwoSecondsLater) {
   r.start();
   // Registration requests the initial flush; let it finish and go idle.
   EXPECT_EQ(rep.state(r.f.vm), ReportingState::kRequested);
-  run_until(r, 60);
+  r.run_until(60);
   EXPECT_EQ(rep.state(r.f.vm), ReportingState::kIdle);
   const std::uint64_t passes = rep.stats().passes.value();
   GuestKernel& k = *r.f.kernel;
@@ -58,10 +42,10 @@ TEST(Reporting, AHighOrderFreeRequestsAPassTwoSecondsLater) {
   EXPECT_EQ(rep.stats().requests.value(), 2U);  // later frees while REQUESTED add nothing
   const std::uint64_t before = r.f.host.frames_used();
   EXPECT_EQ(before, 32768U);
-  run_until(r, 61.9);
+  r.run_until(61.9);
   EXPECT_EQ(rep.stats().passes.value(), passes);
   EXPECT_EQ(r.f.host.frames_used(), before);
-  run_until(r, 62.0);
+  r.run_until(62.0);
   EXPECT_EQ(rep.stats().passes.value(), passes + 1);
   EXPECT_LT(r.f.host.frames_used(), before);
   // Reported blocks go back to the guest's free lists with the Reported flag.
@@ -84,11 +68,11 @@ TEST(Reporting, AnIdleGuestIsFullyReportedInAboutThirtySeconds) {
   GuestKernel& k = *r.f.kernel;
   const auto free_now = static_cast<double>(k.free_pages());
   auto reported = [&] { return static_cast<double>(reported_free_pages(k)) / free_now; };
-  run_until(r, 10);
+  r.run_until(10);
   const double at_10s = reported();
-  run_until(r, 20);
+  r.run_until(20);
   const double at_20s = reported();
-  run_until(r, 30);
+  r.run_until(30);
   const double at_30s = reported();
   EXPECT_GT(at_10s, 0.2);
   EXPECT_LT(at_10s, 0.5);  // gradual, not all at once
@@ -96,7 +80,7 @@ TEST(Reporting, AnIdleGuestIsFullyReportedInAboutThirtySeconds) {
   EXPECT_GT(at_30s, 0.99);
   EXPECT_GT(rep.stats().budget_exhausted.value(), 0U);
   // Once everything is reported the device goes idle.
-  run_until(r, 40);
+  r.run_until(40);
   EXPECT_EQ(rep.state(r.f.vm), ReportingState::kIdle);
   k.check(false);
 }
@@ -108,9 +92,9 @@ TEST(Reporting, FreedMemoryGoesBackToTheHost) {
   GuestKernel& k = *r.f.kernel;
   touch_and_exit(k, Bytes{1900ULL << 20});
   const auto touched = static_cast<double>(r.f.host.frames_used());
-  run_until(r, 3);
+  r.run_until(3);
   EXPECT_GT(r.f.host.frames_used(), 0.5 * touched);  // one pass returns a share only
-  run_until(r, 60);
+  r.run_until(60);
   EXPECT_LT(r.f.host.frames_used(), 0.01 * touched);
   k.check(true);
   r.f.host.check_full();
@@ -124,21 +108,17 @@ TEST(Reporting, OrderNineIgnoresSmallFreesOrderZeroReportsThem) {
     auto& rep = r.add<FreePageReporting>(c);
     r.start();
     GuestKernel& k = *r.f.kernel;
-    run_until(r, 60);  // the initial flush
+    r.run_until(60);  // the initial flush
     const std::uint64_t flushed = rep.stats().pages_reported.value();
     const std::uint64_t requests = rep.stats().requests.value();
     // Take every free page, back it, then free every other one: order-0 holes that
     // cannot merge.
-    std::vector<Gfn> pages;
-    while (auto g = k.alloc_pages(0, 0)) {
-      r.f.host.write(r.f.vm, *g, make_fingerprint(g->value() + 1));
-      pages.push_back(*g);
-    }
+    const std::vector<Gfn> pages = r.take_all_pages();
     std::vector<Gfn> odd;
     for (std::size_t i = 1; i < pages.size(); i += 2) odd.push_back(pages[i]);
     for (const Gfn g : odd) k.free_pages(0, g, 0);
     for (auto& z : k.zones()) z->drain_pcp();
-    run_until(r, 200);
+    r.run_until(200);
     if (order == 9) {
       EXPECT_EQ(rep.stats().requests.value(), requests) << "order-0 holes never reach order 9";
       EXPECT_EQ(rep.stats().pages_reported.value(), flushed);
@@ -160,7 +140,7 @@ TEST(Reporting, AllocationClearsReportedAndMergingMakesAnUnreportedBlock) {
   r.start();
   GuestKernel& k = *r.f.kernel;
   touch_and_exit(k, Bytes{32ULL << 20});
-  run_until(r, 120);
+  r.run_until(120);
   const std::uint64_t reported = reported_free_pages(k);
   EXPECT_GT(reported, 0U);
   // An allocation takes a reported block off the list: the page in use is not Reported.
@@ -190,15 +170,10 @@ TEST(Reporting, MadvFreeKeepsFramesUntilTheHostNeedsThem) {
   r.start();
   GuestKernel& k = *r.f.kernel;
   // Back every page the guest can give, then free them all.
-  std::vector<Gfn> pages;
-  while (auto g = k.alloc_pages(0, 0)) {
-    r.f.host.write(r.f.vm, *g, make_fingerprint(g->value() + 1));
-    pages.push_back(*g);
-  }
-  for (const Gfn g : pages) k.free_pages(0, g, 0);
+  for (const Gfn g : r.take_all_pages()) k.free_pages(0, g, 0);
   for (auto& z : k.zones()) z->drain_pcp();
   const std::uint64_t before = r.f.host.frames_used();
-  run_until(r, 60);
+  r.run_until(60);
   const std::uint64_t lazy = r.f.host.lazy_frames();
   EXPECT_GT(lazy, 0U);
   EXPECT_EQ(r.f.host.frames_used(), before);  // still resident until reclaimed
@@ -234,7 +209,7 @@ TEST(Reporting, AZoneBelowItsWatermarkIsSkipped) {
           [](std::uint64_t i) { return make_fingerprint(i + 5); });
   k.munmap(pid, a);
   for (auto& z : k.zones()) z->drain_pcp();
-  run_until(r, 10);
+  r.run_until(10);
   EXPECT_GT(rep.stats().zones_skipped.value(), 0U);
   EXPECT_EQ(rep.stats().pages_reported.value(), 0U);
 }
@@ -287,7 +262,7 @@ RC_GTEST_PROP(Reporting, GuestReadsBackWhatItWroteWhileReporting, ()) {
         break;
       default:
         t += *rc::gen::inRange(1, 40) * 0.5;
-        run_until(r, t);
+        r.run_until(t);
         break;
     }
     r.f.host.check_accounting();
@@ -313,8 +288,7 @@ TEST(Reporting, APassLeavesTheFirstUnprocessedBlockAtTheHead) {
   GuestKernel& k = *r.f.kernel;
   Zone& normal = *k.zones().back();
   for (int pass = 1; pass <= 3; ++pass) {
-    while (r.queue.step(TimePoint{} + Duration::seconds(2.0 * pass))) {
-    }
+    r.run_until(2.0 * pass);
     ASSERT_EQ(rep.stats().passes.value(), static_cast<std::uint64_t>(pass));
     const PageList& list = normal.free_list(kMaxOrder - 1);
     EXPECT_FALSE(k.memmap()[normal.lists().gfn(list.head)].reported()) << "pass " << pass;
