@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <xxh_x86dispatch.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -17,7 +18,7 @@ namespace memvirt {
 namespace {
 
 constexpr std::uint32_t kChunkPages = 1024;  // pages a work thread takes at a time (x64)
-constexpr std::size_t kDiscardBatch = 256;   // pages given back per process_madvise call
+constexpr std::size_t kDiscardBatch = 256;   // ranges given back per process_madvise call
 
 std::byte* map_pages(std::uint32_t pages, const char* what) {
   void* p = mmap(nullptr, std::size_t{pages} * kPageSize, PROT_READ | PROT_WRITE,
@@ -39,7 +40,7 @@ void discard(std::byte* page) {
 }  // namespace
 
 std::size_t RealPageOne::Index::home(std::uint64_t key) const {
-  // xxh64 bits are already uniform; the top bits chose the shard, so use the low ones.
+  // XXH3 bits are already uniform; the top bits chose the shard, so use the low ones.
   return static_cast<std::size_t>(key) & (slots_.size() - 1);
 }
 
@@ -121,7 +122,6 @@ RealPageOne::RealPageOne(std::uint32_t pages, RealPageOneConfig cfg)
     throw std::invalid_argument("real PageONE: page count out of range");
   }
   if (cfg_.work_threads == 0) throw std::invalid_argument("real PageONE: no work threads");
-  zero_hash_ = XXH64(zeros_.data(), kPageBytes, 0);
   arena_ = map_pages(pages, "guest memory");
   // A page needs an overflow slot only while its home slot serves as a shared frame, and
   // frames never outnumber pages: `pages` overflow slots suffice. Untouched slots cost only
@@ -320,22 +320,35 @@ void RealPageOne::forget_candidate(std::uint32_t page, std::uint64_t old_hash) {
 
 void RealPageOne::discard_later(std::uint32_t slot, std::uint32_t page, std::uint32_t new_state,
                                 WorkerTotals& t) {
-  t.discard.push_back(iovec{slot_ptr(slot), kPageBytes});
+  std::byte* const at = slot_ptr(slot);
+  // A slot right after the last one joins its range: the kernel walks the page tables and
+  // gathers the TLB flush once per range, not once per page.
+  if (!t.discard.empty() &&
+      static_cast<std::byte*>(t.discard.back().iov_base) + t.discard.back().iov_len == at) {
+    t.discard.back().iov_len += kPageBytes;
+  } else {
+    t.discard.push_back(iovec{at, kPageBytes});
+  }
   t.pending.push_back(WorkerTotals::Pending{slot, page, new_state});
   if (t.discard.size() >= kDiscardBatch) flush_discards(t);
 }
 
 void RealPageOne::flush_discards(WorkerTotals& t) {
   if (t.discard.empty()) return;
-  std::size_t done = 0;
+  std::size_t done = 0;  // bytes given back by the batched call
   if (pidfd_ >= 0) {
-    // A short count means the call stopped early: the rest go one by one below.
     const long bytes =
         syscall(SYS_process_madvise, pidfd_, t.discard.data(), t.discard.size(), MADV_DONTNEED, 0);
-    if (bytes > 0) done = static_cast<std::size_t>(bytes) / kPageBytes;
+    if (bytes > 0) done = static_cast<std::size_t>(bytes);
   }
-  for (std::size_t i = done; i < t.discard.size(); ++i) {
-    discard(static_cast<std::byte*>(t.discard[i].iov_base));
+  // A short count means the call stopped early: the rest go one range at a time.
+  for (const iovec& range : t.discard) {
+    if (done >= range.iov_len) {
+      done -= range.iov_len;
+      continue;
+    }
+    madvise(static_cast<std::byte*>(range.iov_base) + done, range.iov_len - done, MADV_DONTNEED);
+    done = 0;
   }
   for (const WorkerTotals::Pending& p : t.pending) {
     release_slot(p.slot);
@@ -345,101 +358,138 @@ void RealPageOne::flush_discards(WorkerTotals& t) {
   t.pending.clear();
 }
 
-void RealPageOne::try_merge(std::uint32_t page, WorkerTotals& t) {
+RealPageOne::Comparison RealPageOne::prepare_merge(std::uint32_t page, WorkerTotals& t) {
+  Comparison c;
   std::uint32_t st = 0;
-  if (!try_lock(page, st)) return;  // in use: not stable now anyway
+  if (!try_lock(page, st)) return c;  // in use: not stable now anyway
   const bool dirty = ((dirty_[page >> 6].load(std::memory_order_relaxed) >> (page & 63)) & 1) != 0;
   if ((st & kKindMask) != kPrivate || dirty) {
     unlock(page, st);  // written since the dirty bits were taken
-    return;
+    return c;
   }
   const std::uint32_t slot = slot_of(st);
-  std::byte* data = slot_ptr(slot);
+  const std::byte* data = slot_ptr(slot);
   if ((st & kHashValid) == 0) {
     if ((st & kIndexed) != 0) forget_candidate(page, hash_[page]);
     st &= ~kIndexed;
-    hash_[page] = XXH64(data, kPageBytes, 0);
+    // Zeros are found before hashing, which they do not need: a page with data fails at its
+    // first cache line. A page whose hash is valid was not zero when hashed and is unchanged.
+    if (std::memcmp(data, zeros_.data(), 64) == 0 &&
+        std::memcmp(data, zeros_.data(), kPageBytes) == 0) {
+      private_pages_.fetch_sub(1, std::memory_order_relaxed);
+      zero_pages_.fetch_add(1, std::memory_order_relaxed);
+      ++t.zero;
+      ++t.freed;
+      discard_later(slot, page, kZero, t);
+      return c;
+    }
+    hash_[page] = XXH3_64bits(data, kPageBytes);
     st |= kHashValid;
     ++t.hashed;
   }
   const std::uint64_t h = hash_[page];
-  if (h == zero_hash_ && std::memcmp(data, zeros_.data(), kPageBytes) == 0) {
-    private_pages_.fetch_sub(1, std::memory_order_relaxed);
-    zero_pages_.fetch_add(1, std::memory_order_relaxed);
-    ++t.zero;
-    ++t.freed;
-    discard_later(slot, page, kZero, t);
-    return;
-  }
-  // The index entry for this content. Pairing two pages into a shared frame happens under the
-  // shard's lock (a memcmp; the discards come later), so two threads never make two frames
-  // for one content.
   Shard& sh = shard_of(h);
-  std::unique_lock g(sh.mutex);
+  const std::lock_guard g(sh.mutex);
   IndexEntry& e = sh.map.get(h);
   if (e.frame != kNoPage && !get_frame_unless_zero(e.frame)) e.frame = kNoPage;
   if (e.frame != kNoPage) {
-    const std::uint32_t frame = e.frame;
+    // The reference taken keeps the frame's bytes fixed until they are compared.
     if (e.candidate == page) e.candidate = kNoPage;
-    g.unlock();
-    // The reference taken keeps the frame's bytes fixed while they are compared.
-    if (std::memcmp(data, slot_ptr(frame), kPageBytes) == 0) {
+    c.kind = Comparison::kWithFrame;
+    c.twin = e.frame;
+  } else if (e.candidate == kNoPage || e.candidate == page) {
+    e.candidate = page;  // no twin yet: wait in the index for one
+    unlock(page, st | kIndexed);
+    return c;
+  } else {
+    const std::uint32_t cand = e.candidate;
+    std::uint32_t cst = 0;
+    if (!try_lock(cand, cst)) {
+      unlock(page, st);  // the twin is in use now; try again later
+      c.kind = Comparison::kTwinBusy;
+      c.twin = cand;
+      return c;
+    }
+    const bool cand_dirty =
+        ((dirty_[cand >> 6].load(std::memory_order_relaxed) >> (cand & 63)) & 1) != 0;
+    if ((cst & kKindMask) != kPrivate || (cst & kHashValid) == 0 || hash_[cand] != h ||
+        cand_dirty) {
+      // The candidate changed since it was indexed: this page takes its place.
+      unlock(cand, cst & ~kIndexed);
+      e.candidate = page;
+      unlock(page, st | kIndexed);
+      return c;
+    }
+    // While this worker holds the candidate's lock no other thread can pair it or replace it,
+    // so the entry still names it, without a frame, when the comparison is done.
+    c.kind = Comparison::kWithCandidate;
+    c.twin = cand;
+    c.twin_state = cst;
+  }
+  c.page = page;
+  c.state = st;
+  c.hash = h;
+  return c;
+}
+
+void RealPageOne::finish_merge(Comparison& c, WorkerTotals& t) {
+  if (c.kind != Comparison::kWithFrame && c.kind != Comparison::kWithCandidate) return;
+  const std::uint32_t slot = slot_of(c.state);
+  if (c.kind == Comparison::kWithFrame) {
+    const std::uint32_t frame = c.twin;
+    if (std::memcmp(slot_ptr(slot), slot_ptr(frame), kPageBytes) == 0) {
       private_pages_.fetch_sub(1, std::memory_order_relaxed);
       merged_pages_.fetch_add(1, std::memory_order_relaxed);
       ++t.merged;
       ++t.freed;
-      discard_later(slot, page, make_state(kMerged, frame), t);
-      return;
+      discard_later(slot, c.page, make_state(kMerged, frame), t);
+    } else {
+      put_frame(frame);  // equal hashes, different bytes
+      unlock(c.page, c.state);
     }
-    put_frame(frame);  // equal hashes, different bytes
-    unlock(page, st);
+    c.kind = Comparison::kNone;
     return;
   }
-  if (e.candidate == kNoPage || e.candidate == page) {
-    e.candidate = page;  // no twin yet: wait in the index for one
-    unlock(page, st | kIndexed);
-    return;
-  }
-  const std::uint32_t cand = e.candidate;
-  std::uint32_t cst = 0;
-  if (!try_lock(cand, cst)) {
-    unlock(page, st);  // the twin is in use now; try again next pass
-    return;
-  }
-  const bool cand_dirty =
-      ((dirty_[cand >> 6].load(std::memory_order_relaxed) >> (cand & 63)) & 1) != 0;
-  if ((cst & kKindMask) != kPrivate || (cst & kHashValid) == 0 || hash_[cand] != h || cand_dirty) {
-    // The candidate changed since it was indexed: this page takes its place.
-    unlock(cand, cst & ~kIndexed);
-    e.candidate = page;
-    unlock(page, st | kIndexed);
-    return;
-  }
-  const std::uint32_t frame = slot_of(cst);
-  if (std::memcmp(data, slot_ptr(frame), kPageBytes) != 0) {
-    unlock(cand, cst);  // equal hashes, different bytes
-    unlock(page, st);
+  const std::uint32_t cand = c.twin;
+  const std::uint32_t frame = slot_of(c.twin_state);
+  if (std::memcmp(slot_ptr(slot), slot_ptr(frame), kPageBytes) != 0) {
+    unlock(cand, c.twin_state);  // equal hashes, different bytes
+    unlock(c.page, c.state);
+    c.kind = Comparison::kNone;
     return;
   }
   // Two equal stable pages: the candidate's slot becomes the shared frame in place and this
   // page's slot goes back in the batch. Published while both pages are locked, so no
   // copy-on-write can drop the frame before it is in the index.
-  slot_use_[frame].store(kSlotFrame, std::memory_order_relaxed);
-  frame_hash_[frame] = h;
-  frame_refs_[frame].store(2, std::memory_order_relaxed);
-  e.frame = frame;
-  e.candidate = kNoPage;
-  unlock(cand, make_state(kMerged, frame));
-  g.unlock();
+  {
+    Shard& sh = shard_of(c.hash);
+    const std::lock_guard g(sh.mutex);
+    IndexEntry& e = sh.map.get(c.hash);
+    slot_use_[frame].store(kSlotFrame, std::memory_order_relaxed);
+    frame_hash_[frame] = c.hash;
+    frame_refs_[frame].store(2, std::memory_order_relaxed);
+    e.frame = frame;
+    e.candidate = kNoPage;
+    unlock(cand, make_state(kMerged, frame));
+  }
   private_pages_.fetch_sub(2, std::memory_order_relaxed);
   merged_pages_.fetch_add(2, std::memory_order_relaxed);
   shared_frames_.fetch_add(1, std::memory_order_relaxed);
   t.merged += 2;
   ++t.freed;
-  discard_later(slot, page, make_state(kMerged, frame), t);
+  discard_later(slot, c.page, make_state(kMerged, frame), t);
+  c.kind = Comparison::kNone;
+}
+
+std::uint32_t RealPageOne::twin_slot(const Comparison& c) const {
+  return c.kind == Comparison::kWithFrame ? c.twin : slot_of(c.twin_state);
 }
 
 void RealPageOne::scan_chunk(std::uint32_t first, std::uint32_t end, WorkerTotals& t) {
+  // A software pipeline one page deep: a page's twin is fetched from memory while the next
+  // page is hashed, and compared after. The twin is usually far away and cold, and waiting for
+  // it would cost as much as the hashing.
+  Comparison waiting;
   for (std::uint32_t w = first / 64; w * 64 < end; ++w) {
     const std::uint64_t dirty = dirty_[w].exchange(0, std::memory_order_relaxed);
     const std::uint32_t last = std::min(end, (w + 1) * 64);
@@ -454,9 +504,23 @@ void RealPageOne::scan_chunk(std::uint32_t first, std::uint32_t end, WorkerTotal
         ++t.skipped_free;
         continue;
       }
-      try_merge(page, t);
+      Comparison next = prepare_merge(page, t);
+      if (next.kind == Comparison::kTwinBusy && waiting.kind == Comparison::kWithCandidate &&
+          waiting.twin == next.twin) {
+        // The twin is the candidate the waiting comparison holds (neighbouring copies of one
+        // content): finish that one first, which publishes the frame this page can join.
+        finish_merge(waiting, t);
+        next = prepare_merge(page, t);
+      }
+      if (next.kind == Comparison::kWithFrame || next.kind == Comparison::kWithCandidate) {
+        const std::byte* twin = slot_ptr(twin_slot(next));
+        for (std::size_t off = 0; off < kPageBytes; off += 64) __builtin_prefetch(twin + off, 0, 1);
+      }
+      finish_merge(waiting, t);
+      waiting = next;
     }
   }
+  finish_merge(waiting, t);
   flush_discards(t);
 }
 

@@ -72,6 +72,19 @@ TEST(RealPageOne, MergesOnlyPagesUnchangedForTwoPeriods) {
   for (const std::uint32_t p : {10U, 20U, 30U}) EXPECT_TRUE(holds(m, p, 7));
 }
 
+TEST(RealPageOne, NeighbouringCopiesOfOneContentAllMergeInOnePass) {
+  // A work thread compares a page with its twin only after hashing the next page; the next
+  // page may need the very candidate that comparison holds.
+  RealPageOne m(64, config(1));
+  for (std::uint32_t p = 0; p < 8; ++p) m.store(p, content(5));
+  m.merge_pass();
+  m.merge_pass();
+  EXPECT_EQ(m.merge_pass().pages_merged, 8U);
+  EXPECT_EQ(m.shared_frames(), 1U);
+  EXPECT_EQ(m.pages_saved(), 7U);
+  for (std::uint32_t p = 0; p < 8; ++p) EXPECT_TRUE(holds(m, p, 5));
+}
+
 TEST(RealPageOne, StablePagesAreHashedOnce) {
   RealPageOne m(128, config(1));
   for (std::uint32_t p = 0; p < 64; ++p) m.store(p, content(100 + p));  // all different
