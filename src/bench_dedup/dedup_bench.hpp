@@ -50,6 +50,7 @@ struct DedupSample {
   std::uint64_t pages = 0;      // pages saved: pages_sharing (+ zero pages), or PageONE's
   double cpu_seconds = 0;       // of the dedup engine's threads since the start
   std::uint64_t rounds = 0;     // KSM full scans, or PageONE passes, since the start
+  std::uint64_t scanned = 0;    // KSM: pages visited since the start (0 where not counted)
   std::uint64_t rss_bytes = 0;  // the process's RSS (real runs)
 };
 

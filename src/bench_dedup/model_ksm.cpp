@@ -77,6 +77,7 @@ DedupPhaseResult run_model_ksm(const DedupBenchConfig& cfg, const ContentMix& mi
     s.pages = c.pages_sharing + ksm.stats().ksm_zero_pages.value();
     s.cpu_seconds = static_cast<double>(ksmd.busy().ps) * 1e-12;
     s.rounds = ksm.stats().full_scans.value();
+    s.scanned = ksm.stats().pages_scanned.value();
     r.timeline.push_back(s);
     if ((k & 15) == 0) progress.sample(r.name, s);
     if (steady.add(s.t, s.pages, s.rounds >= 2)) break;

@@ -57,6 +57,9 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   }
   const std::uint64_t saved0 = ksm_saved(fs);
   const std::uint64_t scans0 = fs.read_number("full_scans");
+  // pages_scanned exists since Linux 6.8.
+  const bool counts_pages = fs.has("pages_scanned");
+  const std::uint64_t scanned0 = counts_pages ? fs.read_number("pages_scanned") : 0;
   // Applied in order, `run` last; put back when this scope ends, however it ends.
   KsmSettingsGuard settings(fs, {{"advisor_mode", "none"},
                                  {"pages_to_scan", std::to_string(cfg.ksm.pages_to_scan)},
@@ -87,6 +90,7 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
       const std::uint64_t saved = ksm_saved(fs);
       s.pages = saved > saved0 ? saved - saved0 : 0;
       s.rounds = fs.read_number("full_scans") - scans0;
+      if (counts_pages) s.scanned = fs.read_number("pages_scanned") - scanned0;
       s.cpu_seconds = proc_cpu_seconds(*ksmd, cfg.proc).value_or(cpu0) - cpu0;
       s.rss_bytes = process_rss_bytes();
       r.timeline.push_back(s);

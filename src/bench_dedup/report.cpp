@@ -30,11 +30,8 @@ std::string verdict(bool met) {
 }
 
 nlohmann::json sample_json(const DedupSample& s) {
-  return {{"t_s", s.t},
-          {"pages_saved", s.pages},
-          {"cpu_s", s.cpu_seconds},
-          {"rounds", s.rounds},
-          {"rss_bytes", s.rss_bytes}};
+  return {{"t_s", s.t},         {"pages_saved", s.pages},     {"cpu_s", s.cpu_seconds},
+          {"rounds", s.rounds}, {"pages_scanned", s.scanned}, {"rss_bytes", s.rss_bytes}};
 }
 
 nlohmann::json phase_json(const DedupPhaseResult& p) {
@@ -115,6 +112,11 @@ void print_dedup_report(std::ostream& out, const DedupBenchResult& r) {
       [&](const DedupPhaseResult& p) { return fmt::format("{}", p.last.pages); });
   row("CPU seconds at the end",
       [&](const DedupPhaseResult& p) { return fmt::format("{:.3f}", p.last.cpu_seconds); });
+  row("CPU us per page scanned", [&](const DedupPhaseResult& p) {
+    return p.last.scanned == 0 ? std::string("-")
+                               : fmt::format("{:.2f}", p.last.cpu_seconds * 1e6 /
+                                                           static_cast<double>(p.last.scanned));
+  });
   if (r.pageone.ran() && r.pageone.rss_filled != 0) {
     const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
     out << fmt::format(
@@ -221,11 +223,11 @@ void write_dedup_outputs(const std::string& dir, const DedupBenchResult& r) {
   const OutputDir out(dir);
   out.open("results.json") << dedup_json(r).dump(2) << "\n";
   auto csv = out.open("timeline.csv");
-  csv << "phase,t_s,pages_saved,cpu_s,rounds,rss_bytes\n";
+  csv << "phase,t_s,pages_saved,cpu_s,rounds,pages_scanned,rss_bytes\n";
   for (const DedupPhaseResult* p : {&r.real_ksm, &r.model_ksm, &r.pageone}) {
     for (const DedupSample& s : p->timeline) {
-      csv << fmt::format("{},{:.3f},{},{:.4f},{},{}\n", p->name, s.t, s.pages, s.cpu_seconds,
-                         s.rounds, s.rss_bytes);
+      csv << fmt::format("{},{:.3f},{},{:.4f},{},{},{}\n", p->name, s.t, s.pages, s.cpu_seconds,
+                         s.rounds, s.scanned, s.rss_bytes);
     }
   }
 }

@@ -44,19 +44,31 @@ KsmConfig Ksm::config_from(Params& p) {
 void Ksm::start(const MechanismEnv& env) {
   env_ = env;
   ksmd_ = &env.accounts->get("ksmd", 1);
-  // ksmd: scan a batch (taking as long as its CPU time), then sleep.
+  // ksmd: scan a batch (taking as long as its CPU time), then sleep. The kernel merges each
+  // page as it reaches it, so a batch is applied in slices of at most kSlice of CPU time, each
+  // at the moment ksmd gets to it: with pages_to_scan in the millions a batch lasts seconds.
+  // kSlice is the model's time resolution, not a kernel parameter.
+  static constexpr CpuTime kSlice{10'000'000'000};  // 10 ms
   struct Loop {
-    static void schedule(Ksm* k, Duration delay) {
-      k->env_.queue->after(delay, EventQueue::kDaemon, [k](TimePoint) {
-        const CpuTime spent = k->scan_batch();
-        // A batch that found nothing to scan still yields for a scheduler tick, so virtual
-        // time moves on even with sleep_millisecs = 0.
-        const Duration busy = spent.ps > 0 ? spent.duration() : Duration::millis(1);
-        schedule(k, busy + k->cfg_.sleep);
-      });
+    static void batch(Ksm* k, Duration delay) {
+      k->env_.queue->after(delay, EventQueue::kDaemon,
+                           [k](TimePoint) { slice(k, k->cfg_.pages_to_scan, CpuTime{}); });
+    }
+    static void slice(Ksm* k, std::uint64_t budget, CpuTime spent) {
+      const CpuTime cost = k->scan_pages(budget, kSlice);
+      spent += cost;
+      if (budget > 0) {
+        k->env_.queue->after(cost.duration(), EventQueue::kDaemon,
+                             [k, budget, spent](TimePoint) { slice(k, budget, spent); });
+        return;
+      }
+      // A batch that found nothing to scan still yields for a scheduler tick, so virtual
+      // time moves on even with sleep_millisecs = 0.
+      const Duration busy = spent.ps > 0 ? cost.duration() : Duration::millis(1);
+      batch(k, busy + k->cfg_.sleep);
     }
   };
-  Loop::schedule(this, cfg_.sleep);
+  Loop::batch(this, cfg_.sleep);
 }
 
 void Ksm::attach(const VmHandle& vm) {
@@ -213,22 +225,30 @@ void Ksm::end_full_scan() {
 }
 
 CpuTime Ksm::scan_batch() {
+  std::uint64_t budget = cfg_.pages_to_scan;
+  return scan_pages(budget, CpuTime{~std::uint64_t{0}});
+}
+
+CpuTime Ksm::scan_pages(std::uint64_t& budget, CpuTime slice) {
   CpuTime cost{};
   HostMemory& host = *env_.host;
-  std::uint64_t budget = cfg_.pages_to_scan;
   std::uint64_t scanned_since_wrap = 1;  // the batch may start mid-scan
-  while (budget > 0 && !vms_.empty()) {
+  if (vms_.empty()) budget = 0;
+  while (budget > 0 && cost.ps < slice.ps) {
     if (cursor_vm_ >= vms_.size()) {
       cursor_vm_ = 0;
       cursor_gfn_ = 0;
       end_full_scan();
       // A whole pass that found nothing to scan ends the batch.
-      if (scanned_since_wrap == 0) break;
+      if (scanned_since_wrap == 0) {
+        budget = 0;
+        break;
+      }
       scanned_since_wrap = 0;
     }
     VmState& s = *vms_[cursor_vm_];
     const auto pages = static_cast<std::uint32_t>(s.items.size());
-    while (budget > 0 && cursor_gfn_ < pages) {
+    while (budget > 0 && cursor_gfn_ < pages && cost.ps < slice.ps) {
       const Gfn g{cursor_gfn_++};
       RmapItem& item = s.items[g.value()];
       const PageState st = host.state(s.vm.id, g);
@@ -257,6 +277,7 @@ CpuTime Ksm::scan_batch() {
         stats_.pages_skipped.add();
         continue;
       }
+      cost += env_.costs->cost(Op::kKsmScanPage);
       if (!ksm_page) cmp_and_merge_page(s, g, host.peek(s.vm.id, g), cost);
       stats_.pages_scanned.add();
       ++scanned_since_wrap;

@@ -50,6 +50,10 @@ class Ksm final : public Mechanism {
 
   // ksm_do_scan(): scans up to pages_to_scan pages. Returns the CPU time it took.
   CpuTime scan_batch();
+  // Part of a batch: scans until `budget` pages are scanned or the work reaches `slice`, and
+  // takes the pages scanned off the budget (set to 0 when nothing is left to scan). Returns
+  // the CPU time it took.
+  CpuTime scan_pages(std::uint64_t& budget, CpuTime slice);
 
   // The sysfs counters, derived from the current state.
   struct Counters {

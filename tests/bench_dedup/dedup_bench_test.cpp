@@ -293,6 +293,8 @@ TEST(DedupModel, KsmModelMergesEveryDuplicateAndSettles) {
   EXPECT_EQ(r.at_steady.pages, mix.mergeable_pages() - 1);
   EXPECT_GE(r.at_steady.rounds, 2U);
   EXPECT_GT(r.at_steady.cpu_seconds, 0);
+  // Two full scans visit every page of the mix twice.
+  EXPECT_GE(r.at_steady.scanned, 2 * mix.pages.size() - mix.zero_pages);
   // A full scan of 2048 pages takes at least 5 batches of 500 with 20 ms sleeps.
   EXPECT_GT(*r.steady_time, 2 * 4 * 0.020);
 }
@@ -346,7 +348,8 @@ TEST(DedupReport, RatiosAndOutputFiles) {
   const fs::path out = testing::temp_dir() / "out";
   write_dedup_outputs(out.string(), r);
   EXPECT_TRUE(fs::exists(out / "results.json"));
-  EXPECT_EQ(slurp(out / "timeline.csv"), "phase,t_s,pages_saved,cpu_s,rounds,rss_bytes");
+  EXPECT_EQ(slurp(out / "timeline.csv"),
+            "phase,t_s,pages_saved,cpu_s,rounds,pages_scanned,rss_bytes");
   std::ostringstream text;
   print_dedup_report(text, r);
   EXPECT_NE(text.str().find("Linux KSM skipped: no KSM here"), std::string::npos);

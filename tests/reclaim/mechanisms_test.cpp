@@ -169,6 +169,40 @@ TEST(Ksm, SmartScanSkipsPagesThatKeepFailingToMerge) {
   }
 }
 
+TEST(Ksm, EveryScannedPageCostsKsmdItsOwnWork) {
+  Rig r;
+  Ksm& ksm = r.add<Ksm>(ksm_config(64));
+  r.start();
+  for (std::uint32_t g = 0; g < 64; ++g) r.f.host.write(r.f.vm, Gfn{g}, make_fingerprint(g + 1));
+  const CpuTime spent = ksm.scan_batch();
+  EXPECT_EQ(ksm.stats().pages_scanned.value(), 64U);
+  EXPECT_GE(spent.ps,
+            64 * (r.f.costs.cost(Op::kKsmScanPage).ps + r.f.costs.cost(Op::kXxh64Page).ps));
+}
+
+TEST(Ksm, ALongBatchMergesAsKsmdReachesEachPage) {
+  // With pages_to_scan in the millions a batch lasts seconds of ksmd's CPU: its merges land
+  // over that time, not all when the batch begins.
+  constexpr std::uint32_t kPages = 16384;  // 4 copies of 4096 contents
+  Rig r(Bytes::from_pages(kPages));
+  Ksm& ksm = r.add<Ksm>(ksm_config(1'000'000));
+  r.start();
+  for (std::uint32_t g = 0; g < kPages; ++g) {
+    r.f.host.write(r.f.vm, Gfn{g}, make_fingerprint((g % 4096) + 1));
+  }
+  const CostAccount& ksmd = r.accounts.get("ksmd");
+  // The first batch starts after sleep_millisecs (20 ms). Two full scans (the second merges)
+  // cost well over 40 ms of ksmd's CPU at the profile's costs.
+  ASSERT_GT(2 * kPages * r.f.costs.cost(Op::kKsmScanPage).ps, CpuTime{40'000'000'000}.ps);
+  r.run_until(0.020 + 0.020);
+  const std::uint64_t early = ksm.counters().pages_sharing;
+  const std::uint64_t early_cpu = ksmd.busy().ps;
+  EXPECT_LE(early_cpu, CpuTime{30'000'000'000}.ps);  // at most 20 ms and one slice of 10 ms
+  r.run_until(2.0);
+  EXPECT_EQ(ksm.counters().pages_sharing, kPages - 4096);
+  EXPECT_LT(early, kPages - 4096);
+}
+
 TEST(PageOne, MergesOnlyPagesUnchangedForTwoPeriods) {
   Rig r;
   PageOne& p1 = r.add<PageOne>(PageOneConfig{});

@@ -1,5 +1,4 @@
 #include "scenario/scenario.hpp"
-#include "translation/run.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +10,7 @@
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
 #include "test_util.hpp"
+#include "translation/run.hpp"
 
 namespace memvirt {
 namespace {
@@ -209,7 +209,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"not_a_map", "  boot: {footprint: 32MiB, shared_fraction: 0.5}", "  boot: 7",
                 "bad.yaml:9: vm.boot: expected a map"},
         BadCase{"syntax", "workloads:", "workloads: [", "bad.yaml:"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& test_case) { return std::string(test_case.param.name); });
 
 TEST(ScenarioErrors, MissingFileIsNamed) {
   try {
