@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <numeric>
@@ -101,6 +102,87 @@ void BM_TranslateSequential(benchmark::State& state) {
   state.SetLabel(std::string(kModeNames[static_cast<std::size_t>(state.range(0))]));
 }
 BENCHMARK(BM_TranslateSequential)->DenseRange(0, 5)->Unit(benchmark::kMillisecond);
+
+// Each seed 004 workload's own reference stream through the MMU model at the settings of
+// scenarios/seed004-bigmemory.yaml (walk caches, data references through the caches), at the
+// workload sizes of BM_WorkloadNative. The stream is recorded first (untimed); the first
+// million references warm the TLBs and caches, untimed too.
+void BM_TranslateWorkload(benchmark::State& state, const std::string& yaml) {
+  const auto mode = static_cast<Mode>(state.range(0));
+  auto ctx = std::make_shared<ParamContext>("bench");
+  const auto w = make_workload(Params(YAML::Load(yaml), "", ctx), 1)();
+  constexpr std::uint64_t kWarm = 1'000'000, kTimed = 4'000'000;
+  std::vector<Gva> refs;
+  refs.reserve(kWarm + kTimed);
+  RefSink sink(kWarm + kTimed,
+               [&](std::span<const Gva> r) { refs.insert(refs.end(), r.begin(), r.end()); });
+  w->run(sink);
+  sink.finish();
+  std::uint64_t footprint = 0;
+  for (const Region& r : w->regions()) footprint += r.bytes;
+  GuestLayoutConfig gc;
+  // As the scenario: footprint x 1.33, rounded up to GiB, at least 2 GiB.
+  gc.memory = std::max<std::uint64_t>(
+      (static_cast<std::uint64_t>(static_cast<double>(footprint) * 1.33) + (1ULL << 30) - 1) >>
+          30 << 30,
+      2ULL << 30);
+  gc.below_4g = 3584ULL << 20;
+  gc.self_ballooning = true;
+  gc.hot_unplug_io_gap = true;
+  const GuestLayout guest = build_guest_layout(w->regions(), gc);
+  HostLayoutConfig hc;
+  hc.escaped_pages = 16;
+  const HostLayout host = build_host_layout(guest, hc);
+  TranslatorSetup s;
+  s.mode = mode;
+  s.walk_cache = WalkCacheConfig{2, 4, 32};
+  s.cache.levels = {{32 << 10, 8, 4}, {256 << 10, 8, 12}, {15ULL << 20, 20, 30}};
+  s.cache.memory_cycles = 132;
+  s.guest_segment = guest.segment;
+  s.vmm_segment = host.segment;
+  Translator t(s, *guest.table, host.table.get(), host.filter.get(), &host.escaped);
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < kWarm && i < refs.size(); ++i) sum += t.translate(refs[i]).value();
+  t.reset_stats();
+  const std::span<const Gva> timed(refs.data() + std::min<std::size_t>(kWarm, refs.size()),
+                                   refs.size() - std::min<std::size_t>(kWarm, refs.size()));
+  for (auto _ : state) {
+    for (const Gva va : timed) sum += t.translate(va).value();
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * timed.size()));
+  const TranslatorStats& st = t.stats();
+  state.counters["walks_per_kiloref"] =
+      1000.0 * static_cast<double>(st.walks) / static_cast<double>(st.references);
+  state.counters["walk_refs_per_walk"] =
+      st.walks ? static_cast<double>(st.walk_refs) / static_cast<double>(st.walks) : 0.0;
+  state.SetLabel(std::string(kModeNames[static_cast<std::size_t>(mode)]));
+}
+BENCHMARK_CAPTURE(BM_TranslateWorkload, gups, std::string("{type: gups, log2_words: 27}"))
+    ->Arg(0)
+    ->Arg(2)
+    ->Arg(3)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK_CAPTURE(BM_TranslateWorkload, graph500, std::string("{type: graph500, scale: 22}"))
+    ->Arg(0)
+    ->Arg(2)
+    ->Arg(3)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK_CAPTURE(BM_TranslateWorkload, memcached, std::string("{type: memcached, items: 4000000}"))
+    ->Arg(0)
+    ->Arg(2)
+    ->Arg(3)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK_CAPTURE(BM_TranslateWorkload, npb_cg,
+                  std::string("{type: npb_cg, na: 75000, nonzer: 13}"))
+    ->Arg(0)
+    ->Arg(2)
+    ->Arg(3)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 // DRAM latency: a dependent chase through a random cyclic permutation of 1 GiB of 64-byte
 // lines (Sattolo's algorithm), so every load misses every cache level.
