@@ -149,7 +149,7 @@ void Ksm::cmp_and_merge_page(VmState& s, Gfn gfn, Fingerprint fp, CpuTime& cost)
   }
   if (host.state(s.vm.id, gfn) != PageState::kPrivate) return;
   if (cfg_.use_zero_pages && fp == kZeroContent) {
-    cost += c.cost(Op::kMprotectPage) * 2;  // write-protect, replace
+    cost += c.cost(Op::kKernelPteUpdate) * 2;  // write-protect, replace
     host.map_zero(s.vm.id, gfn);
     stats_.ksm_zero_pages.add();
     return;
@@ -170,7 +170,7 @@ void Ksm::cmp_and_merge_page(VmState& s, Gfn gfn, Fingerprint fp, CpuTime& cost)
     std::erase_if(dups, [&](std::uint64_t id) { return !is_ksm_page(id); });
     for (const std::uint64_t id : dups) {
       if (host.shared_refs(id) >= cfg_.max_page_sharing) continue;
-      cost += c.cost(Op::kMemcmpPage) + c.cost(Op::kMprotectPage) * 2;
+      cost += c.cost(Op::kMemcmpPage) + c.cost(Op::kKernelPteUpdate) * 2;
       if (host.merge_into(s.vm.id, gfn, id)) {
         stats_.merges.add();
         return;
@@ -200,7 +200,7 @@ void Ksm::cmp_and_merge_page(VmState& s, Gfn gfn, Fingerprint fp, CpuTime& cost)
     return;
   }
   // try_to_merge_two_pages(): both pages become one write-protected KSM page.
-  cost += c.cost(Op::kMemcmpPage) + c.cost(Op::kMprotectPage) * 3;
+  cost += c.cost(Op::kMemcmpPage) + c.cost(Op::kKernelPteUpdate) * 3;
   const auto id = host.make_shared(other.vm, other.gfn);
   if (!id || !host.merge_into(s.vm.id, gfn, *id)) return;
   remove_from_unstable(os->items[other.gfn.value()]);

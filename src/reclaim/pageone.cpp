@@ -74,7 +74,7 @@ void PageOne::merge_pass() {
       const Fingerprint fp = host.peek(s.vm.id, gfn);
       if (is_unique_content(fp)) continue;  // hashed, looked up, no twin can exist
       if (auto it = merged_.find(fp.value()); it != merged_.end()) {
-        work += c.cost(Op::kMemcmpPage) + c.cost(Op::kMprotectPage) * 2;
+        work += c.cost(Op::kMemcmpPage) + c.cost(Op::kKernelPteUpdate) * 2;
         if (host.merge_into(s.vm.id, gfn, it->second)) stats_.pages_merged.add();
         continue;
       }
@@ -85,7 +85,7 @@ void PageOne::merge_pass() {
         pit->second = {s.vm.id, gfn};
         continue;
       }
-      work += c.cost(Op::kMemcmpPage) + c.cost(Op::kMprotectPage) * 3;
+      work += c.cost(Op::kMemcmpPage) + c.cost(Op::kKernelPteUpdate) * 3;
       const auto id = host.make_shared(ovm, ogfn);
       if (id && host.merge_into(s.vm.id, gfn, *id)) {
         merged_[fp.value()] = *id;
