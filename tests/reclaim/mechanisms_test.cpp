@@ -180,6 +180,24 @@ TEST(Ksm, EveryScannedPageCostsKsmdItsOwnWork) {
             64 * (r.f.costs.cost(Op::kKsmScanPage).ps + r.f.costs.cost(Op::kXxh64Page).ps));
 }
 
+TEST(Ksm, APairMergeChargesThreeInKernelPteUpdates) {
+  // try_to_merge_two_pages(): the first page is write-protected and becomes the KSM page, the
+  // second is write-protected and replaced. Two runs that differ only in that cost.
+  auto ksmd_cpu = [](double pte_update_ns) {
+    Rig r;
+    r.f.costs.set(Op::kKernelPteUpdate, pte_update_ns, "test");
+    Ksm& ksm = r.add<Ksm>(ksm_config(4));
+    r.start();
+    r.f.host.write(r.f.vm, Gfn{10}, make_fingerprint(7));
+    r.f.host.write(r.f.vm, Gfn{20}, make_fingerprint(7));
+    ksm.scan_batch();
+    ksm.scan_batch();
+    EXPECT_EQ(ksm.counters().pages_sharing, 1U);
+    return r.accounts.get("ksmd").busy().ps;
+  };
+  EXPECT_EQ(ksmd_cpu(100'000) - ksmd_cpu(0), 3 * CpuTime{100'000'000}.ps);
+}
+
 TEST(Ksm, ALongBatchMergesAsKsmdReachesEachPage) {
   // With pages_to_scan in the millions a batch lasts seconds of ksmd's CPU: its merges land
   // over that time, not all when the batch begins.
