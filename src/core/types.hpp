@@ -16,6 +16,7 @@ class StrongInt {
   constexpr StrongInt() = default;
   constexpr explicit StrongInt(Rep v) : value_(v) {}
   [[nodiscard]] constexpr Rep value() const { return value_; }
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy misreads the defaulted comparison
   constexpr auto operator<=>(const StrongInt&) const = default;
 
  private:

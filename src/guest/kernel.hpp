@@ -28,7 +28,7 @@ struct GuestKernelConfig {
   std::uint64_t min_free_kbytes = 0;  // 0: Linux's default, sqrt(lowmem_kbytes * 16)
   std::uint64_t min_free_kbytes_max = 65536;
   std::uint32_t watermark_scale_factor = 10;
-  Bytes pcp_batch_cap{512 * 1024};
+  Bytes pcp_batch_cap{512ULL * 1024};
   std::uint32_t pcp_high_factor = 6;
   bool shuffle =
       false;  // page_alloc.shuffle: randomized free lists (CONFIG_SHUFFLE_PAGE_ALLOCATOR)
