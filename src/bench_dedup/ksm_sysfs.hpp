@@ -1,5 +1,5 @@
-// Linux KSM's control files (/sys/kernel/mm/ksm) and ksmd's CPU time (/proc/<pid>/stat). The
-// roots are parameters so tests can point them at a fake directory.
+// Linux KSM's control files (/sys/kernel/mm/ksm). The root is a parameter so tests can point
+// it at a fake directory. ksmd's CPU time is in real/proc_stats.hpp.
 #pragma once
 
 #include <cstdint>
@@ -59,17 +59,5 @@ class KsmSettingsGuard {
   std::vector<std::string> skipped_;
   bool restored_ = false;
 };
-
-// The pid of the kernel thread named `comm` (e.g. "ksmd"), found through <proc>/*/comm.
-std::optional<int> proc_find_comm(const std::string& comm,
-                                  const std::filesystem::path& proc = "/proc");
-
-// CPU seconds of process `pid`: from <proc>/<pid>/schedstat (nanoseconds) when the kernel
-// has it, else user plus system time from <proc>/<pid>/stat (fields 14 and 15, in ticks).
-std::optional<double> proc_cpu_seconds(int pid, const std::filesystem::path& proc = "/proc");
-
-// Seconds `pid` spent runnable but waiting for a CPU (<proc>/<pid>/schedstat), if known: how
-// much other load delayed it.
-std::optional<double> proc_wait_seconds(int pid, const std::filesystem::path& proc = "/proc");
 
 }  // namespace memvirt

@@ -10,6 +10,7 @@
 #include "bench_dedup/interrupt.hpp"
 #include "bench_dedup/ksm_sysfs.hpp"
 #include "bench_dedup/phase_util.hpp"
+#include "real/proc_stats.hpp"
 #include "real/process_memory.hpp"
 
 namespace memvirt {

@@ -92,20 +92,6 @@ std::uint64_t process_rss_bytes(pid_t pid) {
   return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-double process_cpu_seconds(pid_t pid) {
-  const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
-  // The command name may hold spaces; the fields after it start past the last ')'.
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream in(stat.substr(close + 2));
-  std::string field;
-  std::uint64_t utime = 0, stime = 0;
-  // Fields 3..13 precede utime (14) and stime (15).
-  for (int i = 3; i <= 13; ++i) in >> field;
-  in >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 HostMeminfo read_host_meminfo(const std::string& path) {
   HostMeminfo m;
   std::istringstream in(slurp(path));
@@ -135,18 +121,6 @@ KsmCounters read_ksm_counters(const std::string& dir) {
   std::ifstream in(dir + "/general_profit");
   in >> k.general_profit;
   return k;
-}
-
-std::optional<pid_t> find_kernel_thread(const std::string& comm) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string n = e.path().filename().string();
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string c = slurp(e.path().string() + "/comm");
-    while (!c.empty() && c.back() == '\n') c.pop_back();
-    if (c == comm) return static_cast<pid_t>(std::stol(n));
-  }
-  return std::nullopt;
 }
 
 }  // namespace memvirt

@@ -33,9 +33,6 @@ std::optional<MappingUsage> guest_ram_usage(pid_t pid, Bytes guest_memory);
 // Resident set of the whole process (/proc/PID/statm), in bytes; 0 when gone.
 std::uint64_t process_rss_bytes(pid_t pid);
 
-// User plus system CPU time of the process and all its threads (/proc/PID/stat), seconds.
-double process_cpu_seconds(pid_t pid);
-
 struct HostMeminfo {
   std::uint64_t total = 0, free = 0, available = 0;  // bytes
 };
@@ -48,8 +45,5 @@ struct KsmCounters {
   std::int64_t general_profit = 0;  // bytes
 };
 KsmCounters read_ksm_counters(const std::string& dir = "/sys/kernel/mm/ksm");
-
-// The PID of the kernel thread named `comm` (e.g. "ksmd"), if any.
-std::optional<pid_t> find_kernel_thread(const std::string& comm);
 
 }  // namespace memvirt

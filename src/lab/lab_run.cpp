@@ -28,6 +28,7 @@
 #include "lab/process.hpp"
 #include "lab/qemu_command.hpp"
 #include "lab/qmp.hpp"
+#include "real/proc_stats.hpp"
 #include "report/report.hpp"
 
 namespace memvirt {
@@ -140,7 +141,7 @@ class Session {
   std::unique_ptr<KsmHost> ksm_;  // destroyed after the guests (declared before them)
   std::vector<std::unique_ptr<Guest>> guests_;
   Clock::time_point t0_;
-  std::optional<pid_t> ksmd_;
+  std::optional<int> ksmd_;
   double ksmd_cpu0_ = 0;
   TimeSeries series_{{"time_s",
                       "host_used_gib",
@@ -229,8 +230,8 @@ void Session::prepare() {
     }
     ksm_ = std::make_unique<KsmHost>();
     ksm_->apply(plan_.ksm_settings);
-    ksmd_ = find_kernel_thread("ksmd");
-    if (ksmd_) ksmd_cpu0_ = process_cpu_seconds(*ksmd_);
+    ksmd_ = proc_find_comm("ksmd");
+    if (ksmd_) ksmd_cpu0_ = proc_cpu_seconds(*ksmd_).value_or(0);
   }
 }
 
@@ -408,7 +409,7 @@ void Session::sample(double now) {
     const std::uint64_t rss = process_rss_bytes(g.qemu->pid());
     g.rss_peak = std::max(g.rss_peak, rss);
     qemu_rss += static_cast<double>(rss);
-    g.cpu_s = std::max(g.cpu_s, process_cpu_seconds(g.qemu->pid()));
+    g.cpu_s = std::max(g.cpu_s, proc_process_cpu_seconds(g.qemu->pid()).value_or(0));
     cpu += g.cpu_s;
     if (g.have_meminfo) {
       free += static_cast<double>(g.mem_free);
@@ -430,7 +431,7 @@ void Session::sample(double now) {
   }
   const KsmCounters k = read_ksm_counters();
   const HostMeminfo h = read_host_meminfo();
-  const double ksmd_cpu = ksmd_ ? process_cpu_seconds(*ksmd_) - ksmd_cpu0_ : 0;
+  const double ksmd_cpu = ksmd_ ? proc_cpu_seconds(*ksmd_).value_or(ksmd_cpu0_) - ksmd_cpu0_ : 0;
   const double used_gib = pss / kGiB;
   series_.add_row({now,
                    used_gib,
@@ -469,7 +470,7 @@ void Session::shutdown() {
   for (auto& gp : guests_) {
     Guest& g = *gp;
     if (!g.alive()) continue;
-    g.cpu_s = std::max(g.cpu_s, process_cpu_seconds(g.qemu->pid()));
+    g.cpu_s = std::max(g.cpu_s, proc_process_cpu_seconds(g.qemu->pid()).value_or(0));
     if (g.qmp) {
       try {
         g.qmp->execute("quit", nlohmann::json::object(), std::chrono::milliseconds(3000));
@@ -615,7 +616,7 @@ LabRun Session::run() {
   for (const auto& g : guests_) qemu_cpu += g->cpu_s;
   run.cpu.push_back({"qemu", r.vms, 100.0 * qemu_cpu / end / r.vms, qemu_cpu});
   if (ksmd_) {
-    const double k = process_cpu_seconds(*ksmd_) - ksmd_cpu0_;
+    const double k = proc_cpu_seconds(*ksmd_).value_or(ksmd_cpu0_) - ksmd_cpu0_;
     run.cpu.push_back({"ksmd", 1, 100.0 * k / end, k});
   }
   run.series = series_;
@@ -767,7 +768,7 @@ std::string choose_accel(const std::string& requested, const std::string& qemu_n
     throw;
   }
   fs::remove_all(dir, ec);
-  const std::string accel = booted ? "kvm" : "tcg";
+  std::string accel = booted ? "kvm" : "tcg";
   *reason = booted ? "KVM boots the guest" : why + "; using TCG";
   nlohmann::json j = {{"key", key}, {"accel", accel}, {"reason", *reason}};
   write_file_atomic(cache, j.dump(2) + "\n");

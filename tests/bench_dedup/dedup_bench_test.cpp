@@ -19,6 +19,7 @@
 #include "bench_dedup/report.hpp"
 #include "bench_dedup/steady_state.hpp"
 #include "core/error.hpp"
+#include "real/proc_stats.hpp"
 #include "test_util.hpp"
 
 namespace memvirt {
