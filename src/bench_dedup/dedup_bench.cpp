@@ -1,6 +1,6 @@
 #include "bench_dedup/dedup_bench.hpp"
 
-#include "bench_dedup/ksm_sysfs.hpp"
+#include "real/ksm_sysfs.hpp"
 
 namespace memvirt {
 

@@ -8,7 +8,7 @@
 
 #include "bench_dedup/dedup_bench.hpp"
 #include "bench_dedup/interrupt.hpp"
-#include "bench_dedup/ksm_sysfs.hpp"
+#include "real/ksm_sysfs.hpp"
 #include "bench_dedup/phase_util.hpp"
 #include "real/proc_stats.hpp"
 #include "real/process_memory.hpp"

@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "bench_dedup/content_mix.hpp"
-#include "bench_dedup/ksm_sysfs.hpp"
+#include "real/ksm_sysfs.hpp"
 #include "bench_dedup/report.hpp"
 #include "bench_dedup/steady_state.hpp"
 #include "core/error.hpp"

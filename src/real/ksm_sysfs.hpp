@@ -1,5 +1,6 @@
-// Linux KSM's control files (/sys/kernel/mm/ksm). The root is a parameter so tests can point
-// it at a fake directory. ksmd's CPU time is in real/proc_stats.hpp.
+// Linux KSM's control files (/sys/kernel/mm/ksm), for the runs that use the machine's own KSM
+// (`memvirt bench dedup`, the lab). The root is a parameter so tests can point it at a fake
+// directory. ksmd's CPU time is in real/proc_stats.hpp.
 #pragma once
 
 #include <cstdint>

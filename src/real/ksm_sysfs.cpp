@@ -1,4 +1,4 @@
-#include "bench_dedup/ksm_sysfs.hpp"
+#include "real/ksm_sysfs.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -111,8 +111,9 @@ std::vector<std::string> KsmSettingsGuard::restore() {
     try {
       // Another process that changed the knob meanwhile owns it now: writing our old value
       // would undo its setting.
-      if (fs_.read(knob) != applied_[i].second) {
-        failed.push_back(knob + ": changed by another process since it was set; left as it is");
+      if (const std::string now = fs_.read(knob); now != applied_[i].second) {
+        failed.push_back((fs_.root() / knob).string() + " was changed by another process (to " +
+                         now + "); left as it is instead of restoring " + value);
         return;
       }
       fs_.write(knob, value);
