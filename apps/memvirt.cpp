@@ -15,6 +15,7 @@
 #include "core/units.hpp"
 #include "lab/compare.hpp"
 #include "lab/image.hpp"
+#include "lab/lab_config.hpp"
 #include "lab/lab_error.hpp"
 #include "lab/lab_run.hpp"
 #include "lab/stop_signals.hpp"
@@ -127,7 +128,7 @@ int cmd_run(const std::string& file, std::string out_dir, const std::vector<std:
   if (is_translation_scenario(file)) {
     return run_translation_scenario(file, overrides, out_dir, quiet);
   }
-  const Scenario s = load_scenario(file, overrides);
+  const Scenario s = load_scenario(file, overrides, {lab_extension()});
   if (out_dir.empty()) {
     out_dir =
         (std::filesystem::path("out") / (backend == "lab" ? s.name + "-lab" : s.name)).string();

@@ -6,7 +6,7 @@
 #include <array>
 #include <cmath>
 
-#include "report/report.hpp"
+#include "record/output_dir.hpp"
 
 namespace memvirt {
 namespace {

@@ -1,5 +1,7 @@
 #include "lab/lab_config.hpp"
 
+#include "lab/lab_error.hpp"
+
 namespace memvirt {
 
 LabConfig LabConfig::from_params(Params p) {
@@ -28,6 +30,16 @@ LabConfig LabConfig::from_params(Params p) {
     if (d.ns() <= 0) p.fail(key, "must be positive");
   }
   return c;
+}
+
+ScenarioExtension lab_extension() {
+  return {"lab", [](Params p) { return std::any(LabConfig::from_params(std::move(p))); }};
+}
+
+const LabConfig& lab_config(const Scenario& s) {
+  const LabConfig* c = s.extension<LabConfig>("lab");
+  if (c == nullptr) throw LabError("the scenario was loaded without its lab: section's reader");
+  return *c;
 }
 
 }  // namespace memvirt

@@ -1,11 +1,12 @@
 // The scenario's `lab:` section: how the real lab runs the scenario's guests (QEMU binary,
-// accelerator, image, timeouts). The simulator reads and ignores it, so one file drives both
-// backends.
+// accelerator, image, timeouts). Every run of the command reads it (lab_extension()), so one
+// file drives both backends and a misspelt key is an error on either.
 #pragma once
 
 #include <string>
 
 #include "core/params.hpp"
+#include "scenario/scenario.hpp"
 #include "core/types.hpp"
 
 namespace memvirt {
@@ -24,5 +25,11 @@ struct LabConfig {
 
   static LabConfig from_params(Params p);
 };
+
+// The `lab:` section's reader, for load_scenario.
+ScenarioExtension lab_extension();
+
+// The lab settings of a scenario loaded with lab_extension(); a LabError otherwise.
+const LabConfig& lab_config(const Scenario& s);
 
 }  // namespace memvirt

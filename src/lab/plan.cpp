@@ -152,7 +152,7 @@ std::string workload_command(const Scenario& s, View w, unsigned vm, unsigned in
 LabPlan make_lab_plan(const Scenario& s) {
   LabPlan plan;
   plan.scenario = s.name;
-  plan.lab = s.lab;
+  plan.lab = lab_config(s);
   View root(s, "", s.effective);
 
   View ex = root.child("experiment");

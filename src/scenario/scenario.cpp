@@ -23,7 +23,8 @@ std::string resolve_profile(const std::string& scenario_file, const std::string&
 
 }  // namespace
 
-Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
+                       const std::vector<ScenarioExtension>& extensions) {
   auto ctx = std::make_shared<ParamContext>(file);
   YAML::Node root = load_yaml_file(file);
   apply_overrides(root, overrides, *ctx);
@@ -116,7 +117,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   }
   s.reference.source = ref.string("source", "", "where the reference numbers come from");
 
-  s.lab = LabConfig::from_params(p.child("lab"));
+  for (const ScenarioExtension& e : extensions) s.extensions[e.key] = e.read(p.child(e.key));
 
   ctx->check_all_read(root);
   s.effective = YAML::Clone(ctx->effective());

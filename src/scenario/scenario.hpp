@@ -3,6 +3,9 @@
 // defaults filled in, is kept for writing beside the results.
 #pragma once
 
+#include <any>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,7 +14,6 @@
 #include "core/cost.hpp"
 #include "core/params.hpp"
 #include "guest/kernel.hpp"
-#include "lab/lab_config.hpp"
 #include "reclaim/mechanism.hpp"
 #include "workload/workload.hpp"
 
@@ -71,17 +73,36 @@ struct Scenario {
   ExperimentConfig experiment;
   Reference reference;
   YAML::Node effective;  // the effective configuration
-  LabConfig lab;         // the real lab's settings (`lab:`); the simulator ignores them
+  // Sections owned by a higher layer (the lab's `lab:`), by key, as their readers made them.
+  std::map<std::string, std::any> extensions;
   YAML::Node source;     // the file's tree after -p overrides, with its line marks
   std::shared_ptr<const ParamContext> params;
 
   // Where a dotted field path ("reclaim[1].order") is in the file, so checks made after
   // loading (the lab's) point at the line; the nearest enclosing key when it is absent.
   [[nodiscard]] SourcePlace place_of(const std::string& path) const;
+
+  // The section `key` as its extension read it; nullptr when the scenario was loaded without
+  // that extension. Throws std::bad_any_cast when T is not what the reader made.
+  template <typename T>
+  [[nodiscard]] const T* extension(const std::string& key) const {
+    const auto it = extensions.find(key);
+    return it == extensions.end() ? nullptr : &std::any_cast<const T&>(it->second);
+  }
 };
 
-// Reads `file` with "key.path=value" overrides. Throws InputError naming file, line and
-// field for anything wrong.
-Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
+// A top-level section that a layer above the scenario owns (the lab's `lab:`). Its reader
+// declares the section's parameters like every other reader, so one file drives every
+// backend and a misspelt key is an error on any of them.
+struct ScenarioExtension {
+  std::string key;
+  std::function<std::any(Params)> read;
+};
+
+// Reads `file` with "key.path=value" overrides and the given extensions' sections. Throws
+// InputError naming file, line and field for anything wrong, a section no extension reads
+// included.
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {},
+                       const std::vector<ScenarioExtension>& extensions = {});
 
 }  // namespace memvirt

@@ -9,7 +9,7 @@
 #include <iostream>
 
 #include "core/error.hpp"
-#include "report/report.hpp"
+#include "record/output_dir.hpp"
 #include "translation/experiment.hpp"
 #include "translation/report.hpp"
 

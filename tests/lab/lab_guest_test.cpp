@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/lab_config.hpp"
 #include "lab/lab_error.hpp"
 #include "lab/lab_run.hpp"
 #include "lab/process.hpp"
@@ -72,7 +73,7 @@ vm:
     - {type: memhog, size: 128MiB, start: 1s, hold: 1s, then: exit}
 experiment: {type: fixed, duration: 20s, sample_interval: 500ms}
 )" << extra;
-    return load_scenario(file);
+    return load_scenario(file, {}, {lab_extension()});
   }
 
   // The run's temporary files are gone and no process mentions its folder.

@@ -29,7 +29,7 @@ class LabPlanTest : public ::testing::Test {
   Scenario load(const std::string& body) {
     const std::string file = (dir_ / "s.yaml").string();
     std::ofstream(file) << "name: plan-test\nhost: {memory: 8GiB}\n" << body;
-    return load_scenario(file);
+    return load_scenario(file, {}, {lab_extension()});
   }
   std::string error_of(const std::string& body) {
     try {
@@ -177,8 +177,8 @@ TEST_F(LabPlanTest, LabSectionIsReadAndChecked) {
   boot_timeout: 20s
   kernel_args: "mitigations=off"
 )");
-  EXPECT_EQ(s.lab.accel, "tcg");
-  EXPECT_EQ(s.lab.boot_timeout, Duration::seconds(20));
+  EXPECT_EQ(lab_config(s).accel, "tcg");
+  EXPECT_EQ(lab_config(s).boot_timeout, Duration::seconds(20));
   EXPECT_NE(guest_kernel_command_line(make_lab_plan(s)).find("console=ttyS0"), std::string::npos);
   EXPECT_NE(guest_kernel_command_line(make_lab_plan(s)).find("mitigations=off"), std::string::npos);
   try {
@@ -202,7 +202,7 @@ TEST(LabScenarios, ShippedLabScenariosPlan) {
     const std::string name = e.path().filename().string();
     if (!name.starts_with("lab-") || e.path().extension() != ".yaml") continue;
     ++found;
-    const LabPlan plan = make_lab_plan(load_scenario(e.path().string()));
+    const LabPlan plan = make_lab_plan(load_scenario(e.path().string(), {}, {lab_extension()}));
     EXPECT_FALSE(plan.vms.empty()) << name;
   }
   EXPECT_GE(found, 5);
@@ -223,20 +223,20 @@ TEST(LabScenarios, DocumentedLabSectionLoadsWithItsDefaults) {
   const std::string file = (dir / "doc.yaml").string();
   std::ofstream(file) << "host: {memory: 4GiB}\nvm: {memory: 1GiB}\n"
                       << doc.substr(start + 8, end - start - 8);
-  const Scenario s = load_scenario(file);
+  const Scenario s = load_scenario(file, {}, {lab_extension()});
   const Scenario defaults = [&] {
     std::ofstream(file) << "host: {memory: 4GiB}\nvm: {memory: 1GiB}\n";
-    return load_scenario(file);
+    return load_scenario(file, {}, {lab_extension()});
   }();
   std::filesystem::remove_all(dir);
-  EXPECT_EQ(s.lab.qemu, defaults.lab.qemu);
-  EXPECT_EQ(s.lab.accel, defaults.lab.accel);
-  EXPECT_EQ(s.lab.image, defaults.lab.image);
-  EXPECT_EQ(s.lab.guest_thp, defaults.lab.guest_thp);
-  EXPECT_EQ(s.lab.boot_timeout, defaults.lab.boot_timeout);
-  EXPECT_EQ(s.lab.silence_timeout, defaults.lab.silence_timeout);
-  EXPECT_EQ(s.lab.qmp_timeout, defaults.lab.qmp_timeout);
-  EXPECT_EQ(s.lab.guest_sample_interval, defaults.lab.guest_sample_interval);
+  EXPECT_EQ(lab_config(s).qemu, lab_config(defaults).qemu);
+  EXPECT_EQ(lab_config(s).accel, lab_config(defaults).accel);
+  EXPECT_EQ(lab_config(s).image, lab_config(defaults).image);
+  EXPECT_EQ(lab_config(s).guest_thp, lab_config(defaults).guest_thp);
+  EXPECT_EQ(lab_config(s).boot_timeout, lab_config(defaults).boot_timeout);
+  EXPECT_EQ(lab_config(s).silence_timeout, lab_config(defaults).silence_timeout);
+  EXPECT_EQ(lab_config(s).qmp_timeout, lab_config(defaults).qmp_timeout);
+  EXPECT_EQ(lab_config(s).guest_sample_interval, lab_config(defaults).guest_sample_interval);
 }
 
 }  // namespace

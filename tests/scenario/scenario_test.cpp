@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "lab/lab_config.hpp"
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
 #include "test_util.hpp"
@@ -225,7 +226,7 @@ TEST(Scenario, ShippedScenariosLoad) {
   for (const auto& entry : fs::directory_iterator(testing::source_path("scenarios"))) {
     if (entry.path().extension() != ".yaml") continue;
     if (is_translation_scenario(entry.path().string())) continue;  // their own loader and tests
-    EXPECT_NO_THROW(load_scenario(entry.path().string())) << entry.path();
+    EXPECT_NO_THROW(load_scenario(entry.path().string(), {}, {lab_extension()})) << entry.path();
   }
 }
 
