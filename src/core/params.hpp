@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/spelling.hpp"
 #include "core/types.hpp"
 
 namespace memvirt {
@@ -59,6 +61,19 @@ class Params {
   // One of `choices`; the error lists them.
   std::string choice(const std::string& key, const std::string& def,
                      const std::vector<std::string>& choices, const std::string& description);
+
+  // An enum-valued key, parsed once: one of the spellings (the error lists them).
+  template <typename E, std::size_t N>
+  E option(const std::string& key, E def, const std::array<Spelling<E>, N>& spellings,
+           const std::string& description) {
+    std::vector<std::string> names;
+    for (const auto& s : spellings) names.emplace_back(s.name);
+    const std::string got = choice(key, spelling_of(spellings, def), names, description);
+    for (const auto& s : spellings) {
+      if (got == s.name) return s.value;
+    }
+    return def;  // not reached: choice() accepts only the spellings
+  }
 
   // Required variants: a missing key is an error.
   Bytes required_bytes(const std::string& key, const std::string& description);

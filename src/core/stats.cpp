@@ -27,15 +27,4 @@ double TimeWeightedGauge::mean() const {
   return static_cast<double>(integral_ / static_cast<long double>(span));
 }
 
-std::uint64_t Histogram::quantile_bound(double q) const {
-  if (count_ == 0) return 0;
-  const auto target = static_cast<std::uint64_t>(q * static_cast<double>(count_));
-  std::uint64_t seen = 0;
-  for (std::size_t i = 0; i < buckets_.size(); ++i) {
-    seen += buckets_[i];
-    if (seen > target) return i == 0 ? 0 : (i >= 64 ? UINT64_MAX : (1ULL << i) - 1);
-  }
-  return max_;
-}
-
 }  // namespace memvirt

@@ -66,4 +66,15 @@ bool BytesStore::verify(std::uint64_t handle) const {
   return std::memcmp(expect, frame(handle), 4096) == 0;
 }
 
+std::unique_ptr<ContentStore> make_content_store(ContentBackend backend,
+                                                 std::uint64_t capacity_frames) {
+  switch (backend) {
+    case ContentBackend::kFingerprint:
+      return std::make_unique<FingerprintStore>();
+    case ContentBackend::kBytes:
+      return std::make_unique<BytesStore>(capacity_frames);
+  }
+  return nullptr;  // not reached: every backend is handled above
+}
+
 }  // namespace memvirt

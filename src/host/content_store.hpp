@@ -14,9 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "core/spelling.hpp"
 #include "host/content.hpp"
 
 namespace memvirt {
+
+// `host.content`: which store a simulation's host uses.
+enum class ContentBackend : std::uint8_t { kFingerprint, kBytes };
+inline constexpr std::array<Spelling<ContentBackend>, 2> kContentBackendSpellings{
+    {{ContentBackend::kFingerprint, "fingerprint"}, {ContentBackend::kBytes, "bytes"}}};
 
 class ContentStore {
  public:
@@ -74,5 +80,9 @@ class BytesStore final : public ContentStore {
   std::vector<std::uint64_t> free_;
   std::vector<std::uint64_t> fingerprints_;
 };
+
+// The store of `backend`; a BytesStore reserves `capacity_frames` frames.
+std::unique_ptr<ContentStore> make_content_store(ContentBackend backend,
+                                                 std::uint64_t capacity_frames);
 
 }  // namespace memvirt

@@ -12,7 +12,7 @@ LabConfig LabConfig::from_params(Params p) {
   c.image = p.string("image", "", "guest image folder (default: lab-image in the build folder)");
   c.kernel = p.string("kernel", "", "guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)");
   c.kernel_args = p.string("kernel_args", "", "appended to the guest kernel command line");
-  c.guest_thp = p.choice("guest_thp", "default", {"default", "always", "madvise", "never"},
+  c.guest_thp = p.option("guest_thp", GuestThp::kDefault, kGuestThpSpellings,
                          "guest transparent huge pages (default: the kernel's own)");
   c.boot_timeout =
       p.duration("boot_timeout", Duration::seconds(60), "launch to the guest's first marker");

@@ -11,13 +11,21 @@
 
 namespace memvirt {
 
+// Guest transparent huge pages: the kernel's own setting, or one written at boot.
+enum class GuestThp : std::uint8_t { kDefault, kAlways, kMadvise, kNever };
+inline constexpr std::array<Spelling<GuestThp>, 4> kGuestThpSpellings{
+    {{GuestThp::kDefault, "default"},
+     {GuestThp::kAlways, "always"},
+     {GuestThp::kMadvise, "madvise"},
+     {GuestThp::kNever, "never"}}};
+
 struct LabConfig {
   std::string qemu;          // QEMU system emulator: name in PATH or a path
   std::string accel;         // auto | kvm | tcg
   std::string image;         // image folder; empty: lab-image in the build folder
   std::string kernel;        // guest kernel; empty: newest /boot/vmlinuz-*-cloud-amd64
   std::string kernel_args;   // appended to the guest kernel command line
-  std::string guest_thp;     // guest transparent huge pages: default | always | madvise | never
+  GuestThp guest_thp = GuestThp::kDefault;
   Duration boot_timeout;     // launch to the guest's first marker
   Duration silence_timeout;  // longest a booted guest may go without a marker
   Duration qmp_timeout;      // per QMP command

@@ -29,6 +29,7 @@
 #include "lab/qemu_command.hpp"
 #include "lab/qmp.hpp"
 #include "real/proc_stats.hpp"
+#include "record/run_recorder.hpp"
 #include "report/report.hpp"
 
 namespace memvirt {
@@ -143,32 +144,11 @@ class Session {
   Clock::time_point t0_;
   std::optional<int> ksmd_;
   double ksmd_cpu0_ = 0;
-  TimeSeries series_{{"time_s",
-                      "host_used_gib",
-                      "host_private_gib",
-                      "host_shared_gib",
-                      "vms_alive",
-                      "guest_in_use_gib",
-                      "guest_free_gib",
-                      "guest_committed_gib",
-                      "guest_touched_gib",
-                      "qemu_rss_gib",
-                      "guest_ram_rss_gib",
-                      "host_free_gib",
-                      "host_available_gib",
-                      "ksm_pages_shared",
-                      "ksm_pages_sharing",
-                      "ksm_pages_unshared",
-                      "ksm_full_scans",
-                      "qemu_cpu_s",
-                      "ksmd_cpu_s",
-                      "balloon_gib",
-                      "guest_ram_thp_gib",
-                      "ksm_zero_pages",
-                      "ksm_pages_scanned"}};
-  TimeWeightedGauge host_gauge_;
-  bool window_started_ = false;
-  double host_peak_gib_ = 0;
+  RunRecorder recorder_{plan_.warmup,
+                        {"qemu_rss_gib", "guest_ram_rss_gib", "host_free_gib", "host_available_gib",
+                         "ksm_pages_shared", "ksm_pages_sharing", "ksm_pages_unshared",
+                         "ksm_full_scans", "qemu_cpu_s", "ksmd_cpu_s", "balloon_gib",
+                         "guest_ram_thp_gib", "ksm_zero_pages", "ksm_pages_scanned"}};
   std::vector<Marker> markers_;
   std::vector<std::string> cleanup_problems_;
   bool cleaned_ = false;
@@ -433,7 +413,7 @@ void Session::sample(double now) {
   const HostMeminfo h = read_host_meminfo();
   const double ksmd_cpu = ksmd_ ? proc_cpu_seconds(*ksmd_).value_or(ksmd_cpu0_) - ksmd_cpu0_ : 0;
   const double used_gib = pss / kGiB;
-  series_.add_row({now,
+  recorder_.add_row({now,
                    used_gib,
                    priv / kGiB,
                    plan_.ksm ? static_cast<double>(k.pages_shared) * kPageSize / kGiB : 0.0,
@@ -456,14 +436,7 @@ void Session::sample(double now) {
                    ram_thp / kGiB,
                    static_cast<double>(k.ksm_zero_pages),
                    static_cast<double>(k.pages_scanned)});
-  const TimePoint t = TimePoint{} + Duration::seconds(now);
-  host_peak_gib_ = std::max(host_peak_gib_, used_gib);
-  if (!window_started_ && now >= plan_.warmup.seconds()) {
-    window_started_ = true;
-    host_gauge_.reset(t, used_gib);
-  } else if (window_started_) {
-    host_gauge_.set(t, used_gib);
-  }
+  recorder_.observe_host(TimePoint{} + Duration::seconds(now), used_gib);
 }
 
 void Session::shutdown() {
@@ -606,12 +579,6 @@ LabRun Session::run() {
   RunResult& run = r.run;
   run.vms = r.vms;
   run.simulated_s = end;
-  if (!window_started_) host_gauge_.reset(TimePoint{} + plan_.warmup, 0);
-  host_gauge_.close(TimePoint{} + plan_.duration);
-  run.host_min_gib = host_gauge_.min();
-  run.host_avg_gib = host_gauge_.mean();
-  run.host_max_gib = host_gauge_.max();
-  run.host_peak_gib = host_peak_gib_;
   double qemu_cpu = 0;
   for (const auto& g : guests_) qemu_cpu += g->cpu_s;
   run.cpu.push_back({"qemu", r.vms, 100.0 * qemu_cpu / end / r.vms, qemu_cpu});
@@ -619,7 +586,6 @@ LabRun Session::run() {
     const double k = proc_cpu_seconds(*ksmd_).value_or(ksmd_cpu0_) - ksmd_cpu0_;
     run.cpu.push_back({"ksmd", 1, 100.0 * k / end, k});
   }
-  run.series = series_;
   run.events = markers_.size();
   for (const auto& g : guests_) {
     run.guest_oom_kills += g->oom_lines.size();
@@ -631,16 +597,19 @@ LabRun Session::run() {
     if (m.tag.rfind('w', 0) == 0 && m.event == "end") ++run.workload_cycles;
   }
   if (plan_.ksm) {
+    // Host KSM's sysfs counters, at the place of the scenario's ksm entry.
     const KsmCounters k = read_ksm_counters();
-    run.mechanisms.push_back({"ksm",
-                              {{"pages_shared", static_cast<double>(k.pages_shared)},
-                               {"pages_sharing", static_cast<double>(k.pages_sharing)},
-                               {"pages_unshared", static_cast<double>(k.pages_unshared)},
-                               {"pages_volatile", static_cast<double>(k.pages_volatile)},
-                               {"full_scans", static_cast<double>(k.full_scans)},
-                               {"pages_scanned", static_cast<double>(k.pages_scanned)},
-                               {"general_profit", static_cast<double>(k.general_profit)}}});
+    StatsNode node = recorder_.stats().element("reclaim", *plan_.ksm_entry);
+    node.text("impl", "ksm");
+    node.value("pages_shared", static_cast<double>(k.pages_shared));
+    node.value("pages_sharing", static_cast<double>(k.pages_sharing));
+    node.value("pages_unshared", static_cast<double>(k.pages_unshared));
+    node.value("pages_volatile", static_cast<double>(k.pages_volatile));
+    node.value("full_scans", static_cast<double>(k.full_scans));
+    node.value("pages_scanned", static_cast<double>(k.pages_scanned));
+    node.value("general_profit", static_cast<double>(k.general_profit));
   }
+  recorder_.finish(TimePoint{} + plan_.duration, run);
   out.markers = markers_;
 
   nlohmann::json& info = out.info;

@@ -6,6 +6,7 @@
 // models that the real kernel fixes are listed as notes.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,7 @@ struct LabPlan {
   Duration stats_interval{};           // 0: no stats polling
   std::vector<BalloonTarget> targets;  // from each VM's launch
   bool ksm = false;
+  std::optional<std::size_t> ksm_entry;  // its index in `reclaim:`
   std::vector<std::pair<std::string, std::string>> ksm_settings;  // sysfs name, value
   std::vector<LabVm> vms;
   Duration duration, warmup, sample_interval;

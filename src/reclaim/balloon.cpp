@@ -48,12 +48,12 @@ BalloonConfig Balloon::config_from(Params& p) {
 
 void Balloon::start(const MechanismEnv& env) {
   env_ = env;
-  host_account_ = &env.accounts->get("qemu_discard", 0);
+  qemu_.start(env);
 }
 
 void Balloon::attach(const VmHandle& vm) {
   devices_.add(std::make_unique<Device>(*this, vm));
-  host_account_->add_threads(1);
+  qemu_.attach();
   const VmId id = vm.id;
   for (const BalloonTarget& t : cfg_.targets) {
     env_.queue->after(t.at, EventQueue::kHost,
@@ -123,32 +123,26 @@ void Balloon::update_balloon_size(VmId vm) {
 Duration Balloon::fill(Device& d, std::uint64_t pages) {
   const CostProfile& costs = *env_.costs;
   const std::uint64_t n = std::min<std::uint64_t>(pages, kArrayPfnsMax);
-  std::vector<Gfn> got;
+  std::vector<GuestBlock> got;
   for (std::uint64_t i = 0; i < n; ++i) {
     const std::optional<Gfn> g = d.vm.kernel->try_alloc_pages(0, 0);
     if (!g) {
       stats_.alloc_failures.add();
       break;
     }
-    got.push_back(*g);
+    got.push_back({*g, 0});
   }
-  CpuTime guest = costs.cost(Op::kStructPageVisit) * n;
+  const CpuTime visits = costs.cost(Op::kStructPageVisit) * n;
   if (got.empty()) {
-    d.vm.vcpu->charge(guest);
-    return guest.duration();
+    d.vm.vcpu->charge(visits);
+    return visits.duration();
   }
   // tell_host(): the array goes to the inflate queue; QEMU discards page by page.
-  guest += costs.cost(Op::kVirtqueueRequest);
-  CpuTime host = costs.cost(Op::kVirtqueueRequest);
-  for (const Gfn g : got) {
-    host += host_discard(*env_.host, costs, d.vm.id, g, 1, DiscardMode::kDontNeed);
-    d.pages.push_back(g);
-  }
+  const RequestCost c = qemu_.request(d.vm, got, DiscardMode::kDontNeed, visits);
+  for (const GuestBlock& b : got) d.pages.push_back(b.gfn);
   stats_.inflate_requests.add();
   stats_.pages_inflated.add(got.size());
-  d.vm.vcpu->charge(guest);
-  host_account_->charge(host);
-  return (guest + host).duration();  // the driver waits for the host's ack
+  return c.round_trip();
 }
 
 Duration Balloon::leak(Device& d, std::uint64_t pages) {
@@ -156,8 +150,7 @@ Duration Balloon::leak(Device& d, std::uint64_t pages) {
   const std::uint64_t n = std::min<std::uint64_t>({pages, kArrayPfnsMax, d.pages.size()});
   if (n == 0) return Duration{};
   // The deflate queue tells the host first; the pages then return to the guest's allocator.
-  const CpuTime guest = costs.cost(Op::kVirtqueueRequest) + costs.cost(Op::kStructPageVisit) * n;
-  const CpuTime host = costs.cost(Op::kVirtqueueRequest);
+  const RequestCost c = qemu_.notify(d.vm, costs.cost(Op::kStructPageVisit) * n);
   for (std::uint64_t i = 0; i < n; ++i) {
     const Gfn g = d.pages.back();
     d.pages.pop_back();
@@ -165,9 +158,7 @@ Duration Balloon::leak(Device& d, std::uint64_t pages) {
   }
   stats_.deflate_requests.add();
   stats_.pages_deflated.add(n);
-  d.vm.vcpu->charge(guest);
-  host_account_->charge(host);
-  return (guest + host).duration();
+  return c.round_trip();
 }
 
 void Balloon::poll_stats(VmId vm) {
@@ -190,10 +181,15 @@ void Balloon::poll_stats(VmId vm) {
   set(BalloonStatTag::kAvailable, (free_pages > reserve ? free_pages - reserve : 0) * kPageSize);
   d->last_stats = r;
   stats_.stats_requests.add();
-  d->vm.vcpu->charge(env_.costs->cost(Op::kVirtqueueRequest));
-  host_account_->charge(env_.costs->cost(Op::kVirtqueueRequest));
+  qemu_.notify(d->vm, CpuTime{});
   env_.queue->after(cfg_.stats_interval, EventQueue::kHost,
                     [this, vm](TimePoint) { poll_stats(vm); });
+}
+
+void Balloon::visit_columns(StatsVisitor& v) const {
+  std::uint64_t actual = 0;
+  for (const auto& d : devices_) actual += d->pages.size();
+  v.value("balloon_pages", static_cast<double>(actual));
 }
 
 void Balloon::visit_stats(StatsVisitor& v) const {

@@ -68,6 +68,7 @@ struct BalloonStats {
 
 class Balloon final : public Mechanism {
  public:
+  using Config = BalloonConfig;
   static constexpr std::uint32_t kArrayPfnsMax = 256;  // VIRTIO_BALLOON_ARRAY_PFNS_MAX
   static constexpr std::uint32_t kOomPages = 256;      // VIRTIO_BALLOON_OOM_NR_PAGES
   static constexpr Duration kRetryDelay = Duration::millis(200);
@@ -81,6 +82,7 @@ class Balloon final : public Mechanism {
   void attach(const VmHandle& vm) override;
   void detach(VmId vm) override;
   void visit_stats(StatsVisitor& v) const override;
+  void visit_columns(StatsVisitor& v) const override;
 
   // The host sets the balloon size (num_pages) of a VM; the driver follows.
   void set_target(VmId vm, std::uint64_t pages);
@@ -102,7 +104,7 @@ class Balloon final : public Mechanism {
   BalloonConfig cfg_;
   MechanismEnv env_;
   PerVm<Device> devices_;
-  CostAccount* host_account_ = nullptr;
+  VirtioHost qemu_;
   BalloonStats stats_;
 };
 

@@ -6,10 +6,7 @@ namespace memvirt {
 
 namespace {
 
-struct Entry {
-  Gfn pfn;
-  unsigned order = 0;
-};
+using Entry = GuestBlock;
 
 // get_buddy_page(): the free block head that contains `page`, if the page is free.
 std::optional<Gfn> containing_free_block(const MemMap& map, Gfn page, std::uint64_t& visits) {
@@ -50,15 +47,15 @@ struct FreePageHinting::Vm final : PageHooks {
     std::uint64_t compares = 0;
     std::vector<bool> keep(array.size(), true);
     for (std::size_t i = 0; i < array.size(); ++i) {
-      const PageMeta m = map[array[i].pfn];
+      const PageMeta m = map[array[i].gfn];
       ++visits;
       if (m.state() == GuestPageState::kBuddy) continue;
-      const std::optional<Gfn> head = containing_free_block(map, array[i].pfn, visits);
+      const std::optional<Gfn> head = containing_free_block(map, array[i].gfn, visits);
       if (!head) continue;  // allocated again: kept, the thread will skip it
       // if_exist(): a linear search of the whole array.
       compares += array.size();
       const bool recorded =
-          std::any_of(array.begin(), array.end(), [&](const Entry& e) { return e.pfn == *head; });
+          std::any_of(array.begin(), array.end(), [&](const Entry& e) { return e.gfn == *head; });
       if (recorded) {
         keep[i] = false;
         owner.stats_.entries_dropped.add();
@@ -87,8 +84,8 @@ struct FreePageHinting::Vm final : PageHooks {
     std::uint64_t visits = 0;
     std::vector<Entry> isolated;
     for (const Entry& e : array) {
-      const std::uint32_t end = e.pfn.value() + (1U << e.order);
-      std::uint32_t pfn = e.pfn.value();
+      const std::uint32_t end = e.gfn.value() + (1U << e.order);
+      std::uint32_t pfn = e.gfn.value();
       while (pfn < end && isolated.size() < owner.cfg_.entries) {
         const std::optional<Gfn> head = containing_free_block(map, Gfn{pfn}, visits);
         if (!head) {
@@ -106,21 +103,16 @@ struct FreePageHinting::Vm final : PageHooks {
       }
     }
     array.clear();
-    CpuTime guest = costs.cost(Op::kStructPageVisit) * visits;
-    if (!isolated.empty()) {
-      // hyperlist_ready(): one request carries the list; the host discards each range.
-      guest += costs.cost(Op::kVirtqueueRequest);
-      CpuTime host = costs.cost(Op::kVirtqueueRequest);
-      for (const Entry& e : isolated) {
-        host += host_discard(*owner.env_.host, costs, vm.id, e.pfn, 1U << e.order,
-                             DiscardMode::kDontNeed);
-        owner.stats_.pages_hinted.add(1ULL << e.order);
-      }
-      owner.host_account_->charge(host);
-      // Back to the buddy lists directly (free_one_page), not through arch_free_page.
-      for (const Entry& e : isolated) k.zone_of(e.pfn).putback_isolated(e.pfn, e.order);
+    const CpuTime walk = costs.cost(Op::kStructPageVisit) * visits;
+    if (isolated.empty()) {
+      vm.vcpu->charge(walk);
+      return;
     }
-    vm.vcpu->charge(guest);
+    // hyperlist_ready(): one request carries the list; the host discards each range.
+    owner.qemu_.request(vm, isolated, DiscardMode::kDontNeed, walk);
+    for (const Entry& e : isolated) owner.stats_.pages_hinted.add(e.pages());
+    // Back to the buddy lists directly (free_one_page), not through arch_free_page.
+    put_back_isolated(k, isolated);
   }
 
   FreePageHinting& owner;
@@ -140,12 +132,12 @@ HintingConfig FreePageHinting::config_from(Params& p) {
 
 void FreePageHinting::start(const MechanismEnv& env) {
   env_ = env;
-  host_account_ = &env.accounts->get("qemu_discard", 0);
+  qemu_.start(env);
 }
 
 void FreePageHinting::attach(const VmHandle& vm) {
   vms_.add(std::make_unique<Vm>(*this, vm));
-  host_account_->add_threads(1);
+  qemu_.attach();
 }
 
 void FreePageHinting::detach(VmId vm) {
@@ -155,6 +147,10 @@ void FreePageHinting::detach(VmId vm) {
 std::size_t FreePageHinting::recorded(VmId vm) const {
   const Vm* s = vms_.find(vm);
   return s != nullptr ? s->array.size() : 0;
+}
+
+void FreePageHinting::visit_columns(StatsVisitor& v) const {
+  v.counter("pages_hinted", stats_.pages_hinted);
 }
 
 void FreePageHinting::visit_stats(StatsVisitor& v) const {

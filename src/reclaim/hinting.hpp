@@ -45,6 +45,7 @@ struct HintingStats {
 
 class FreePageHinting final : public Mechanism {
  public:
+  using Config = HintingConfig;
   explicit FreePageHinting(HintingConfig cfg);
   ~FreePageHinting() override;
   static HintingConfig config_from(Params& p);
@@ -54,6 +55,7 @@ class FreePageHinting final : public Mechanism {
   void attach(const VmHandle& vm) override;
   void detach(VmId vm) override;
   void visit_stats(StatsVisitor& v) const override;
+  void visit_columns(StatsVisitor& v) const override;
   [[nodiscard]] const HintingStats& stats() const { return stats_; }
   // Entries now recorded in a VM's array (for tests).
   [[nodiscard]] std::size_t recorded(VmId vm) const;
@@ -64,7 +66,7 @@ class FreePageHinting final : public Mechanism {
   HintingConfig cfg_;
   MechanismEnv env_;
   PerVm<Vm> vms_;
-  CostAccount* host_account_ = nullptr;
+  VirtioHost qemu_;
   HintingStats stats_;
 };
 

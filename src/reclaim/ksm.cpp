@@ -33,11 +33,8 @@ KsmConfig Ksm::config_from(Params& p) {
       p.boolean("use_zero_pages", false, "merge zero pages with the zero page (Linux default 0)");
   c.smart_scan =
       p.boolean("smart_scan", true, "skip pages that keep failing to merge (Linux default 1)");
-  c.checksum =
-      p.choice("checksum", "xxh64", {"xxh64", "jhash2"},
-               "page checksum: xxh64 (current kernels) or jhash2 (older kernels)") == "jhash2"
-          ? Op::kJhash2Page
-          : Op::kXxh64Page;
+  c.checksum = p.option("checksum", Op::kXxh64Page, kKsmChecksumSpellings,
+                        "page checksum: xxh64 (current kernels) or jhash2 (older kernels)");
   return c;
 }
 
@@ -313,6 +310,12 @@ Ksm::Counters Ksm::counters() const {
   return k;
 }
 
+void Ksm::visit_columns(StatsVisitor& v) const {
+  v.counter("full_scans", stats_.full_scans);
+  v.counter("pages_scanned", stats_.pages_scanned);
+  v.counter("merges", stats_.merges);
+}
+
 void Ksm::visit_stats(StatsVisitor& v) const {
   const Counters k = counters();
   v.value("pages_shared", static_cast<double>(k.pages_shared));
@@ -324,6 +327,7 @@ void Ksm::visit_stats(StatsVisitor& v) const {
   v.counter("pages_scanned", stats_.pages_scanned);
   v.counter("pages_skipped", stats_.pages_skipped);
   v.counter("ksm_zero_pages", stats_.ksm_zero_pages);
+  v.counter("merges", stats_.merges);
 }
 
 }  // namespace memvirt

@@ -29,6 +29,9 @@ struct KsmConfig {
   Op checksum = Op::kXxh64Page;           // xxh64 since Linux 6.x; jhash2 before
 };
 
+inline constexpr std::array<Spelling<Op>, 2> kKsmChecksumSpellings{
+    {{Op::kXxh64Page, "xxh64"}, {Op::kJhash2Page, "jhash2"}}};
+
 struct KsmStats {
   Counter full_scans;
   Counter pages_scanned;
@@ -39,6 +42,7 @@ struct KsmStats {
 
 class Ksm final : public Mechanism {
  public:
+  using Config = KsmConfig;
   explicit Ksm(KsmConfig cfg) : cfg_(cfg) {}
   static KsmConfig config_from(Params& p);
 
@@ -47,6 +51,7 @@ class Ksm final : public Mechanism {
   void attach(const VmHandle& vm) override;
   void detach(VmId vm) override;
   void visit_stats(StatsVisitor& v) const override;
+  void visit_columns(StatsVisitor& v) const override;
 
   // ksm_do_scan(): scans up to pages_to_scan pages. Returns the CPU time it took.
   CpuTime scan_batch();

@@ -1,6 +1,7 @@
-// Host mechanisms that reclaim or deduplicate guest memory (PPR, KSM, PageONE, ...). One
-// interface for the family; each implementation in its own file; the scenario's `reclaim:`
-// list names them by `impl:`.
+// Host mechanisms that reclaim or deduplicate guest memory, or hand it back through virtio
+// (PPR, KSM, PageONE, free page reporting, free page hinting, virtio-balloon). One interface
+// for the family; each implementation in its own file; the scenario's `reclaim:` list names
+// them by `impl:`, from the registry (make_mechanism_registry()).
 //
 // Contract: start() is called once at time 0, before any VM exists; attach() when a VM's
 // kernel exists and before it boots (so guest hooks see every allocation); detach() before
@@ -17,6 +18,7 @@
 #include "core/cost.hpp"
 #include "core/event_queue.hpp"
 #include "core/params.hpp"
+#include "core/registry.hpp"
 #include "core/stats.hpp"
 #include "guest/kernel.hpp"
 #include "host/host_memory.hpp"
@@ -51,12 +53,17 @@ class Mechanism {
   // True when the mechanism knows the guest holds (vm, gfn) free (PPR's marks), so other
   // mechanisms can skip it.
   [[nodiscard]] virtual bool known_free(VmId /*vm*/, Gfn /*gfn*/) const { return false; }
+  // Statistics at the end of the run, written at the mechanism's place in the stats tree.
   virtual void visit_stats(StatsVisitor& v) const = 0;
+  // The statistics sampled into the time series, one column each ("reclaim[i].<name>"): the
+  // same names in the same order at every call, and cheap to read (no walks of big trees).
+  virtual void visit_columns(StatsVisitor& /*v*/) const {}
 };
 
-using MechanismFactory = std::function<std::unique_ptr<Mechanism>()>;
+using MechanismSpec = Spec<Mechanism>;
+using MechanismRegistry = Registry<Mechanism>;
 
-// Reads one `reclaim:` entry ({impl: ppr | ksm | pageone, ...}) and returns a factory.
-MechanismFactory make_mechanism_factory(Params p);
+// Every mechanism, by its `impl:` name (reclaim/registry.cpp: one line each).
+MechanismRegistry make_mechanism_registry();
 
 }  // namespace memvirt

@@ -98,6 +98,11 @@ void PageOne::merge_pass() {
   workers_->charge(work);
 }
 
+void PageOne::visit_columns(StatsVisitor& v) const {
+  v.counter("pages_merged", stats_.pages_merged);
+  v.counter("pages_hashed", stats_.pages_hashed);
+}
+
 void PageOne::visit_stats(StatsVisitor& v) const {
   v.counter("passes", stats_.passes);
   v.counter("pages_hashed", stats_.pages_hashed);

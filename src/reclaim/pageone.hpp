@@ -30,6 +30,7 @@ struct PageOneStats {
 
 class PageOne final : public Mechanism {
  public:
+  using Config = PageOneConfig;
   explicit PageOne(PageOneConfig cfg) : cfg_(cfg) {}
   static PageOneConfig config_from(Params& p);
 
@@ -38,6 +39,7 @@ class PageOne final : public Mechanism {
   void attach(const VmHandle& vm) override;
   void detach(VmId vm) override;
   void visit_stats(StatsVisitor& v) const override;
+  void visit_columns(StatsVisitor& v) const override;
   // One merge pass over every attached VM (the daemon's body; public for tests).
   void merge_pass();
 

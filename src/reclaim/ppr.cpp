@@ -100,6 +100,10 @@ void Ppr::recycle_pass() {
   }
 }
 
+void Ppr::visit_columns(StatsVisitor& v) const {
+  v.counter("pages_recycled", stats_.pages_recycled);
+}
+
 void Ppr::visit_stats(StatsVisitor& v) const {
   v.counter("pages_marked", stats_.pages_marked);
   v.counter("pages_unmarked", stats_.pages_unmarked);

@@ -34,6 +34,7 @@ struct PprStats {
 
 class Ppr final : public Mechanism {
  public:
+  using Config = PprConfig;
   explicit Ppr(PprConfig cfg);
   ~Ppr() override;
   static PprConfig config_from(Params& p);
@@ -44,6 +45,7 @@ class Ppr final : public Mechanism {
   void detach(VmId vm) override;
   [[nodiscard]] bool known_free(VmId vm, Gfn gfn) const override;
   void visit_stats(StatsVisitor& v) const override;
+  void visit_columns(StatsVisitor& v) const override;
   [[nodiscard]] const PprStats& stats() const { return stats_; }
   // One recycling pass over every attached VM (the daemon's body; public for tests).
   void recycle_pass();

@@ -8,30 +8,15 @@
 
 namespace memvirt {
 
-MechanismFactory make_mechanism_factory(Params p) {
-  const std::string impl = p.choice("impl", "", {"ppr", "ksm", "pageone", "reporting", "balloon", "hinting"}, "mechanism");
-  if (impl == "ppr") {
-    const PprConfig c = Ppr::config_from(p);
-    return [c] { return std::make_unique<Ppr>(c); };
-  }
-  if (impl == "hinting") {
-    const HintingConfig c = FreePageHinting::config_from(p);
-    return [c] { return std::make_unique<FreePageHinting>(c); };
-  }
-  if (impl == "balloon") {
-    const BalloonConfig c = Balloon::config_from(p);
-    return [c] { return std::make_unique<Balloon>(c); };
-  }
-  if (impl == "reporting") {
-    const ReportingConfig c = FreePageReporting::config_from(p);
-    return [c] { return std::make_unique<FreePageReporting>(c); };
-  }
-  if (impl == "ksm") {
-    const KsmConfig c = Ksm::config_from(p);
-    return [c] { return std::make_unique<Ksm>(c); };
-  }
-  const PageOneConfig c = PageOne::config_from(p);
-  return [c] { return std::make_unique<PageOne>(c); };
+MechanismRegistry make_mechanism_registry() {
+  MechanismRegistry r("mechanism", "impl");
+  r.add<Ppr>("ppr");
+  r.add<Ksm>("ksm");
+  r.add<PageOne>("pageone");
+  r.add<FreePageReporting>("reporting");
+  r.add<Balloon>("balloon");
+  r.add<FreePageHinting>("hinting");
+  return r;
 }
 
 }  // namespace memvirt

@@ -14,7 +14,7 @@ struct FreePageReporting::Device final : PageHooks {
   FreePageReporting& owner;
   VmHandle vm;
   ReportingState state = ReportingState::kIdle;
-  std::vector<std::pair<Gfn, unsigned>> sgl;  // isolated blocks awaiting the report
+  std::vector<GuestBlock> sgl;  // isolated blocks awaiting the report
 };
 
 FreePageReporting::FreePageReporting(ReportingConfig cfg) : cfg_(cfg) {}
@@ -29,21 +29,19 @@ ReportingConfig FreePageReporting::config_from(Params& p) {
   if (c.delay.ns() <= 0) p.fail("delay", "must be positive");
   c.capacity = static_cast<unsigned>(
       p.integer("capacity", c.capacity, "PAGE_REPORTING_CAPACITY: blocks per report", 1, 4096));
-  c.discard = p.choice("discard", "dontneed", {"dontneed", "free"},
-                       "host discard: dontneed (QEMU) or free (the MADV_FREE RFC)") == "free"
-                  ? DiscardMode::kFree
-                  : DiscardMode::kDontNeed;
+  c.discard = p.option("discard", DiscardMode::kDontNeed, kDiscardModeSpellings,
+                       "host discard: dontneed (QEMU) or free (the MADV_FREE RFC)");
   return c;
 }
 
 void FreePageReporting::start(const MechanismEnv& env) {
   env_ = env;
-  host_account_ = &env.accounts->get("qemu_discard", 0);
+  qemu_.start(env);
 }
 
 void FreePageReporting::attach(const VmHandle& vm) {
   Device& d = devices_.add(std::make_unique<Device>(*this, vm));
-  host_account_->add_threads(1);
+  qemu_.attach();
   // page_reporting_register() begins with a request: the initial flush of every zone.
   request(d);
 }
@@ -93,7 +91,7 @@ void FreePageReporting::process_zone(Device& d, Zone& zone) {
     return;
   }
   for (unsigned order = cfg_.order; order < kMaxOrder; ++order) cycle(d, zone, order);
-  if (!d.sgl.empty()) report_and_drain(d, zone);  // the leftover before going idle
+  if (!d.sgl.empty()) report_and_drain(d);  // the leftover before going idle
 }
 
 void FreePageReporting::cycle(Device& d, Zone& zone, unsigned order) {
@@ -127,13 +125,13 @@ void FreePageReporting::cycle(Device& d, Zone& zone, unsigned order) {
         stop_at = block;
         break;
       }
-      d.sgl.emplace_back(block, order);
+      d.sgl.push_back({block, order});
       node = next;
       continue;
     }
     // The scatterlist is full: resume later from this block, which becomes the head.
     if (list.head != node) zone.rotate_free_list_to(block);
-    report_and_drain(d, zone);
+    report_and_drain(d);
     --budget;
     node = list.head;
   }
@@ -144,33 +142,30 @@ void FreePageReporting::cycle(Device& d, Zone& zone, unsigned order) {
   d.vm.vcpu->charge(costs.cost(Op::kStructPageVisit) * walked);
 }
 
-void FreePageReporting::report_and_drain(Device& d, Zone& zone) {
-  const CostProfile& costs = *env_.costs;
-  HostMemory& host = *env_.host;
+void FreePageReporting::report_and_drain(Device& d) {
   stats_.report_calls.add();
   // The guest adds the list to the reporting queue, kicks the host and waits for the ack.
-  d.vm.vcpu->charge(costs.cost(Op::kVirtqueueRequest) +
-                    costs.cost(Op::kStructPageVisit) * (2 * d.sgl.size()));
-  CpuTime host_cpu = costs.cost(Op::kVirtqueueRequest);
-  for (const auto& [gfn, order] : d.sgl) {
-    const std::uint32_t pages = 1U << order;
-    host_cpu += host_discard(host, costs, d.vm.id, gfn, pages, cfg_.discard);
+  qemu_.request(d.vm, d.sgl, cfg_.discard,
+                env_.costs->cost(Op::kStructPageVisit) * (2 * d.sgl.size()));
+  for (const GuestBlock& b : d.sgl) {
     stats_.blocks_reported.add();
-    stats_.pages_reported.add(pages);
+    stats_.pages_reported.add(b.pages());
   }
-  host_account_->charge(host_cpu);
   // page_reporting_drain(): back to the buddy lists; a block that merged on the way back is
   // a new, larger, unreported block.
   MemMap& map = d.vm.kernel->memmap();
-  for (const auto& [gfn, order] : d.sgl) {
-    zone.putback_isolated(gfn, order);
-    const PageMeta m = map[gfn];
-    if (m.state() == GuestPageState::kBuddy && m.order().value() == order) {
-      map.mut(gfn).set_reported(true);
-      stats_.pages_flagged.add(1ULL << order);
+  put_back_isolated(*d.vm.kernel, d.sgl, [&](const GuestBlock& b) {
+    const PageMeta m = map[b.gfn];
+    if (m.state() == GuestPageState::kBuddy && m.order().value() == b.order) {
+      map.mut(b.gfn).set_reported(true);
+      stats_.pages_flagged.add(b.pages());
     }
-  }
+  });
   d.sgl.clear();
+}
+
+void FreePageReporting::visit_columns(StatsVisitor& v) const {
+  v.counter("pages_reported", stats_.pages_reported);
 }
 
 void FreePageReporting::visit_stats(StatsVisitor& v) const {

@@ -53,6 +53,7 @@ enum class ReportingState : std::uint8_t { kIdle, kRequested, kActive };
 
 class FreePageReporting final : public Mechanism {
  public:
+  using Config = ReportingConfig;
   explicit FreePageReporting(ReportingConfig cfg);
   ~FreePageReporting() override;
   static ReportingConfig config_from(Params& p);
@@ -62,6 +63,7 @@ class FreePageReporting final : public Mechanism {
   void attach(const VmHandle& vm) override;
   void detach(VmId vm) override;
   void visit_stats(StatsVisitor& v) const override;
+  void visit_columns(StatsVisitor& v) const override;
   [[nodiscard]] const ReportingStats& stats() const { return stats_; }
   [[nodiscard]] ReportingState state(VmId vm) const;
   // One run of the reporting work for a VM (page_reporting_process); public for tests.
@@ -73,12 +75,12 @@ class FreePageReporting final : public Mechanism {
   void process_zone(Device& d, Zone& zone);
   // page_reporting_cycle() over one free list; false when the pass must stop for the zone.
   void cycle(Device& d, Zone& zone, unsigned order);
-  void report_and_drain(Device& d, Zone& zone);
+  void report_and_drain(Device& d);
 
   ReportingConfig cfg_;
   MechanismEnv env_;
   PerVm<Device> devices_;
-  CostAccount* host_account_ = nullptr;
+  VirtioHost qemu_;
   ReportingStats stats_;
 };
 

@@ -29,10 +29,10 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   }
   j["cpu_percent"] = cpu;
   j["cpu_accounts"] = cpu_detail;
-  if (r.type == "density" || r.type == "launch") j["budget_gib"] = r.budget_gib;
-  if (r.type == "density") {
+  if (r.budget_gib) j["budget_gib"] = *r.budget_gib;
+  if (r.search) {
     json trials = json::array();
-    for (const auto& t : r.search) {
+    for (const auto& t : *r.search) {
       trials.push_back({{"vms", t.vms},
                         {"fits", t.fits},
                         {"peak_gib", t.peak_gib},
@@ -51,15 +51,7 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
               {"touched_gib", static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30)},
               {"events", r.run.events},
               {"simulated_s", r.run.simulated_s}};
-  if (!r.run.mechanisms.empty()) {
-    json mech = json::object();
-    for (const auto& [name, stats] : r.run.mechanisms) {
-      json m = json::object();
-      for (const auto& [k, v] : stats) m[k] = v;
-      mech[name] = m;
-    }
-    j["mechanisms"] = mech;
-  }
+  if (!r.run.stats.empty()) j["stats"] = r.run.stats;
   if (s.reference.vms || s.reference.host_memory_gib_avg) {
     json ref = {{"source", s.reference.source}};
     if (s.reference.vms) ref["vms"] = *s.reference.vms;
@@ -81,17 +73,18 @@ void write_outputs(const std::string& dir, const Scenario& s, const ExperimentRe
 void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult& r) {
   fmt::print(out, "\n{} ({} experiment, seed {})\n", s.name, r.type, s.seed);
   if (!s.description.empty()) fmt::print(out, "  {}\n", s.description);
-  if (r.type == "density") {
-    fmt::print(out, "  {:<34} {}", fmt::format("VMs that fit in {:.0f} GiB:", r.budget_gib), r.vms);
+  if (r.search) {
+    fmt::print(out, "  {:<34} {}", fmt::format("VMs that fit in {:.0f} GiB:", r.budget_gib.value_or(0)), r.vms);
     if (s.reference.vms)
       fmt::print(out, "   (reference: {:.0f}, {})", *s.reference.vms, s.reference.source);
     fmt::print(out, "\n");
     std::string trials;
-    for (const auto& t : r.search) trials += fmt::format(" {}{}", t.vms, t.fits ? "✓" : "✗");
+    for (const auto& t : *r.search) trials += fmt::format(" {}{}", t.vms, t.fits ? "✓" : "✗");
     fmt::print(out, "  {:<34}{}\n", "search (VMs, fits):", trials);
-  } else if (r.type == "launch") {
+  } else if (r.launched_one_by_one) {
     fmt::print(out, "  {:<34} {}",
-               fmt::format("VMs launched one by one in {:.1f} GiB:", r.budget_gib), r.vms);
+               fmt::format("VMs launched one by one in {:.1f} GiB:", r.budget_gib.value_or(0)),
+               r.vms);
     if (s.reference.vms)
       fmt::print(out, "   (reference: {:.0f}, {})", *s.reference.vms, s.reference.source);
     fmt::print(out, "\n");

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <optional>
 
+#include "scenario/experiments.hpp"
+
 namespace memvirt {
 namespace {
 
@@ -41,7 +43,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.host.vm_budget = host.bytes("vm_budget", s.host.memory, "memory the VMs may use");
   if (s.host.memory.pages() == 0) host.fail("memory", "must be at least one page");
   if (s.host.vm_budget > s.host.memory) host.fail("vm_budget", "exceeds host memory");
-  s.host.content = host.choice("content", "fingerprint", {"fingerprint", "bytes"},
+  s.host.content = host.option("content", ContentBackend::kFingerprint, kContentBackendSpellings,
                                "content backend: fingerprints (scale) or real bytes");
   s.host.kill_on_exhaustion = host.boolean(
       "kill_on_exhaustion", true, "host OOM killer ends the largest VM when memory runs out");
@@ -77,15 +79,14 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       "shared_fraction", 0.0, "share of the footprint identical across VMs of one image", 0, 1);
   s.vm.boot.image = boot.string("image", "default", "image identity");
   s.vm.boot.boot_time = boot.duration("time", Duration{0}, "time from launch to workloads");
-  for (Params w : vm.sequence("workloads")) s.vm.workloads.push_back(make_workload_factory(w));
+  const WorkloadRegistry workloads = make_workload_registry();
+  for (Params w : vm.sequence("workloads")) s.vm.workloads.push_back(workloads.parse(w));
 
-  for (Params m : p.sequence("reclaim")) {
-    s.reclaim_names.push_back(m.string("impl", "", "mechanism"));
-    s.reclaim.push_back(make_mechanism_factory(m));
-  }
+  const MechanismRegistry mechanisms = make_mechanism_registry();
+  for (Params m : p.sequence("reclaim")) s.reclaim.push_back(mechanisms.parse(m));
 
   Params ex = p.child("experiment");
-  s.experiment.type = ex.choice("type", "fixed", {"fixed", "density", "launch"}, "experiment kind");
+  s.experiment.spec = make_experiment_registry().parse(ex, "fixed");
   s.experiment.duration =
       ex.duration("duration", Duration::seconds(3600), "virtual time simulated");
   if (s.experiment.duration.ns() <= 0) ex.fail("duration", "must be positive");
@@ -95,19 +96,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.experiment.sample_interval =
       ex.duration("sample_interval", Duration::seconds(10), "time between time-series samples");
   if (s.experiment.sample_interval.ns() <= 0) ex.fail("sample_interval", "must be positive");
-  // Both kinds read both keys, so switching `type` with -p needs no other change.
-  s.experiment.max_vms = static_cast<unsigned>(ex.integer(
-      "max_vms", 4096, "density: upper bound of the search; launch: VMs at most", 1, 100000));
-  if (s.experiment.type == "fixed") {
-    s.experiment.vms = static_cast<unsigned>(ex.integer("vms", 1, "number of VMs", 1, 100000));
-  } else {
-    // Optional first count tried by the search; 0 = as many as fit if every guest touched
-    // all of its memory.
-    s.experiment.vms = static_cast<unsigned>(
-        ex.integer("vms", 0, "first VM count the density search tries", 0, 100000));
-  }
-  s.experiment.checks =
-      ex.choice("checks", "cheap", {"none", "cheap", "full"}, "invariant checks during the run");
+  s.experiment.checks = ex.option("checks", CheckLevel::kCheap, kCheckLevelSpellings,
+                                  "invariant checks during the run");
 
   Params ref = p.child("reference");
   if (ref.has("vms")) s.reference.vms = ref.real("vms", 0, "the seed's measured VM count", 0);

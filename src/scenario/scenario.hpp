@@ -13,16 +13,20 @@
 
 #include "core/cost.hpp"
 #include "core/params.hpp"
+#include "core/registry.hpp"
 #include "guest/kernel.hpp"
+#include "host/content_store.hpp"
 #include "reclaim/mechanism.hpp"
 #include "workload/workload.hpp"
 
 namespace memvirt {
 
+class Experiment;
+
 struct HostConfig {
   Bytes memory;                    // physical memory of the host
   Bytes vm_budget;                 // memory the VMs may use (density budget)
-  std::string content;             // "fingerprint" or "bytes"
+  ContentBackend content = ContentBackend::kFingerprint;
   bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
 };
 
@@ -39,18 +43,21 @@ struct VmConfig {
   unsigned vcpus = 1;
   GuestKernelConfig kernel;
   BootConfig boot;
-  std::vector<WorkloadFactory> workloads;
+  std::vector<SpecPtr<Workload>> workloads;  // `workloads:`, in order
   Duration launch_interval{};  // time between successive VM launches
 };
 
+// Invariant checks made at every sample (cheap: accounting; full: every structure).
+enum class CheckLevel : std::uint8_t { kNone, kCheap, kFull };
+inline constexpr std::array<Spelling<CheckLevel>, 3> kCheckLevelSpellings{
+    {{CheckLevel::kNone, "none"}, {CheckLevel::kCheap, "cheap"}, {CheckLevel::kFull, "full"}}};
+
 struct ExperimentConfig {
-  std::string type;  // "density" or "fixed"
+  SpecPtr<Experiment> spec;  // `type:` and the experiment's own keys (scenario/experiments.hpp)
   Duration duration;
   Duration warmup;  // statistics cover [warmup, duration]
   Duration sample_interval;
-  unsigned vms = 1;         // fixed: number of VMs; density: first count tried (0: derived)
-  unsigned max_vms = 4096;  // density: upper bound of the search
-  std::string checks;       // "none", "cheap", "full": invariant checks during the run
+  CheckLevel checks = CheckLevel::kCheap;
 };
 
 struct Reference {
@@ -68,8 +75,7 @@ struct Scenario {
   std::string profile_file;
   CostProfile costs;
   VmConfig vm;
-  std::vector<MechanismFactory> reclaim;  // host mechanisms, in the order given
-  std::vector<std::string> reclaim_names;
+  std::vector<SpecPtr<Mechanism>> reclaim;  // host mechanisms, in the order given
   ExperimentConfig experiment;
   Reference reference;
   YAML::Node effective;  // the effective configuration

@@ -22,19 +22,12 @@ struct Simulation::Vm {
   std::vector<std::unique_ptr<Workload>> workloads;
 };
 
-Simulation::Simulation(const Scenario& scenario, unsigned vms)
+Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order)
     : s_(scenario),
       vm_count_(vms),
-      series_({"time_s", "host_used_gib", "host_private_gib", "host_shared_gib", "vms_alive",
-               "guest_in_use_gib", "guest_free_gib", "guest_committed_gib", "guest_touched_gib",
-               "host_lazy_gib"}) {
-  std::unique_ptr<ContentStore> store;
-  if (s_.host.content == "bytes") {
-    store = std::make_unique<BytesStore>(s_.host.memory.pages());
-  } else {
-    store = std::make_unique<FingerprintStore>();
-  }
-  host_ = std::make_unique<HostMemory>(std::move(store));
+      order_(order),
+      recorder_(scenario.experiment.warmup, {"host_lazy_gib"}) {
+  host_ = std::make_unique<HostMemory>(make_content_store(s_.host.content, s_.host.memory.pages()));
   vcpus_ = &accounts_.get("guest_vcpus", 0);
   host_faults_ = &accounts_.get("host_fault_in", 1);
   MechanismEnv env;
@@ -43,10 +36,25 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms)
   env.accounts = &accounts_;
   env.costs = &s_.costs;
   env.seed = s_.seed;
-  for (const auto& make : s_.reclaim) mechanisms_.push_back(make());
+  for (const auto& spec : s_.reclaim) mechanisms_.push_back(spec->make());
   for (const auto& m : mechanisms_) env.peers.push_back(m.get());
+  // The mechanisms' own columns, named by their place in the configuration.
+  struct Names final : StatsVisitor {
+    RunRecorder* recorder;
+    std::string prefix;
+    void counter(std::string_view n, const Counter&) override { value(n, 0); }
+    void value(std::string_view n, double) override {
+      recorder->add_column(prefix + std::string(n));
+    }
+  };
+  for (std::size_t i = 0; i < mechanisms_.size(); ++i) {
+    Names names;
+    names.recorder = &recorder_;
+    names.prefix = fmt::format("reclaim[{}].", i);
+    mechanisms_[i]->visit_columns(names);
+  }
   for (const auto& m : mechanisms_) m->start(env);
-  if (s_.experiment.type == "launch") {
+  if (order_ == LaunchOrder::kEachAfterThePrevious) {
     // One after another: each VM starts once the one before has run its programs.
     if (vm_count_ > 0) queue_.at(TimePoint{}, EventQueue::kHost, [this](TimePoint) { launch(0); });
     return;
@@ -99,7 +107,7 @@ void Simulation::launch(unsigned index) {
   queue_.after(s_.vm.boot.boot_time, EventQueue::kGuest, [this, &ref](TimePoint) {
     if (!ref.alive) return;
     for (std::size_t w = 0; w < s_.vm.workloads.size(); ++w) {
-      ref.workloads.push_back(s_.vm.workloads[w]());
+      ref.workloads.push_back(s_.vm.workloads[w]->make());
       WorkloadEnv env;
       env.queue = &queue_;
       env.kernel = ref.kernel.get();
@@ -118,7 +126,7 @@ void Simulation::launch(unsigned index) {
 void Simulation::vm_done(const Vm& vm) {
   if (!vm.alive) return;
   ++completed_;
-  if (s_.experiment.type == "launch" && vm.index + 1 < vm_count_) {
+  if (order_ == LaunchOrder::kEachAfterThePrevious && vm.index + 1 < vm_count_) {
     const unsigned next = vm.index + 1;
     queue_.after(s_.vm.launch_interval, EventQueue::kHost,
                  [this, next](TimePoint) { launch(next); });
@@ -156,14 +164,32 @@ void Simulation::sample(TimePoint now) {
     committed += k.committed_as_pages();
     touched += host_->vm_stats(vm->id).touched_pages;
   }
-  series_.add_row({now.seconds(), pages_gib(host_->frames_used()),
-                   pages_gib(host_->private_frames()), pages_gib(host_->shared_frames()),
-                   static_cast<double>(alive), pages_gib(in_use), pages_gib(free),
-                   pages_gib(committed), pages_gib(touched), pages_gib(host_->lazy_frames())});
-  if (s_.experiment.checks != "none") check(s_.experiment.checks == "full");
+  std::vector<double> row{now.seconds(),
+                          pages_gib(host_->frames_used()),
+                          pages_gib(host_->private_frames()),
+                          pages_gib(host_->shared_frames()),
+                          static_cast<double>(alive),
+                          pages_gib(in_use),
+                          pages_gib(free),
+                          pages_gib(committed),
+                          pages_gib(touched),
+                          pages_gib(host_->lazy_frames())};
+  struct Values final : StatsVisitor {
+    std::vector<double>* row;
+    void counter(std::string_view, const Counter& c) override {
+      row->push_back(static_cast<double>(c.value()));
+    }
+    void value(std::string_view, double v) override { row->push_back(v); }
+  };
+  Values values;
+  values.row = &row;
+  for (const auto& m : mechanisms_) m->visit_columns(values);
+  recorder_.add_row(std::move(row));
+  if (s_.experiment.checks != CheckLevel::kNone) check(s_.experiment.checks);
 }
 
-void Simulation::check(bool full) const {
+void Simulation::check(CheckLevel level) const {
+  const bool full = level == CheckLevel::kFull;
   if (full) {
     host_->check_full();
   } else {
@@ -182,9 +208,70 @@ std::uint64_t Simulation::simulator_bytes() const {
   return bytes;
 }
 
+void Simulation::collect_stats(StatsNode root) const {
+  for (std::size_t i = 0; i < mechanisms_.size(); ++i) {
+    StatsNode node = root.element("reclaim", i);
+    node.text("impl", s_.reclaim[i]->name());
+    mechanisms_[i]->visit_stats(node);
+  }
+  // The VMs alive at the end, summed: what their kernels, programs and host mappings counted.
+  GuestStats guest;
+  VmMemoryStats host;
+  std::vector<WorkloadStats> workloads(s_.vm.workloads.size());
+  const auto add = [](Counter& to, const Counter& from) { to.add(from.value()); };
+  for (const auto& vm : vms_) {
+    if (!vm->alive) continue;
+    const GuestStats& g = vm->kernel->stats();
+    add(guest.pages_allocated, g.pages_allocated);
+    add(guest.pages_freed, g.pages_freed);
+    add(guest.anon_faults, g.anon_faults);
+    add(guest.oom_kills, g.oom_kills);
+    add(guest.alloc_failures, g.alloc_failures);
+    const VmMemoryStats& h = host_->vm_stats(vm->id);
+    add(host.faults_in, h.faults_in);
+    add(host.cow_breaks, h.cow_breaks);
+    add(host.discards, h.discards);
+    add(host.lazy_frees, h.lazy_frees);
+    add(host.lazy_reclaimed, h.lazy_reclaimed);
+    add(host.lazy_reused, h.lazy_reused);
+    add(host.zero_maps, h.zero_maps);
+    for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
+      const WorkloadStats& st = vm->workloads[w]->stats();
+      add(workloads[w].cycles, st.cycles);
+      add(workloads[w].pages_touched, st.pages_touched);
+      add(workloads[w].pages_freed, st.pages_freed);
+      add(workloads[w].killed, st.killed);
+      add(workloads[w].operations, st.operations);
+    }
+  }
+  StatsNode vm = root.child("vm");
+  StatsNode kernel = vm.child("kernel");
+  kernel.counter("pages_allocated", guest.pages_allocated);
+  kernel.counter("pages_freed", guest.pages_freed);
+  kernel.counter("anon_faults", guest.anon_faults);
+  kernel.counter("oom_kills", guest.oom_kills);
+  kernel.counter("alloc_failures", guest.alloc_failures);
+  for (std::size_t w = 0; w < workloads.size(); ++w) {
+    StatsNode node = vm.element("workloads", w);
+    node.text("type", s_.vm.workloads[w]->name());
+    node.counter("cycles", workloads[w].cycles);
+    node.counter("pages_touched", workloads[w].pages_touched);
+    node.counter("pages_freed", workloads[w].pages_freed);
+    node.counter("killed", workloads[w].killed);
+    node.counter("operations", workloads[w].operations);
+  }
+  StatsNode h = root.child("host");
+  h.counter("faults_in", host.faults_in);
+  h.counter("cow_breaks", host.cow_breaks);
+  h.counter("discards", host.discards);
+  h.counter("lazy_frees", host.lazy_frees);
+  h.counter("lazy_reclaimed", host.lazy_reclaimed);
+  h.counter("lazy_reused", host.lazy_reused);
+  h.counter("zero_maps", host.zero_maps);
+}
+
 RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_above) {
   const TimePoint end = TimePoint{} + s_.experiment.duration;
-  const TimePoint warmup = TimePoint{} + s_.experiment.warmup;
   PeriodicDaemon sampler(queue_, EventQueue::kSample, [this](TimePoint now) {
     sample(now);
     return s_.experiment.sample_interval;
@@ -193,14 +280,10 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   const std::uint64_t capacity = s_.host.memory.pages();
   const std::uint64_t abort_pages = abort_above ? abort_above->pages() : UINT64_MAX;
   RunResult r;
-  host_gauge_.reset(TimePoint{}, 0);
   auto last_report = std::chrono::steady_clock::now();
   while (queue_.step(end)) {
     const TimePoint now = queue_.now();
-    if (!window_started_ && now >= warmup) {
-      window_started_ = true;
-      host_gauge_.reset(warmup, pages_gib(host_->frames_used()));
-    }
+    recorder_.open_window(now, pages_gib(host_->frames_used()));
     std::uint64_t used = host_->frames_used();
     if (const std::uint64_t limit = std::min(capacity, abort_pages); used > limit) {
       // The host reclaims lazily freed (MADV_FREE) frames before anything else.
@@ -209,9 +292,7 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     }
     // Going over the budget ends the run before the OOM killer would pick a victim.
     if (used > abort_pages) {
-      const double gib = pages_gib(used);
-      host_peak_gib_ = std::max(host_peak_gib_, gib);
-      if (window_started_) host_gauge_.set(now, gib);
+      recorder_.observe_host(now, pages_gib(used));
       r.exceeded = true;
       r.exceeded_at_s = now.seconds();
       break;
@@ -220,9 +301,7 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
       while (host_->frames_used() > capacity) host_oom_kill();
       used = host_->frames_used();
     }
-    const double gib = pages_gib(used);
-    host_peak_gib_ = std::max(host_peak_gib_, gib);
-    if (window_started_) host_gauge_.set(now, gib);
+    recorder_.observe_host(now, pages_gib(used));
     if (progress != nullptr && (queue_.fired() & 1023) == 0) {
       const auto wall = std::chrono::steady_clock::now();
       if (wall - last_report > std::chrono::milliseconds(200)) {
@@ -237,24 +316,15 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     sample(end);
   }
   sampler.stop();
-  if (!window_started_) host_gauge_.reset(stop, pages_gib(host_->frames_used()));
-  host_gauge_.close(stop);
   if (progress != nullptr) progress->update(stop.seconds(), end.seconds());
 
+  collect_stats(recorder_.stats());
+  recorder_.finish(stop, r);
   r.vms = static_cast<unsigned>(vms_.size());
   r.vms_completed = completed_;
   r.vms_killed = killed_;
   r.simulated_s = stop.seconds();
-  r.host_min_gib = host_gauge_.min();
-  r.host_avg_gib = host_gauge_.mean();
-  r.host_max_gib = host_gauge_.max();
-  r.host_peak_gib = host_peak_gib_;
-  const Duration elapsed = stop - TimePoint{};
-  for (const auto& a : accounts_.all()) {
-    r.cpu.push_back({a->name(), a->threads(), a->cpu_percent(elapsed),
-                     static_cast<double>(a->busy().ps) * 1e-12});
-  }
-  r.series = series_;
+  r.cpu = summarize(accounts_, stop - TimePoint{});
   r.events = queue_.fired();
   r.workload_ops_per_s.assign(s_.vm.workloads.size(), 0.0);
   for (const auto& vm : vms_) {
@@ -271,24 +341,6 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     }
   }
   r.simulator_bytes = simulator_bytes();
-  struct Collect final : StatsVisitor {
-    std::vector<std::pair<std::string, double>> out;
-    void counter(std::string_view n, const Counter& c) override {
-      out.emplace_back(n, static_cast<double>(c.value()));
-    }
-    void gauge(std::string_view n, const Gauge& g) override {
-      out.emplace_back(n, static_cast<double>(g.value()));
-    }
-    void histogram(std::string_view n, const Histogram& h) override {
-      out.emplace_back(n, h.mean());
-    }
-    void value(std::string_view n, double v) override { out.emplace_back(n, v); }
-  };
-  for (const auto& m : mechanisms_) {
-    Collect c;
-    m->visit_stats(c);
-    r.mechanisms.emplace_back(m->name(), std::move(c.out));
-  }
   return r;
 }
 

@@ -1,5 +1,5 @@
 // Workloads: programs that run inside a guest and drive its memory. Each schedules its own
-// events on the simulation's queue; registry by the scenario's `type:`.
+// events on the simulation's queue; the scenario names them by `type:`, from the registry.
 #pragma once
 
 #include <functional>
@@ -8,6 +8,7 @@
 
 #include "core/event_queue.hpp"
 #include "core/params.hpp"
+#include "core/registry.hpp"
 #include "core/rng.hpp"
 #include "guest/kernel.hpp"
 
@@ -41,26 +42,15 @@ class Workload {
   [[nodiscard]] virtual const WorkloadStats& stats() const = 0;
 };
 
-using WorkloadFactory = std::function<std::unique_ptr<Workload>()>;
+using WorkloadSpec = Spec<Workload>;
+using WorkloadRegistry = Registry<Workload>;
 
-// Reads one workload entry (its `type` and parameters) and returns a factory that makes
-// independent instances of it, one per VM. Throws InputError on bad parameters.
-WorkloadFactory make_workload_factory(Params p);
+// Every workload, by its `type:` name (workload/registry.cpp: one line each).
+WorkloadRegistry make_workload_registry();
 
-// Size distributions for allocation amounts.
-class SizeDistribution {
- public:
-  // `dist`: constant (value) | uniform (min, max) | truncated_exponential (mean, max).
-  static SizeDistribution from_params(Params p);
-  [[nodiscard]] Bytes draw(Rng& rng) const;
-  [[nodiscard]] Bytes mean() const;
-  [[nodiscard]] Bytes max() const { return max_; }
-
- private:
-  enum class Kind { kConstant, kUniform, kTruncatedExponential } kind_ = Kind::kConstant;
-  Bytes min_{}, max_{};
-  double rate_ = 0;  // 1/bytes, truncated exponential
-};
+// `touch_chunk`, which every workload entry takes: pages touched per event, the granularity
+// of virtual time. Returns the pages.
+std::uint64_t read_touch_chunk(Params& p);
 
 // Unique page contents for a program: every write is a content no other page has (a
 // counter per program through a bijective mix, so two draws never collide).

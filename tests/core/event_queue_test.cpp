@@ -83,20 +83,6 @@ TEST(Stats, TimeWeightedGaugeIntegratesAStepFunction) {
   EXPECT_EQ(g.max(), 30);
 }
 
-TEST(Stats, GaugeKeepsPeakAndHistogramCounts) {
-  Gauge g;
-  g.add(5);
-  g.add(-3);
-  EXPECT_EQ(g.value(), 2);
-  EXPECT_EQ(g.peak(), 5);
-  Histogram h;
-  for (std::uint64_t v : {1, 2, 3, 1000}) h.record(v);
-  EXPECT_EQ(h.count(), 4U);
-  EXPECT_EQ(h.max(), 1000U);
-  EXPECT_DOUBLE_EQ(h.mean(), 1006.0 / 4);
-  EXPECT_GE(h.quantile_bound(0.99), 1000U);
-}
-
 TEST(CostAccount, PercentIsBusyTimeOverElapsedPerThread) {
   CostAccount a("daemon", 2);
   a.charge(CpuTime{500'000'000'000});  // 0.5 s

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "core/rng.hpp"
-#include "workload/workload.hpp"
+#include "workload/periodic_alloc.hpp"
 
 namespace memvirt {
 namespace {
@@ -122,9 +122,18 @@ vm:
       mean_in_use: 100MiB
 experiment: {type: fixed, duration: 60s}
 )"));
-  // The same stream the simulator's PeriodicAlloc draws from: phase first, then amounts.
-  Rng rng(7, "workload.periodic_alloc", 0);
-  const std::uint64_t phase = rng.below(10'000'000'000ULL);
+  // The draws the simulator's PeriodicAlloc makes for VM 0: phase first, then amounts.
+  const Scenario sim = load(R"(seed: 7
+vm:
+  memory: 1GiB
+  workloads:
+    - type: periodic_alloc
+      period: 10s
+      amount: {dist: uniform, min: 0B, max: 512MiB}
+      mean_in_use: 100MiB
+)");
+  PeriodicAlloc::Draws draws(*sim.vm.workloads[0]->as<PeriodicAlloc>(), 7, 0, 0);
+  const std::uint64_t phase = static_cast<std::uint64_t>(draws.phase().ns());
   const std::string sh = file_of(plan.vms[0], "etc/memvirt/vm.sh");
   EXPECT_NE(sh.find(fmt::format("phase={} amounts=/etc/memvirt/w0.amounts mean_in_use={}", phase,
                                 100ULL << 20)),
@@ -134,8 +143,7 @@ experiment: {type: fixed, duration: 60s}
   std::istringstream in(amounts);
   std::uint64_t first = 0;
   in >> first;
-  const std::uint64_t want = static_cast<std::uint64_t>(rng.uniform() * (512ULL << 20)) & ~4095ULL;
-  EXPECT_EQ(first, want);
+  EXPECT_EQ(first, draws.amount().value());
   EXPECT_GE(std::count(amounts.begin(), amounts.end(), '\n'), 6);
 }
 

@@ -92,7 +92,8 @@ TEST(Scenario, DensityIsTheLargestCountWithinBudget) {
   const ExperimentResult r = run_experiment(s);
   ASSERT_GT(r.vms, 0U);
   bool saw_next_fail = false;
-  for (const auto& t : r.search) {
+  ASSERT_TRUE(r.search.has_value());
+  for (const auto& t : *r.search) {
     if (t.vms <= r.vms) {
       EXPECT_TRUE(t.fits) << t.vms;
     }

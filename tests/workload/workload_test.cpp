@@ -1,4 +1,4 @@
-#include "workload/workload.hpp"
+#include "workload/size_distribution.hpp"
 
 #include <gtest/gtest.h>
 

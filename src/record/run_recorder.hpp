@@ -1,0 +1,102 @@
+// What one run measured, recorded the same way by the simulator and the real lab: the host
+// memory gauge over the statistics window, its peak, the time series, the CPU accounts and
+// the stats tree. Writers format a RunResult; the recorder builds one.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/cost.hpp"
+#include "core/stats.hpp"
+#include "core/types.hpp"
+
+namespace memvirt {
+
+struct AccountSummary {
+  std::string name;
+  unsigned threads = 0;
+  double cpu_percent = 0;  // of one core, averaged per thread
+  double cpu_seconds = 0;
+};
+
+struct RunResult {
+  unsigned vms = 0;            // VMs launched
+  unsigned vms_completed = 0;  // VMs whose workloads all ended (finite workloads only)
+  unsigned vms_killed = 0;     // ended by the host OOM killer
+  bool exceeded = false;       // host memory went above the abort threshold
+  double exceeded_at_s = 0;
+  double simulated_s = 0;
+  double host_min_gib = 0, host_avg_gib = 0, host_max_gib = 0;  // over [warmup, end]
+  double host_peak_gib = 0;                                     // over the whole run
+  std::vector<AccountSummary> cpu;
+  TimeSeries series{{}};
+  std::uint64_t events = 0;
+  std::uint64_t touched_pages = 0;
+  std::uint64_t guest_oom_kills = 0;
+  std::uint64_t workload_cycles = 0;
+  // Benchmark workloads (page_fault1/2): operations per second of each `workloads:` entry,
+  // summed over its tasks and the VMs (0 for other workloads).
+  std::vector<double> workload_ops_per_s;
+  std::uint64_t simulator_bytes = 0;  // model memory at the end (page tables, metadata)
+  // The components' statistics at the end, in the shape of the configuration: a component
+  // configured at `reclaim[1]` has its stats at stats["reclaim"][1].
+  nlohmann::json stats = nlohmann::json::object();
+};
+
+// The columns every run's timeseries.csv begins with, simulator and lab alike.
+inline constexpr std::string_view kCommonColumns[] = {
+    "time_s",           "host_used_gib",    "host_private_gib",    "host_shared_gib",
+    "vms_alive",        "guest_in_use_gib", "guest_free_gib",      "guest_committed_gib",
+    "guest_touched_gib"};
+
+// Where a component writes its statistics: a StatsVisitor onto one node of the stats tree.
+class StatsNode final : public StatsVisitor {
+ public:
+  explicit StatsNode(nlohmann::json& node) : node_(node) {}
+  void counter(std::string_view name, const Counter& c) override;
+  void value(std::string_view name, double v) override;
+  // A child node ("kernel"), or an element of a list ("reclaim", 1), created as needed.
+  [[nodiscard]] StatsNode child(std::string_view name);
+  [[nodiscard]] StatsNode element(std::string_view list, std::size_t index);
+  void text(std::string_view name, std::string_view v);
+
+ private:
+  nlohmann::json& node_;
+};
+
+// The simulator's CPU accounts over `elapsed`, in creation order.
+std::vector<AccountSummary> summarize(const Accounts& accounts, Duration elapsed);
+
+class RunRecorder {
+ public:
+  // Statistics of host memory cover [warmup, stop]; the peak covers the whole run. The time
+  // series starts with kCommonColumns, then `extra_columns`.
+  RunRecorder(Duration warmup, const std::vector<std::string>& extra_columns);
+
+  // Opens the statistics window when `now` has reached the warm-up: host memory is taken to
+  // have been `gib` since the warm-up began. Does nothing before the warm-up or once open.
+  void open_window(TimePoint now, double gib);
+  // Host memory in use now (GiB); opens the window with this value when it is due.
+  void observe_host(TimePoint now, double gib);
+  // A column after those given at construction; only before the first row.
+  void add_column(std::string name);
+  // One row: kCommonColumns then the extra columns, in order.
+  void add_row(std::vector<double> row);
+  // Ends the window at `stop` and fills the result's host memory, series and stats fields.
+  void finish(TimePoint stop, RunResult& out);
+  [[nodiscard]] StatsNode stats() { return StatsNode(stats_); }
+  [[nodiscard]] bool window_started() const { return window_started_; }
+
+ private:
+  Duration warmup_;
+  TimeSeries series_;
+  TimeWeightedGauge gauge_;
+  double peak_gib_ = 0;
+  double last_gib_ = 0;
+  bool window_started_ = false;
+  nlohmann::json stats_ = nlohmann::json::object();
+};
+
+}  // namespace memvirt

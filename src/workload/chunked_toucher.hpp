@@ -1,0 +1,45 @@
+// Touches a region in chunks, one event per chunk, so that virtual time advances by the cost
+// of each chunk and other VMs interleave.
+#pragma once
+
+#include <functional>
+
+#include "workload/workload.hpp"
+
+namespace memvirt {
+
+class ChunkedToucher {
+ public:
+  using Done = std::function<void(TouchStatus)>;
+  static void run(const WorkloadEnv& env, std::uint32_t pid, std::uint64_t region,
+                  std::uint64_t pages, std::uint64_t chunk, UniqueContent* content,
+                  WorkloadStats* stats, const Done& done) {
+    env.queue->after(Duration{0}, EventQueue::kWorkload,
+                     [env, pid, region, pages, chunk, content, stats, done](TimePoint) {
+                       step(env, pid, region, pages, chunk, content, stats, done);
+                     });
+  }
+
+ private:
+  static void step(const WorkloadEnv& env, std::uint32_t pid, std::uint64_t region,
+                   std::uint64_t remaining, std::uint64_t chunk, UniqueContent* content,
+                   WorkloadStats* stats, const Done& done) {
+    if (!*env.vm_alive) return;
+    const std::uint64_t n = std::min(remaining, chunk);
+    const TouchResult r =
+        env.kernel->touch(pid, region, n, [content](std::uint64_t) { return content->next(); });
+    stats->pages_touched.add(r.pages);
+    const Duration took = (r.guest + r.host).duration();
+    if (r.status != TouchStatus::kDone || r.pages < n || remaining == n) {
+      env.queue->after(took, EventQueue::kWorkload, [done, st = r.status, env](TimePoint) {
+        if (*env.vm_alive) done(st);
+      });
+      return;
+    }
+    env.queue->after(took, EventQueue::kWorkload,
+                     [env, pid, region, rest = remaining - n, chunk, content, stats, done](
+                         TimePoint) { step(env, pid, region, rest, chunk, content, stats, done); });
+  }
+};
+
+}  // namespace memvirt
