@@ -75,7 +75,8 @@ class Registry {
 
   // `family` names the family in errors ("mechanism"); `key` is the entry's name key
   // ("impl", "type").
-  Registry(std::string family, std::string key) : family_(std::move(family)), key_(std::move(key)) {}
+  Registry(std::string family, std::string key)
+      : family_(std::move(family)), key_(std::move(key)) {}
 
   // Registers `name`; a name registered twice is a programming error.
   void add(const std::string& name, Parser parse) {

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "core/params.hpp"
-#include "scenario/scenario.hpp"
 #include "core/types.hpp"
+#include "scenario/scenario.hpp"
 
 namespace memvirt {
 
@@ -20,15 +20,15 @@ inline constexpr std::array<Spelling<GuestThp>, 4> kGuestThpSpellings{
      {GuestThp::kNever, "never"}}};
 
 struct LabConfig {
-  std::string qemu;          // QEMU system emulator: name in PATH or a path
-  std::string accel;         // auto | kvm | tcg
-  std::string image;         // image folder; empty: lab-image in the build folder
-  std::string kernel;        // guest kernel; empty: newest /boot/vmlinuz-*-cloud-amd64
-  std::string kernel_args;   // appended to the guest kernel command line
+  std::string qemu;         // QEMU system emulator: name in PATH or a path
+  std::string accel;        // auto | kvm | tcg
+  std::string image;        // image folder; empty: lab-image in the build folder
+  std::string kernel;       // guest kernel; empty: newest /boot/vmlinuz-*-cloud-amd64
+  std::string kernel_args;  // appended to the guest kernel command line
   GuestThp guest_thp = GuestThp::kDefault;
-  Duration boot_timeout;     // launch to the guest's first marker
-  Duration silence_timeout;  // longest a booted guest may go without a marker
-  Duration qmp_timeout;      // per QMP command
+  Duration boot_timeout;           // launch to the guest's first marker
+  Duration silence_timeout;        // longest a booted guest may go without a marker
+  Duration qmp_timeout;            // per QMP command
   Duration guest_sample_interval;  // the guest's meminfo markers
 
   static LabConfig from_params(Params p);

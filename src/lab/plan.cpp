@@ -96,7 +96,8 @@ LabPlan make_lab_plan(const Scenario& s) {
 
   plan.memory = s.vm.memory;
   plan.vcpus = s.vm.vcpus;
-  if (plan.memory.value() % (1ULL << 20) != 0) fail(s, "vm.memory", "QEMU takes whole MiB of memory");
+  if (plan.memory.value() % (1ULL << 20) != 0)
+    fail(s, "vm.memory", "QEMU takes whole MiB of memory");
 
   // Reclaim mechanisms: each field either has a real counterpart or is refused.
   for (std::size_t i = 0; i < s.reclaim.size(); ++i) {
@@ -175,7 +176,8 @@ LabPlan make_lab_plan(const Scenario& s) {
   if (kernel.shuffle) plan.kernel_args.push_back("page_alloc.shuffle=1");
   // What the model lets a scenario change but the real kernel computes for itself.
   const auto fixed_by_kernel = [&](const char* key, bool differs) {
-    if (differs) plan.notes.push_back(fmt::format("vm.kernel.{}: fixed by the real guest kernel", key));
+    if (differs)
+      plan.notes.push_back(fmt::format("vm.kernel.{}: fixed by the real guest kernel", key));
   };
   fixed_by_kernel("lowmem", kernel.lowmem.has_value());
   fixed_by_kernel("min_free_kbytes_max",

@@ -38,7 +38,7 @@ struct LabPlan {
   Duration stats_interval{};           // 0: no stats polling
   std::vector<BalloonTarget> targets;  // from each VM's launch
   bool ksm = false;
-  std::optional<std::size_t> ksm_entry;  // its index in `reclaim:`
+  std::optional<std::size_t> ksm_entry;                           // its index in `reclaim:`
   std::vector<std::pair<std::string, std::string>> ksm_settings;  // sysfs name, value
   std::vector<LabVm> vms;
   Duration duration, warmup, sample_interval;

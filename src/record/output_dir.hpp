@@ -2,11 +2,11 @@
 // translation experiments, bench dedup).
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <fstream>
 #include <ostream>
 #include <string>
-
-#include <yaml-cpp/yaml.h>
 
 #include "core/stats.hpp"
 

@@ -47,9 +47,8 @@ struct RunResult {
 
 // The columns every run's timeseries.csv begins with, simulator and lab alike.
 inline constexpr std::string_view kCommonColumns[] = {
-    "time_s",           "host_used_gib",    "host_private_gib",    "host_shared_gib",
-    "vms_alive",        "guest_in_use_gib", "guest_free_gib",      "guest_committed_gib",
-    "guest_touched_gib"};
+    "time_s",           "host_used_gib",  "host_private_gib",    "host_shared_gib",  "vms_alive",
+    "guest_in_use_gib", "guest_free_gib", "guest_committed_gib", "guest_touched_gib"};
 
 // Where a component writes its statistics: a StatsVisitor onto one node of the stats tree.
 class StatsNode final : public StatsVisitor {

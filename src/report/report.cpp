@@ -74,7 +74,8 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
   fmt::print(out, "\n{} ({} experiment, seed {})\n", s.name, r.type, s.seed);
   if (!s.description.empty()) fmt::print(out, "  {}\n", s.description);
   if (r.search) {
-    fmt::print(out, "  {:<34} {}", fmt::format("VMs that fit in {:.0f} GiB:", r.budget_gib.value_or(0)), r.vms);
+    fmt::print(out, "  {:<34} {}",
+               fmt::format("VMs that fit in {:.0f} GiB:", r.budget_gib.value_or(0)), r.vms);
     if (s.reference.vms)
       fmt::print(out, "   (reference: {:.0f}, {})", *s.reference.vms, s.reference.source);
     fmt::print(out, "\n");

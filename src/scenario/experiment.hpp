@@ -24,9 +24,9 @@ struct Trial {
 };
 
 struct ExperimentResult {
-  std::string type;  // the experiment's registered name, for the writers
-  unsigned vms = 0;  // VMs found (density), launched (launch) or run (fixed)
-  std::optional<double> budget_gib;   // experiments judged against the VM budget
+  std::string type;                  // the experiment's registered name, for the writers
+  unsigned vms = 0;                  // VMs found (density), launched (launch) or run (fixed)
+  std::optional<double> budget_gib;  // experiments judged against the VM budget
   std::optional<std::vector<Trial>> search;  // experiments that search a count
   bool launched_one_by_one = false;
   RunResult run;  // the run of `vms` VMs

@@ -18,7 +18,8 @@ class FixedExperiment final : public Experiment {
   using Config = VmCounts;
   static Config config_from(Params& p);
   explicit FixedExperiment(Config c) : cfg_(c) {}
-  [[nodiscard]] ExperimentResult run(const Scenario& s, ExperimentProgress* progress) const override;
+  [[nodiscard]] ExperimentResult run(const Scenario& s,
+                                     ExperimentProgress* progress) const override;
 
  private:
   Config cfg_;
@@ -30,7 +31,8 @@ class DensityExperiment final : public Experiment {
   using Config = VmCounts;
   static Config config_from(Params& p);
   explicit DensityExperiment(Config c) : cfg_(c) {}
-  [[nodiscard]] ExperimentResult run(const Scenario& s, ExperimentProgress* progress) const override;
+  [[nodiscard]] ExperimentResult run(const Scenario& s,
+                                     ExperimentProgress* progress) const override;
 
  private:
   Config cfg_;
@@ -43,7 +45,8 @@ class LaunchExperiment final : public Experiment {
   using Config = VmCounts;
   static Config config_from(Params& p);
   explicit LaunchExperiment(Config c) : cfg_(c) {}
-  [[nodiscard]] ExperimentResult run(const Scenario& s, ExperimentProgress* progress) const override;
+  [[nodiscard]] ExperimentResult run(const Scenario& s,
+                                     ExperimentProgress* progress) const override;
 
  private:
   Config cfg_;

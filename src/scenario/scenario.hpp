@@ -24,8 +24,8 @@ namespace memvirt {
 class Experiment;
 
 struct HostConfig {
-  Bytes memory;                    // physical memory of the host
-  Bytes vm_budget;                 // memory the VMs may use (density budget)
+  Bytes memory;     // physical memory of the host
+  Bytes vm_budget;  // memory the VMs may use (density budget)
   ContentBackend content = ContentBackend::kFingerprint;
   bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
 };
@@ -44,7 +44,7 @@ struct VmConfig {
   GuestKernelConfig kernel;
   BootConfig boot;
   std::vector<SpecPtr<Workload>> workloads;  // `workloads:`, in order
-  Duration launch_interval{};  // time between successive VM launches
+  Duration launch_interval{};                // time between successive VM launches
 };
 
 // Invariant checks made at every sample (cheap: accounting; full: every structure).
@@ -81,7 +81,7 @@ struct Scenario {
   YAML::Node effective;  // the effective configuration
   // Sections owned by a higher layer (the lab's `lab:`), by key, as their readers made them.
   std::map<std::string, std::any> extensions;
-  YAML::Node source;     // the file's tree after -p overrides, with its line marks
+  YAML::Node source;  // the file's tree after -p overrides, with its line marks
   std::shared_ptr<const ParamContext> params;
 
   // Where a dotted field path ("reclaim[1].order") is in the file, so checks made after

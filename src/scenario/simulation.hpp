@@ -10,9 +10,9 @@
 #include "core/cost.hpp"
 #include "core/event_queue.hpp"
 #include "core/stats.hpp"
-#include "record/run_recorder.hpp"
 #include "guest/kernel.hpp"
 #include "host/host_memory.hpp"
+#include "record/run_recorder.hpp"
 #include "scenario/scenario.hpp"
 #include "workload/workload.hpp"
 
@@ -31,8 +31,7 @@ class ProgressSink {
 
 class Simulation {
  public:
-  Simulation(const Scenario& scenario, unsigned vms,
-             LaunchOrder order = LaunchOrder::kStaggered);
+  Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order = LaunchOrder::kStaggered);
   ~Simulation();
   Simulation(const Simulation&) = delete;
   Simulation& operator=(const Simulation&) = delete;

@@ -35,7 +35,8 @@ PeriodicAlloc::Draws::Draws(const Config& c, std::uint64_t seed, std::uint64_t v
 
 Duration PeriodicAlloc::Draws::phase() {
   if (!cfg_->random_phase) return cfg_->phase;
-  return Duration{static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(cfg_->period.ns())))};
+  return Duration{
+      static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(cfg_->period.ns())))};
 }
 
 }  // namespace memvirt

@@ -1,5 +1,7 @@
 // The pluggable families: names come from their registries, nothing falls back to a default,
 // typed configurations are readable through the spec, and stats land at the entry's place.
+#include "core/registry.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "core/registry.hpp"
 #include "reclaim/balloon.hpp"
 #include "reclaim/ksm.hpp"
 #include "reclaim/mechanism.hpp"
@@ -49,7 +50,8 @@ TEST(Registry, ParsesOnlyRegisteredNamesAndListsThemInTheError) {
   for (const char* name : {"ppr", "ksm", "pageone", "reporting", "balloon", "hinting"}) {
     EXPECT_TRUE(r.contains(name)) << name;
   }
-  const std::string e = load_error(scenario_text("[{impl: pageon}]", "{type: memhog, size: 64MiB}"));
+  const std::string e =
+      load_error(scenario_text("[{impl: pageon}]", "{type: memhog, size: 64MiB}"));
   EXPECT_NE(e.find("reclaim[0].impl: 'pageon' is not one of: ppr, ksm, pageone, reporting, "
                    "balloon, hinting"),
             std::string::npos)
@@ -58,7 +60,8 @@ TEST(Registry, ParsesOnlyRegisteredNamesAndListsThemInTheError) {
 
 TEST(Registry, AMissingNameIsAnErrorNotADefault) {
   // An entry without `impl` once became PageONE, and a workload without `type` memhog.
-  const std::string m = load_error(scenario_text("[{reclaim_period: 5s}]", "{type: memhog, size: 64MiB}"));
+  const std::string m =
+      load_error(scenario_text("[{reclaim_period: 5s}]", "{type: memhog, size: 64MiB}"));
   EXPECT_NE(m.find("reclaim[0]: missing 'impl'"), std::string::npos) << m;
   const std::string w = load_error(scenario_text("[]", "{size: 64MiB}"));
   EXPECT_NE(w.find("vm.workloads[0]: missing 'type'"), std::string::npos) << w;
@@ -78,9 +81,9 @@ TEST(Registry, ANameRegisteredTwiceIsAProgrammingError) {
 TEST(Registry, TheTypedConfigurationIsReadableThroughTheSpec) {
   const fs::path dir = temp_dir();
   const Scenario s = load_scenario(write_file(
-      dir / "s.yaml", scenario_text("[{impl: ksm, pages_to_scan: 321}]",
-                                    "{type: memhog, size: 64MiB, then: free}",
-                                    "{type: density, vms: 3}")));
+      dir / "s.yaml",
+      scenario_text("[{impl: ksm, pages_to_scan: 321}]", "{type: memhog, size: 64MiB, then: free}",
+                    "{type: density, vms: 3}")));
   ASSERT_EQ(s.reclaim.size(), 1U);
   EXPECT_EQ(s.reclaim[0]->name(), "ksm");
   ASSERT_NE(s.reclaim[0]->as<Ksm>(), nullptr);
@@ -98,10 +101,9 @@ TEST(StatsTree, TwoEntriesOfOneMechanismKeepTheirOwnStats) {
   // Two balloons with different targets: each entry's stats stay at its own place.
   const fs::path dir = temp_dir();
   const Scenario s = load_scenario(write_file(
-      dir / "s.yaml",
-      scenario_text("[{impl: balloon, targets: [{at: 10s, size: 64MiB}]},"
-                    " {impl: balloon, targets: [{at: 10s, size: 128MiB}]}]",
-                    "{type: memhog, size: 64MiB, then: free}")));
+      dir / "s.yaml", scenario_text("[{impl: balloon, targets: [{at: 10s, size: 64MiB}]},"
+                                    " {impl: balloon, targets: [{at: 10s, size: 128MiB}]}]",
+                                    "{type: memhog, size: 64MiB, then: free}")));
   const ExperimentResult r = run_experiment(s);
   const nlohmann::json j = results_json(s, r);
   ASSERT_TRUE(j.contains("stats")) << j.dump();
@@ -123,8 +125,9 @@ TEST(StatsTree, TwoEntriesOfOneMechanismKeepTheirOwnStats) {
 
 TEST(StatsTree, MechanismColumnsAreNamedByTheirPlace) {
   const fs::path dir = temp_dir();
-  const Scenario s = load_scenario(write_file(
-      dir / "s.yaml", scenario_text("[{impl: reporting, order: 0}]", "{type: memhog, size: 64MiB}")));
+  const Scenario s =
+      load_scenario(write_file(dir / "s.yaml", scenario_text("[{impl: reporting, order: 0}]",
+                                                             "{type: memhog, size: 64MiB}")));
   const ExperimentResult r = run_experiment(s);
   const auto& cols = r.run.series.columns();
   const auto it = std::find(cols.begin(), cols.end(), "reclaim[0].pages_reported");

@@ -1,8 +1,7 @@
-#include "workload/size_distribution.hpp"
-
 #include <gtest/gtest.h>
 
 #include "core/params.hpp"
+#include "workload/size_distribution.hpp"
 
 namespace memvirt {
 namespace {
