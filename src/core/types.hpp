@@ -1,5 +1,5 @@
-// Strong types for the quantities the simulator mixes most often. Mixing a guest frame number
-// with a host frame number, or a size with a duration, is a compile error.
+// Strong types for the quantities the simulator mixes most often. Passing a plain integer where
+// a guest frame number is expected, or a size where a duration is, is a compile error.
 #pragma once
 
 #include <compare>
@@ -24,11 +24,8 @@ class StrongInt {
 };
 
 struct GfnTag {};
-struct HfnTag {};
 // Guest frame number: index of a 4 KiB page in a guest's physical memory.
 using Gfn = StrongInt<GfnTag, std::uint32_t>;
-// Host frame number: index of a 4 KiB frame in the host's memory.
-using Hfn = StrongInt<HfnTag, std::uint64_t>;
 
 inline constexpr std::uint32_t kPageShift = 12;
 inline constexpr std::uint64_t kPageSize = 1ULL << kPageShift;
