@@ -75,9 +75,10 @@ class Duration {
   constexpr explicit Duration(std::int64_t ns) : ns_(ns) {}
   [[nodiscard]] constexpr std::int64_t ns() const { return ns_; }
   [[nodiscard]] constexpr double seconds() const { return static_cast<double>(ns_) * 1e-9; }
-  static constexpr Duration seconds(double s) {
-    return Duration{static_cast<std::int64_t>(s * 1e9)};
-  }
+  // `s` seconds rounded to the nearest nanosecond, halves away from zero (std::llround, as
+  // the scenario parser rounds), so Duration::seconds(4.1) is 4'100'000'000 ns. `s` must fit
+  // (|s| < 9.2e9).
+  static constexpr Duration seconds(double s) { return Duration{round_to_int(s * 1e9)}; }
   static constexpr Duration millis(std::int64_t ms) { return Duration{ms * 1'000'000}; }
   constexpr auto operator<=>(const Duration&) const = default;
   constexpr Duration operator+(Duration o) const { return Duration{ns_ + o.ns_}; }
@@ -88,6 +89,17 @@ class Duration {
   }
 
  private:
+  // std::llround, which is constexpr only from C++23: truncate, then step away from zero
+  // when the dropped fraction is at least one half. Both steps are exact in double for
+  // |x| < 2^63 (a double of magnitude 2^52 or more is an integer).
+  static constexpr std::int64_t round_to_int(double x) {
+    const auto t = static_cast<std::int64_t>(x);
+    const double fraction = x - static_cast<double>(t);
+    if (fraction >= 0.5) return t + 1;
+    if (fraction <= -0.5) return t - 1;
+    return t;
+  }
+
   std::int64_t ns_{0};
 };
 
