@@ -1,5 +1,5 @@
-// Strong types for the quantities the simulator mixes most often. Mixing a guest frame number
-// with a host frame number, or a size with a duration, is a compile error.
+// Strong types for the quantities the simulator mixes most often. Passing a plain integer where
+// a guest frame number is expected, or a size where a duration is, is a compile error.
 #pragma once
 
 #include <compare>
@@ -24,11 +24,8 @@ class StrongInt {
 };
 
 struct GfnTag {};
-struct HfnTag {};
 // Guest frame number: index of a 4 KiB page in a guest's physical memory.
 using Gfn = StrongInt<GfnTag, std::uint32_t>;
-// Host frame number: index of a 4 KiB frame in the host's memory.
-using Hfn = StrongInt<HfnTag, std::uint64_t>;
 
 inline constexpr std::uint32_t kPageShift = 12;
 inline constexpr std::uint64_t kPageSize = 1ULL << kPageShift;
@@ -78,9 +75,10 @@ class Duration {
   constexpr explicit Duration(std::int64_t ns) : ns_(ns) {}
   [[nodiscard]] constexpr std::int64_t ns() const { return ns_; }
   [[nodiscard]] constexpr double seconds() const { return static_cast<double>(ns_) * 1e-9; }
-  static constexpr Duration seconds(double s) {
-    return Duration{static_cast<std::int64_t>(s * 1e9)};
-  }
+  // `s` seconds rounded to the nearest nanosecond, halves away from zero (std::llround, as
+  // the scenario parser rounds), so Duration::seconds(4.1) is 4'100'000'000 ns. `s` must fit
+  // (|s| < 9.2e9).
+  static constexpr Duration seconds(double s) { return Duration{round_to_int(s * 1e9)}; }
   static constexpr Duration millis(std::int64_t ms) { return Duration{ms * 1'000'000}; }
   constexpr auto operator<=>(const Duration&) const = default;
   constexpr Duration operator+(Duration o) const { return Duration{ns_ + o.ns_}; }
@@ -91,6 +89,17 @@ class Duration {
   }
 
  private:
+  // std::llround, which is constexpr only from C++23: truncate, then step away from zero
+  // when the dropped fraction is at least one half. Both steps are exact in double for
+  // |x| < 2^63 (a double of magnitude 2^52 or more is an integer).
+  static constexpr std::int64_t round_to_int(double x) {
+    const auto t = static_cast<std::int64_t>(x);
+    const double fraction = x - static_cast<double>(t);
+    if (fraction >= 0.5) return t + 1;
+    if (fraction <= -0.5) return t - 1;
+    return t;
+  }
+
   std::int64_t ns_{0};
 };
 

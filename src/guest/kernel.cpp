@@ -162,8 +162,10 @@ std::optional<Gfn> GuestKernel::alloc_from_zonelist(unsigned cpu, unsigned order
   const auto classzone = static_cast<unsigned>(zones_.size() - 1);
   for (auto it = zones_.rbegin(); it != zones_.rend(); ++it) {
     Zone& z = **it;
-    // Order-0 allocations served from a non-empty per-CPU list need no watermark check of
-    // the buddy lists only when the list holds pages; Linux checks the watermark first.
+    // Every allocation first checks the zone's min watermark against its buddy free pages
+    // (pages on per-CPU lists do not count), order-0 ones the per-CPU list could serve
+    // included. Linux's first attempt checks the low watermark and wakes kswapd; this model
+    // has no kswapd and makes its one check at min.
     if (!z.watermark_ok(order, z.watermarks().min, classzone)) continue;
     const Gfn g = z.rmqueue(cpu, order);
     if (g != Zone::kNoPage) return g;
@@ -174,8 +176,11 @@ std::optional<Gfn> GuestKernel::alloc_from_zonelist(unsigned cpu, unsigned order
 std::optional<Gfn> GuestKernel::alloc_pages(unsigned cpu, unsigned order) {
   std::optional<Gfn> g = alloc_from_zonelist(cpu, order);
   while (!g) {
-    // Nothing to reclaim (no page cache or swap is modelled here): out_of_memory() first
-    // asks the OOM notifiers, then the OOM killer runs.
+    // Below the min watermark this model goes straight to the OOM path: it has no page
+    // reclaim (no kswapd, no direct reclaim, no page cache or swap to reclaim from) and no
+    // compaction. First the OOM notifiers (PageHooks::on_oom, e.g. the balloon's
+    // deflate-on-OOM); if they freed pages, retry. Otherwise the OOM killer kills a process
+    // and the allocation retries; with no process left to kill, it fails.
     std::uint64_t freed = 0;
     for (PageHooks* h : std::vector<PageHooks*>(map_.hooks)) freed += h->on_oom();
     if (freed > 0) {
@@ -424,8 +429,8 @@ bool GuestKernel::oom_kill() {
   if (victim == nullptr) return false;
   stats_.oom_kills.add();
   exit(victim->pid);
-  // Freed pages sit on per-CPU lists; drain them so the watermark sees them (as the
-  // allocator's slow path does before giving up).
+  // The victim's order-0 pages went to the per-CPU lists, which the watermark check does not
+  // count; drain them into the buddy lists so that the caller's retry sees them.
   for (auto& z : zones_) z->drain_pcp();
   return true;
 }

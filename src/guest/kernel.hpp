@@ -88,7 +88,9 @@ class GuestKernel {
               CostAccount& vcpu, CostAccount& host_faults);
 
   // Page allocator entry points (alloc_pages/free_pages), with the hooks. Order 0 goes
-  // through the per-CPU lists. Returns nullopt when every zone is below its min watermark.
+  // through the per-CPU lists. When every zone is below its min watermark, alloc_pages()
+  // calls the OOM notifiers, then the OOM killer (which may kill the calling process), and
+  // retries; there is no page reclaim. Returns nullopt when no killable process is left.
   std::optional<Gfn> alloc_pages(unsigned cpu, unsigned order);
   // An allocation that fails rather than wake the OOM killer (__GFP_NORETRY), as the
   // balloon driver allocates.

@@ -1,7 +1,10 @@
-// A flat hash table from page content to one page, for a scanner's per-pass index (KSM's
-// unstable tree, PageONE's pending pages). Open addressing with linear probing; clear() is
-// O(1) by bumping a generation, so a table of tens of millions of pages can be rebuilt every
-// pass without touching its memory.
+// KSM's unstable tree (reclaim/ksm.cpp), held as a flat hash table from a 64-bit key (the
+// page's content fingerprint: equal keys stand for equal content) to one page (VM, gfn). A
+// lookup replaces the tree walk, whose cost Ksm charges itself. Open addressing with linear
+// probing; the table doubles when it would pass 3/4 full and never shrinks. erase() shifts
+// the entries after the erased one back, so probe chains stay intact. clear() is O(1): it
+// bumps a generation number and slots of older generations count as empty, so KSM empties
+// the index at the end of every full scan without writing its slots.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +23,8 @@ class ContentIndex {
     Gfn gfn;
   };
 
-  // Returns the page stored under `key`, or stores `page` there and returns nullptr.
+  // Returns the page stored under `key`, or stores `page` there and returns nullptr. The
+  // pointer is valid until the next find_or_insert() (which may grow the table).
   Page* find_or_insert(std::uint64_t key, Page page) {
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();
     Slot* s = probe(key);
