@@ -48,7 +48,7 @@ class View {
   }
   // A Params view over the effective values, for the simulator's own readers.
   Params params() {
-    if (!ctx_) ctx_ = std::make_shared<ParamContext>(s_.file);
+    if (!ctx_) ctx_ = s_.params ? s_.params->sibling() : std::make_shared<ParamContext>(s_.file);
     return Params(node_, path_, ctx_);
   }
   [[noreturn]] void fail(const std::string& key, const std::string& message) const {
@@ -127,7 +127,9 @@ std::string workload_command(const Scenario& s, View w, unsigned vm, unsigned in
     only_keys(w, {"type", "touch_chunk", "file", "loop", "phase"}, "trace");
     namespace fs = std::filesystem;
     fs::path path(w.text("file"));
-    if (path.is_relative()) path = fs::path(s.file).parent_path() / path;
+    if (path.is_relative()) {
+      path = fs::path(s.params ? s.params->anchor_of(w.join("file")) : s.file).parent_path() / path;
+    }
     const Trace t = load_trace(path.string());
     std::string rows;
     for (const auto& p : t.points) rows += fmt::format("{} {}\n", p.time.ns(), p.in_use.value());

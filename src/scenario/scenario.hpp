@@ -72,7 +72,7 @@ struct Scenario {
   Reference reference;
   YAML::Node effective;  // the effective configuration
   LabConfig lab;         // the real lab's settings (`lab:`); the simulator ignores them
-  YAML::Node source;     // the file's tree after -p overrides, with its line marks
+  YAML::Node source;     // the composed tree (bases, the file, -p overrides), with line marks
   std::shared_ptr<const ParamContext> params;
 
   // Where a dotted field path ("reclaim[1].order") is in the file, so checks made after

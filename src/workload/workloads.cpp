@@ -511,7 +511,8 @@ WorkloadFactory make_workload_factory(Params p) {
     if (file.empty()) p.fail("file", "missing: the trace to replay");
     namespace fs = std::filesystem;
     fs::path path(file);
-    if (path.is_relative()) path = fs::path(p.context()->file()).parent_path() / path;
+    if (path.is_relative())
+      path = fs::path(p.context()->anchor_of(p.path() + ".file")).parent_path() / path;
     c.trace = std::make_shared<const Trace>(load_trace(path.string()));
     c.loop = p.boolean("loop", false, "start over after the last row");
     const std::string phase = p.string("phase", "0s", "'random' (within the trace) or a duration");
