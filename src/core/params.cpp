@@ -4,16 +4,75 @@
 
 #include <cmath>
 #include <fstream>
+#include <type_traits>
 
 #include "core/units.hpp"
 
 namespace memvirt {
 
+namespace {
+
+// True when `prefix` is `path` or one of its leading parts ("a" of "a.b" and of "a[0]").
+bool is_path_prefix(const std::string& prefix, const std::string& path) {
+  if (prefix.empty()) return true;
+  if (path.size() < prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '.' || path[prefix.size()] == '[';
+}
+
+}  // namespace
+
+void ParamContext::set_origin(const std::string& path, const std::string& file, int line) {
+  origins_[path] = Origin{file, line};
+}
+
+void ParamContext::clear_origins_under(const std::string& path) {
+  for (auto it = origins_.lower_bound(path); it != origins_.end();) {
+    if (!path.empty() && it->first.compare(0, path.size(), path) != 0) break;
+    if (it->first != path && is_path_prefix(path, it->first)) {
+      it = origins_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+const ParamContext::Origin* ParamContext::origin_of(const std::string& path) const {
+  std::string prefix = path;
+  while (true) {
+    if (const auto it = origins_.find(prefix); it != origins_.end()) return &it->second;
+    if (prefix.empty()) return nullptr;
+    const auto cut = prefix.find_last_of(".[");
+    prefix.resize(cut == std::string::npos ? 0 : cut);
+  }
+}
+
+const std::string& ParamContext::file_of(const std::string& path) const {
+  const Origin* o = origin_of(path);
+  return o != nullptr ? o->file : file_;
+}
+
+const std::string& ParamContext::anchor_of(const std::string& path) const {
+  const std::string& file = file_of(path);
+  return file == kCommandLine ? file_ : file;
+}
+
+std::shared_ptr<ParamContext> ParamContext::sibling() const {
+  auto ctx = std::make_shared<ParamContext>(file_);
+  ctx->origins_ = origins_;
+  return ctx;
+}
+
 SourcePlace ParamContext::place(const std::string& path, const YAML::Node& node) const {
-  if (overrides_.count(path) > 0) return SourcePlace{"command line -p", 0, path};
+  const Origin* o = origin_of(path);
+  const std::string& file = o != nullptr ? o->file : file_;
+  if (file == kCommandLine) return SourcePlace{file, 0, path};
   int line = 0;
-  if (node.IsDefined() && node.Mark().line >= 0) line = node.Mark().line + 1;
-  return SourcePlace{file_, line, path};
+  if (node.IsDefined() && node.Mark().line >= 0) {
+    line = node.Mark().line + 1;
+  } else if (o != nullptr) {
+    line = o->line;
+  }
+  return SourcePlace{file, line, path};
 }
 
 void ParamContext::record(const std::string& path, const YAML::Node& value,
@@ -271,66 +330,216 @@ YAML::Node load_yaml_file(const std::string& file) {
   }
 }
 
+namespace {
+
+int line_of(const YAML::Node& node) {
+  return node.IsDefined() && node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+}
+
+bool is_index(const std::string& part) {
+  return !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::vector<std::string> split_key(const std::string& key) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = key.find('.', start);
+    parts.push_back(key.substr(start, dot - start));
+    if (dot == std::string::npos) return parts;
+    start = dot + 1;
+  }
+}
+
+std::string join_path(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+// One layer written onto a tree. Containers of the result are made here (fresh maps and
+// lists); the layer's scalars and keys are put in as they are, with their marks, and the
+// context records, per param path, the file and the line each value came from.
+class LayerMerge {
+ public:
+  LayerMerge(const std::string& file, ParamContext& ctx) : file_(file), ctx_(ctx) {}
+
+  // Every key of `map` (a map of the layer) onto `dst` (a map or a list of the result) at
+  // `path`.
+  void merge_map(YAML::Node dst, const YAML::Node& map, const std::string& path) {
+    for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) fail(kv.first, path, "a key must be a name");
+      const std::string key = kv.first.Scalar();
+      put(dst, path, split_key(key), 0, Key{kv.first, join_path(path, key)}, kv.second);
+    }
+  }
+
+ private:
+  // A key of the layer and the field its errors name: the enclosing param path and the key
+  // as written ("reclaim.5.order" on the command line).
+  struct Key {
+    const YAML::Node& node;
+    std::string field;
+  };
+
+  [[noreturn]] void fail(const YAML::Node& key, const std::string& field,
+                         const std::string& message) const {
+    const int line = file_ == kCommandLine ? 0 : line_of(key);
+    throw InputError(SourcePlace{file_, line, field}, message);
+  }
+
+  // Writes `value` at parts[i..] below `dst` (at `path`), making the containers the parts
+  // name when they are missing.
+  void put(YAML::Node dst, const std::string& path, const std::vector<std::string>& parts,
+           std::size_t i, const Key& key, const YAML::Node& value) {
+    const std::string& part = parts[i];
+    if (part.empty()) fail(key.node, key.field, "empty key");
+    const bool last = i + 1 == parts.size();
+    const YAML::Node& cdst = dst;  // read-only access: yaml-cpp's [] would write
+    std::string child;
+    YAML::Node next;  // the node at `child`, when it exists
+    if (dst.IsSequence()) {
+      if (!is_index(part) || part.size() > 9 || std::stoul(part) > dst.size()) {
+        fail(key.node, key.field,
+             fmt::format("'{}' is a list of {}: give an index up to that", path, dst.size()));
+      }
+      const std::size_t index = std::stoul(part);
+      child = fmt::format("{}[{}]", path, part);
+      if (last) {
+        assign(dst, index, child, key, value);
+        return;
+      }
+      if (index < dst.size()) next.reset(cdst[index]);
+    } else {
+      child = join_path(path, part);
+      if (last) {
+        assign(dst, part, child, key, value);
+        return;
+      }
+      if (const YAML::Node found = cdst[part]; found.IsDefined()) next.reset(found);
+    }
+    if (next.IsNull()) {
+      const YAML::Node made = container_for(parts[i + 1]);
+      if (dst.IsSequence()) {
+        const std::size_t index = std::stoul(part);
+        if (index == dst.size()) {
+          dst.push_back(made);
+        } else {
+          YAML::Node element = cdst[index];
+          element = made;
+        }
+      } else {
+        store(dst, part, YAML::Node(part), made);
+      }
+      next.reset(made);
+      ctx_.clear_origins_under(child);
+      ctx_.set_origin(child, file_, line_of(key.node));
+    } else if (!next.IsMap() && !next.IsSequence()) {
+      fail(key.node, key.field, fmt::format("'{}' is a single value, not a map or list", child));
+    }
+    put(next, child, parts, i + 1, key, value);
+  }
+
+  // A list when the next part is an index ("reclaim.0.impl" with no `reclaim:` yet).
+  static YAML::Node container_for(const std::string& next_part) {
+    return YAML::Node(is_index(next_part) ? YAML::NodeType::Sequence : YAML::NodeType::Map);
+  }
+
+  // `value` at the map key or list index `slot` of `dst`, whose param path is `path`.
+  template <typename Slot>
+  void assign(YAML::Node dst, const Slot& slot, const std::string& path, const Key& key,
+              const YAML::Node& value) {
+    const YAML::Node& cdst = dst;
+    YAML::Node existing;  // null when there is none
+    if constexpr (std::is_same_v<Slot, std::size_t>) {
+      if (slot < dst.size()) existing.reset(cdst[slot]);
+    } else {
+      if (const YAML::Node found = cdst[slot]; found.IsDefined()) existing.reset(found);
+    }
+    const bool present = !existing.IsNull();
+    if (value.IsMap() && present) {
+      if (existing.IsMap() || existing.IsSequence()) {
+        merge_map(existing, value, path);
+        return;
+      }
+      fail(key.node, key.field, fmt::format("'{}' is a single value, not a map or list", path));
+    }
+    // Replaced wholesale: what was recorded under it is gone.
+    ctx_.clear_origins_under(path);
+    ctx_.set_origin(path, file_, line_of(value) > 0 ? line_of(value) : line_of(key.node));
+    const YAML::Node built = build(value, path);
+    if constexpr (std::is_same_v<Slot, std::size_t>) {
+      if (slot == dst.size()) {
+        dst.push_back(built);
+      } else {
+        YAML::Node element = cdst[slot];
+        element = built;
+      }
+    } else {
+      // The layer's own key node when it is this key alone, so its line stays.
+      const bool own_key = key.node.IsScalar() && key.node.Scalar() == slot;
+      store(dst, slot, own_key ? key.node : YAML::Node(slot), built);
+    }
+  }
+
+  // The result's copy of `value`: containers made anew (dotted keys expanded, maps of
+  // indices made lists), scalars shared.
+  YAML::Node build(const YAML::Node& value, const std::string& path) {
+    if (value.IsSequence()) {
+      YAML::Node seq(YAML::NodeType::Sequence);
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        const std::string child = fmt::format("{}[{}]", path, i);
+        ctx_.set_origin(child, file_, line_of(value[i]));
+        seq.push_back(build(value[i], child));
+      }
+      return seq;
+    }
+    if (!value.IsMap()) return value;
+    bool indices = value.size() > 0;
+    for (const auto& kv : value) {
+      indices = indices && kv.first.IsScalar() && is_index(split_key(kv.first.Scalar())[0]);
+    }
+    YAML::Node out(indices ? YAML::NodeType::Sequence : YAML::NodeType::Map);
+    merge_map(out, value, path);
+    return out;
+  }
+
+  // Sets `key: value` in `map`, in place of an existing entry of that name (key node too,
+  // so an unknown-key error points at the layer's line) or after the others.
+  static void store(YAML::Node map, const std::string& name, const YAML::Node& key,
+                    const YAML::Node& value) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == name) {
+        YAML::Node k = it->first;
+        YAML::Node v = it->second;
+        k = key;
+        v = value;
+        return;
+      }
+    }
+    map.force_insert(key, value);
+  }
+
+  const std::string& file_;
+  ParamContext& ctx_;
+};
+
+}  // namespace
+
+void merge_layer(YAML::Node& root, const YAML::Node& layer, const std::string& file,
+                 ParamContext& ctx) {
+  if (!layer.IsMap()) return;
+  LayerMerge(file, ctx).merge_map(root, layer, "");
+}
+
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides,
                      ParamContext& ctx) {
   for (const auto& o : overrides) {
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) {
-      throw InputError(SourcePlace{"command line -p", 0, o}, "expected key.path=value");
+      throw InputError(SourcePlace{kCommandLine, 0, o}, "expected key.path=value");
     }
-    const std::string path = o.substr(0, eq);
-    const std::string value = o.substr(eq + 1);
-    // A numeric part indexes a list: "reclaim.0.reclaim_period" is reclaim[0].reclaim_period.
-    // The index one past the end adds an entry: "reclaim.0.impl=ksm" on an empty list.
-    std::string param_path;
-    YAML::Node cursor = root;
-    std::size_t start = 0;
-    while (true) {
-      const std::size_t dot = path.find('.', start);
-      const std::string part = path.substr(start, dot - start);
-      if (part.empty()) throw InputError(SourcePlace{"command line -p", 0, path}, "empty key");
-      const bool index = cursor.IsSequence();
-      if (index) {
-        if (part.find_first_not_of("0123456789") != std::string::npos ||
-            std::stoul(part) > cursor.size()) {
-          throw InputError(SourcePlace{"command line -p", 0, path},
-                           fmt::format("'{}' is a list of {}: give an index up to that", param_path,
-                                       cursor.size()));
-        }
-        if (std::stoul(part) == cursor.size()) cursor.push_back(YAML::Node(YAML::NodeType::Map));
-        param_path += "[" + part + "]";
-      } else {
-        param_path += (param_path.empty() ? "" : ".") + part;
-      }
-      if (dot == std::string::npos) {
-        if (index) {
-          cursor[std::stoul(part)] = value;
-        } else {
-          cursor[part] = value;
-        }
-        break;
-      }
-      YAML::Node next = index ? cursor[std::stoul(part)] : cursor[part];
-      if (!next.IsDefined() || next.IsNull()) {
-        // A list when the next part is an index ("reclaim.0.impl" with no `reclaim:` yet).
-        const std::size_t after = path.find('.', dot + 1);
-        const std::string next_part = path.substr(dot + 1, after - dot - 1);
-        const bool list =
-            !next_part.empty() && next_part.find_first_not_of("0123456789") == std::string::npos;
-        next = YAML::Node(list ? YAML::NodeType::Sequence : YAML::NodeType::Map);
-        if (index) {
-          cursor[std::stoul(part)] = next;
-        } else {
-          cursor[part] = next;
-        }
-      } else if (!next.IsMap() && !next.IsSequence()) {
-        throw InputError(SourcePlace{"command line -p", 0, path},
-                         fmt::format("'{}' is a single value, not a map or list", param_path));
-      }
-      cursor.reset(next);
-      start = dot + 1;
-    }
-    ctx.mark_override(param_path);
+    YAML::Node layer(YAML::NodeType::Map);
+    layer[o.substr(0, eq)] = o.substr(eq + 1);
+    merge_layer(root, layer, kCommandLine, ctx);
   }
 }
 

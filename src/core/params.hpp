@@ -20,13 +20,32 @@
 
 namespace memvirt {
 
-// Shared by every view of one scenario: the file name, the effective tree, what was read.
+// The place of a value given on the command line (-p) rather than in a file.
+inline constexpr const char* kCommandLine = "command line -p";
+
+// Shared by every view of one scenario: the file names, the effective tree, what was read.
 class ParamContext {
  public:
   explicit ParamContext(std::string file) : file_(std::move(file)) {}
+  // The scenario file named on the command line.
   [[nodiscard]] const std::string& file() const { return file_; }
-  // Marks a dotted path as given on the command line (-p) rather than in the file.
-  void mark_override(const std::string& path) { overrides_.insert(path); }
+
+  // Where values were written, for trees composed of layers (merge_layer): `path` (a param
+  // path, "reclaim[0].order") and what is under it came from `file`; `line` is the line of
+  // its key, used for nodes the composition made (they carry no mark of their own).
+  void set_origin(const std::string& path, const std::string& file, int line);
+  // Forgets the origins recorded under `path` (not `path` itself): it was replaced wholesale.
+  void clear_origins_under(const std::string& path);
+  // The file that wrote `path`: that of its longest recorded prefix, else file().
+  [[nodiscard]] const std::string& file_of(const std::string& path) const;
+  // The file beside which a relative file name given at `path` resolves: file_of(path), or
+  // file() for a value given on the command line.
+  [[nodiscard]] const std::string& anchor_of(const std::string& path) const;
+  // A fresh context over the same files, for reading the same tree again: nothing read yet.
+  [[nodiscard]] std::shared_ptr<ParamContext> sibling() const;
+
+  // File, line and field of `path`, whose node is `node` (undefined or a container the
+  // composition made: the line recorded with the path's origin).
   [[nodiscard]] SourcePlace place(const std::string& path, const YAML::Node& node) const;
   void record(const std::string& path, const YAML::Node& value, const std::string& description);
   void mark_read(const std::string& path) { read_.insert(path); }
@@ -37,9 +56,14 @@ class ParamContext {
   void check_all_read(const YAML::Node& root) const;
 
  private:
+  struct Origin {
+    std::string file;
+    int line = 0;
+  };
+  [[nodiscard]] const Origin* origin_of(const std::string& path) const;
   void check_node(const YAML::Node& node, const std::string& path) const;
   std::string file_;
-  std::set<std::string> overrides_;
+  std::map<std::string, Origin> origins_;
   std::set<std::string> read_;
   YAML::Node effective_ = YAML::Node(YAML::NodeType::Map);
 };
@@ -104,7 +128,23 @@ class Params {
 // Loads a scenario file; a missing or malformed file is an InputError naming it.
 YAML::Node load_yaml_file(const std::string& file);
 
-// Applies "a.b.c=value" overrides onto `root`, creating maps as needed.
+// Merges `layer`, the tree written in `file`, onto the map `root`, and records in `ctx` where
+// each value it writes came from:
+// - a map merges into a map, key by key, recursively;
+// - a scalar or a list replaces what was there, and so does anything put where nothing or
+//   null was; a map cannot go onto a single value;
+// - a dotted key ("experiment.vms: 10") stands for nested maps, at any level;
+// - a number addresses a list's element: a key "reclaim.0.order", or a map whose keys are
+//   numbers merged onto a list ("reclaim: {0: {order: 0}}"). The index one past the end
+//   adds an entry; a larger one is an error. A map of numbers put where nothing was is a list.
+// The containers the layer adds are made anew; its keys and single values are put in as
+// they are (yaml-cpp shares the node), so their line marks stay. Throws InputError naming
+// `file`, the line of the key and the field.
+void merge_layer(YAML::Node& root, const YAML::Node& layer, const std::string& file,
+                 ParamContext& ctx);
+
+// Applies "a.b.c=value" overrides onto `root`: each is a one-key layer on top (merge_layer),
+// written on the command line. The value is always a single value (text).
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides,
                      ParamContext& ctx);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "core/compose.hpp"
 #include "scenario/experiments.hpp"
 
 namespace memvirt {
@@ -27,16 +28,12 @@ std::string resolve_profile(const std::string& scenario_file, const std::string&
 
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
                        const std::vector<ScenarioExtension>& extensions) {
-  auto ctx = std::make_shared<ParamContext>(file);
-  YAML::Node root = load_yaml_file(file);
-  apply_overrides(root, overrides, *ctx);
-  Params p(root, "", ctx);
-
+  auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides);
   Scenario s;
   s.file = file;
-  s.name = p.string("name", std::filesystem::path(file).stem().string(), "scenario name");
-  s.description = p.string("description", "", "what the scenario reproduces");
-  s.seed = static_cast<std::uint64_t>(p.integer("seed", 1, "seed of every random stream", 0));
+  s.name = name;
+  s.description = description;
+  s.seed = seed;
 
   Params host = p.child("host");
   s.host.memory = host.required_bytes("memory", "physical memory of the host");
@@ -49,7 +46,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       "kill_on_exhaustion", true, "host OOM killer ends the largest VM when memory runs out");
 
   s.profile_file = p.string("calibration", "profiles/default.yaml", "cost profile file");
-  const std::string resolved = resolve_profile(file, s.profile_file);
+  const std::string resolved = resolve_profile(ctx->anchor_of("calibration"), s.profile_file);
   if (resolved.empty()) {
     p.fail("calibration", fmt::format("profile '{}' not found (beside the scenario, in the "
                                       "working directory or in the source tree)",

@@ -81,7 +81,7 @@ struct Scenario {
   YAML::Node effective;  // the effective configuration
   // Sections owned by a higher layer (the lab's `lab:`), by key, as their readers made them.
   std::map<std::string, std::any> extensions;
-  YAML::Node source;  // the file's tree after -p overrides, with its line marks
+  YAML::Node source;  // the composed tree (bases, the file, -p overrides), with line marks
   std::shared_ptr<const ParamContext> params;
 
   // Where a dotted field path ("reclaim[1].order") is in the file, so checks made after

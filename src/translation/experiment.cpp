@@ -8,6 +8,7 @@
 #include <map>
 #include <tuple>
 
+#include "core/compose.hpp"
 #include "core/params.hpp"
 #include "translation/linear_model.hpp"
 
@@ -70,16 +71,12 @@ HostCompactionConfig read_compaction(Params p, const HostCompactionConfig& d) {
 
 TranslationScenario load_translation_scenario(const std::string& file,
                                               const std::vector<std::string>& overrides) {
-  auto ctx = std::make_shared<ParamContext>(file);
-  YAML::Node root = load_yaml_file(file);
-  apply_overrides(root, overrides, *ctx);
-  Params p(root, "", ctx);
+  auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides, "translation");
   TranslationScenario s;
   s.file = file;
-  p.choice("kind", "translation", {"translation"}, "scenario kind");
-  s.name = p.string("name", std::filesystem::path(file).stem().string(), "scenario name");
-  s.description = p.string("description", "", "what the scenario reproduces");
-  s.seed = static_cast<std::uint64_t>(p.integer("seed", 1, "seed of every random stream", 0));
+  s.name = name;
+  s.description = description;
+  s.seed = seed;
   s.references = static_cast<std::uint64_t>(
       p.integer("references", 20'000'000, "measured data references per workload", 1));
   s.warmup = static_cast<std::uint64_t>(

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "core/compose.hpp"
 #include "core/error.hpp"
 #include "record/output_dir.hpp"
 #include "translation/experiment.hpp"
@@ -17,7 +18,8 @@ namespace memvirt {
 
 bool is_translation_scenario(const std::string& file) {
   try {
-    const YAML::Node root = YAML::LoadFile(file);
+    ParamContext ctx(file);
+    const YAML::Node root = compose_file(file, {}, ctx);
     return root.IsMap() && root["kind"] && root["kind"].IsScalar() &&
            root["kind"].Scalar() == "translation";
   } catch (const std::exception&) {

@@ -10,7 +10,9 @@
 #include "lab/lab_config.hpp"
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
+#include "scenario/experiments.hpp"
 #include "test_util.hpp"
+#include "translation/experiment.hpp"
 #include "translation/run.hpp"
 
 namespace memvirt {
@@ -224,11 +226,91 @@ TEST(ScenarioErrors, MissingFileIsNamed) {
 }
 
 TEST(Scenario, ShippedScenariosLoad) {
+  std::size_t files = 0;
   for (const auto& entry : fs::directory_iterator(testing::source_path("scenarios"))) {
     if (entry.path().extension() != ".yaml") continue;
-    if (is_translation_scenario(entry.path().string())) continue;  // their own loader and tests
-    EXPECT_NO_THROW(load_scenario(entry.path().string(), {}, {lab_extension()})) << entry.path();
+    ++files;
+    if (is_translation_scenario(entry.path().string())) {
+      EXPECT_NO_THROW(translation::load_translation_scenario(entry.path().string(), {}))
+          << entry.path();
+    } else {
+      EXPECT_NO_THROW(load_scenario(entry.path().string(), {}, {lab_extension()})) << entry.path();
+    }
   }
+  EXPECT_GT(files, 20U);
+}
+
+// A scenario on a base: the same effective configuration as the one file with the values of
+// both, and its config.yaml a scenario of its own.
+TEST(ScenarioBase, ComposesToTheScenarioWrittenOut) {
+  const fs::path dir = temp_dir();
+  fs::create_directories(dir / "family");
+  small_scenario(dir / "family");
+  const std::string derived = write_file(dir / "family" / "derived.yaml",
+                                         "base: small.yaml\n"
+                                         "experiment.vms: 2\n"
+                                         "vm:\n"
+                                         "  boot: {footprint: 16MiB}\n"
+                                         "  workloads.0.period: 5min\n");
+  std::string whole = with_source_profile(kSmall);
+  whole.replace(whole.find("name: small"), 11, "name: derived");
+  whole.replace(whole.find("vms: 6"), 6, "vms: 2");
+  whole.replace(whole.find("footprint: 32MiB"), 16, "footprint: 16MiB");
+  whole.replace(whole.find("period: 10min"), 13, "period: 5min");
+  const std::string standalone = write_file(dir / "derived.yaml", whole);
+
+  const Scenario a = load_scenario(derived, {"experiment.duration=20min"});
+  const Scenario b = load_scenario(standalone, {"experiment.duration=20min"});
+  EXPECT_EQ(a.name, "derived");
+  YAML::Emitter ea;
+  ea << a.effective;
+  YAML::Emitter eb;
+  eb << b.effective;
+  EXPECT_EQ(std::string(ea.c_str()), std::string(eb.c_str()));
+  EXPECT_EQ(std::string(ea.c_str()).find("base"), std::string::npos);
+
+  const ExperimentResult r = run_experiment(a);
+  write_outputs((dir / "out").string(), a, r);
+  const Scenario again = load_scenario((dir / "out" / "config.yaml").string());
+  EXPECT_EQ(results_json(again, run_experiment(again)).dump(), results_json(a, r).dump());
+  EXPECT_EQ(results_json(b, run_experiment(b)).dump(), results_json(a, r).dump());
+}
+
+TEST(ScenarioBase, ErrorsAndRelativeFilesBelongToTheFileThatWroteThem) {
+  const fs::path dir = temp_dir();
+  fs::create_directories(dir / "common");
+  // The base names its profile beside itself.
+  fs::copy_file(testing::source_path("profiles/default.yaml"), dir / "common" / "costs.yaml",
+                fs::copy_options::overwrite_existing);
+  std::string base = kSmall;
+  base.replace(base.find("profiles/default.yaml"), 21, "costs.yaml");
+  base.replace(base.find("memory: 512MiB"), 14, "memory: 512MiB\n  vcpus: many");
+  write_file(dir / "common" / "small.yaml", base);
+  const std::string derived =
+      write_file(dir / "derived.yaml", "base: common/small.yaml\nexperiment:\n  vms: 0\n");
+  try {
+    load_scenario(derived);
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    // The first bad value read is the base's.
+    EXPECT_NE(std::string(e.what()).find("common/small.yaml:9: vm.vcpus:"), std::string::npos)
+        << e.what();
+  }
+  const std::string bad_line = "\n  vcpus: many";
+  base.replace(base.find(bad_line), bad_line.size(), "");
+  write_file(dir / "common" / "small.yaml", base);
+  try {
+    load_scenario(derived);
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("derived.yaml:3: experiment.vms: 0 is out of range"),
+              std::string::npos)
+        << e.what();
+  }
+  const Scenario s = load_scenario(derived, {"experiment.vms=2"});
+  EXPECT_EQ(s.profile_file, "costs.yaml");
+  EXPECT_EQ(s.experiment.spec->as<FixedExperiment>()->vms, 2U);
+  EXPECT_EQ(s.name, "derived");
 }
 
 }  // namespace

@@ -60,9 +60,10 @@ WorkloadFactory make_trace_replay(Params& p, std::uint64_t /*seed*/) {
   std::string file = p.string("file", "", "lackey trace file (relative to the scenario)");
   if (file.empty()) p.fail("file", "a trace file is required");
   const bool loop = p.boolean("loop", true, "replay again from the start until the budget");
-  // Relative names resolve beside the scenario, then in the working directory.
+  // Relative names resolve beside the scenario file that gives them, then in the working
+  // directory.
   const std::filesystem::path beside =
-      std::filesystem::path(p.context()->file()).parent_path() / file;
+      std::filesystem::path(p.context()->anchor_of(p.path() + ".file")).parent_path() / file;
   if (!std::filesystem::exists(file) && std::filesystem::exists(beside)) file = beside.string();
   if (!std::filesystem::exists(file)) p.fail("file", "trace file '" + file + "' not found");
   return [=] {
