@@ -2,8 +2,11 @@
 # Runs every scenario in scenarios/ with two memvirt binaries and compares their results.json:
 # a refactoring must leave every result as it was.
 #
-#   scripts/compare-results.sh OLD_MEMVIRT NEW_MEMVIRT [OUT_DIR] [--quick]
+#   scripts/compare-results.sh OLD_MEMVIRT NEW_MEMVIRT [OUT_DIR] [--quick] [--old-tree DIR]
 #
+# --old-tree DIR runs the old binary on DIR/scenarios/ (a checkout of the old commit, e.g.
+# `git worktree add DIR OLD_COMMIT`), for a change that rewrote scenario files too; the new
+# binary runs on this tree's scenarios/, file by file under the same names.
 # The files must be byte-identical, except for differences listed in KNOWN below, each a
 # deliberate change of the results.json format: the comparison checks that such a difference
 # is exactly the listed one and nothing else. --quick shortens the full-scale seed 000 runs
@@ -11,13 +14,26 @@
 # on both sides alike; without it a run takes about an hour on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-old=${1:?usage: compare-results.sh OLD_MEMVIRT NEW_MEMVIRT [OUT_DIR] [--quick]}
-new=${2:?usage: compare-results.sh OLD_MEMVIRT NEW_MEMVIRT [OUT_DIR] [--quick]}
-out=${3:-out/compare-results}
+old=${1:?usage: compare-results.sh OLD_MEMVIRT NEW_MEMVIRT [OUT_DIR] [--quick] [--old-tree DIR]}
+new=${2:?usage: compare-results.sh OLD_MEMVIRT NEW_MEMVIRT [OUT_DIR] [--quick] [--old-tree DIR]}
+out=out/compare-results
 quick=0
-for a in "$@"; do [ "$a" = "--quick" ] && quick=1; done
-[ "$out" = "--quick" ] && out=out/compare-results
+old_tree=.
+shift 2
+[ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { out=$1; shift; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --old-tree) old_tree=${2:?--old-tree needs a folder}; shift ;;
+    *) echo "compare-results.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+old_tree=$(cd "$old_tree" && pwd)
+old=$(cd "$(dirname "$old")" && pwd)/$(basename "$old")
+new=$(cd "$(dirname "$new")" && pwd)/$(basename "$new")
 mkdir -p "$out/old" "$out/new"
+out=$(cd "$out" && pwd)
 
 failed=0
 for f in scenarios/*.yaml; do
@@ -30,9 +46,10 @@ for f in scenarios/*.yaml; do
     esac
   fi
   for side in old new; do
-    bin=$old
-    [ "$side" = new ] && bin=$new
-    if ! "$bin" run "$f" -q -o "$out/$side/$n" "${args[@]}" >"$out/$side/$n.log" 2>&1; then
+    bin=$new tree=.
+    [ "$side" = old ] && bin=$old tree=$old_tree
+    if ! (cd "$tree" && "$bin" run "scenarios/$n.yaml" -q -o "$out/$side/$n" "${args[@]}") \
+        >"$out/$side/$n.log" 2>&1; then
       echo "$n: the $side binary failed (see $out/$side/$n.log)"
       failed=1
     fi
