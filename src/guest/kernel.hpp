@@ -43,6 +43,13 @@ struct GuestStats {
   Counter anon_faults;
   Counter oom_kills;
   Counter alloc_failures;
+  void visit(StatsVisitor& v) const {
+    v.counter("pages_allocated", pages_allocated);
+    v.counter("pages_freed", pages_freed);
+    v.counter("anon_faults", anon_faults);
+    v.counter("oom_kills", oom_kills);
+    v.counter("alloc_failures", alloc_failures);
+  }
 };
 
 // A contiguous run of guest pages backing consecutive virtual pages of a region, ascending

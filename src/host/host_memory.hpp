@@ -89,6 +89,16 @@ struct VmMemoryStats {
   Counter lazy_reused;              // lazily freed frames written again before reclaim
   Counter zero_maps;                // pages replaced by the zero page
   std::uint64_t touched_pages = 0;  // distinct gfns ever backed by a frame
+  // The counters (not the current state counts).
+  void visit(StatsVisitor& v) const {
+    v.counter("faults_in", faults_in);
+    v.counter("cow_breaks", cow_breaks);
+    v.counter("discards", discards);
+    v.counter("lazy_frees", lazy_frees);
+    v.counter("lazy_reclaimed", lazy_reclaimed);
+    v.counter("lazy_reused", lazy_reused);
+    v.counter("zero_maps", zero_maps);
+  }
 };
 
 // What the host did for a guest write, so the caller can charge its cost.

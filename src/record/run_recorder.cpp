@@ -5,7 +5,8 @@
 namespace memvirt {
 
 void StatsNode::counter(std::string_view name, const Counter& c) {
-  node_[std::string(name)] = c.value();
+  nlohmann::json& slot = node_[std::string(name)];
+  slot = (slot.is_number_unsigned() ? slot.get<std::uint64_t>() : 0) + c.value();
 }
 
 void StatsNode::value(std::string_view name, double v) {

@@ -50,13 +50,16 @@ inline constexpr std::string_view kCommonColumns[] = {
     "time_s",           "host_used_gib",  "host_private_gib",    "host_shared_gib",  "vms_alive",
     "guest_in_use_gib", "guest_free_gib", "guest_committed_gib", "guest_touched_gib"};
 
-// Where a component writes its statistics: a StatsVisitor onto one node of the stats tree.
+// Where a component writes its statistics: a StatsVisitor onto one node of the stats tree. A
+// counter written again at the same name adds up, so several VMs' counters visited into one
+// node give their sum; a value written again replaces.
 class StatsNode final : public StatsVisitor {
  public:
   explicit StatsNode(nlohmann::json& node) : node_(node) {}
   void counter(std::string_view name, const Counter& c) override;
   void value(std::string_view name, double v) override;
-  // A child node ("kernel"), or an element of a list ("reclaim", 1), created as needed.
+  // A child node ("kernel"), or an element of a list ("reclaim", 1), created as needed. An
+  // element node is valid until its list grows.
   [[nodiscard]] StatsNode child(std::string_view name);
   [[nodiscard]] StatsNode element(std::string_view list, std::size_t index);
   void text(std::string_view name, std::string_view v);

@@ -12,44 +12,42 @@ struct VmCounts {
   unsigned max_vms = 4096;  // density: upper bound of the search; launch: VMs at most
 };
 
-// `fixed`: experiment.vms VMs for the duration.
-class FixedExperiment final : public Experiment {
+// The experiments configured by VM counts.
+class CountedExperiment : public Experiment {
  public:
   using Config = VmCounts;
-  static Config config_from(Params& p);
-  explicit FixedExperiment(Config c) : cfg_(c) {}
-  [[nodiscard]] ExperimentResult run(const Scenario& s,
-                                     ExperimentProgress* progress) const override;
+  explicit CountedExperiment(Config c) : cfg_(c) {}
 
- private:
+ protected:
   Config cfg_;
 };
 
-// `density`: the largest count whose host memory never exceeds the budget.
-class DensityExperiment final : public Experiment {
+// `fixed`: experiment.vms VMs for the duration.
+class FixedExperiment final : public CountedExperiment {
  public:
-  using Config = VmCounts;
+  using CountedExperiment::CountedExperiment;
   static Config config_from(Params& p);
-  explicit DensityExperiment(Config c) : cfg_(c) {}
   [[nodiscard]] ExperimentResult run(const Scenario& s,
                                      ExperimentProgress* progress) const override;
+};
 
- private:
-  Config cfg_;
+// `density`: the largest count whose host memory never exceeds the budget.
+class DensityExperiment final : public CountedExperiment {
+ public:
+  using CountedExperiment::CountedExperiment;
+  static Config config_from(Params& p);
+  [[nodiscard]] ExperimentResult run(const Scenario& s,
+                                     ExperimentProgress* progress) const override;
 };
 
 // `launch`: seed 001's procedure. VMs start one after another, each once the one before has
 // run its programs, until host memory exceeds the budget (a guest would be killed).
-class LaunchExperiment final : public Experiment {
+class LaunchExperiment final : public CountedExperiment {
  public:
-  using Config = VmCounts;
+  using CountedExperiment::CountedExperiment;
   static Config config_from(Params& p);
-  explicit LaunchExperiment(Config c) : cfg_(c) {}
   [[nodiscard]] ExperimentResult run(const Scenario& s,
                                      ExperimentProgress* progress) const override;
-
- private:
-  Config cfg_;
 };
 
 }  // namespace memvirt

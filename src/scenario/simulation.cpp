@@ -215,59 +215,25 @@ void Simulation::collect_stats(StatsNode root) const {
     mechanisms_[i]->visit_stats(node);
   }
   // The VMs alive at the end, summed: what their kernels, programs and host mappings counted.
-  GuestStats guest;
-  VmMemoryStats host;
-  std::vector<WorkloadStats> workloads(s_.vm.workloads.size());
-  const auto add = [](Counter& to, const Counter& from) { to.add(from.value()); };
+  StatsNode vm_node = root.child("vm");
+  StatsNode kernel = vm_node.child("kernel");
+  StatsNode host = root.child("host");
+  // Every element first: a node refers into its list, which must not grow after.
+  for (std::size_t w = 0; w < s_.vm.workloads.size(); ++w) {
+    vm_node.element("workloads", w).text("type", s_.vm.workloads[w]->name());
+  }
+  std::vector<StatsNode> workloads;
+  for (std::size_t w = 0; w < s_.vm.workloads.size(); ++w) {
+    workloads.push_back(vm_node.element("workloads", w));
+  }
   for (const auto& vm : vms_) {
     if (!vm->alive) continue;
-    const GuestStats& g = vm->kernel->stats();
-    add(guest.pages_allocated, g.pages_allocated);
-    add(guest.pages_freed, g.pages_freed);
-    add(guest.anon_faults, g.anon_faults);
-    add(guest.oom_kills, g.oom_kills);
-    add(guest.alloc_failures, g.alloc_failures);
-    const VmMemoryStats& h = host_->vm_stats(vm->id);
-    add(host.faults_in, h.faults_in);
-    add(host.cow_breaks, h.cow_breaks);
-    add(host.discards, h.discards);
-    add(host.lazy_frees, h.lazy_frees);
-    add(host.lazy_reclaimed, h.lazy_reclaimed);
-    add(host.lazy_reused, h.lazy_reused);
-    add(host.zero_maps, h.zero_maps);
+    vm->kernel->stats().visit(kernel);
+    host_->vm_stats(vm->id).visit(host);
     for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
-      const WorkloadStats& st = vm->workloads[w]->stats();
-      add(workloads[w].cycles, st.cycles);
-      add(workloads[w].pages_touched, st.pages_touched);
-      add(workloads[w].pages_freed, st.pages_freed);
-      add(workloads[w].killed, st.killed);
-      add(workloads[w].operations, st.operations);
+      vm->workloads[w]->stats().visit(workloads[w]);
     }
   }
-  StatsNode vm = root.child("vm");
-  StatsNode kernel = vm.child("kernel");
-  kernel.counter("pages_allocated", guest.pages_allocated);
-  kernel.counter("pages_freed", guest.pages_freed);
-  kernel.counter("anon_faults", guest.anon_faults);
-  kernel.counter("oom_kills", guest.oom_kills);
-  kernel.counter("alloc_failures", guest.alloc_failures);
-  for (std::size_t w = 0; w < workloads.size(); ++w) {
-    StatsNode node = vm.element("workloads", w);
-    node.text("type", s_.vm.workloads[w]->name());
-    node.counter("cycles", workloads[w].cycles);
-    node.counter("pages_touched", workloads[w].pages_touched);
-    node.counter("pages_freed", workloads[w].pages_freed);
-    node.counter("killed", workloads[w].killed);
-    node.counter("operations", workloads[w].operations);
-  }
-  StatsNode h = root.child("host");
-  h.counter("faults_in", host.faults_in);
-  h.counter("cow_breaks", host.cow_breaks);
-  h.counter("discards", host.discards);
-  h.counter("lazy_frees", host.lazy_frees);
-  h.counter("lazy_reclaimed", host.lazy_reclaimed);
-  h.counter("lazy_reused", host.lazy_reused);
-  h.counter("zero_maps", host.zero_maps);
 }
 
 RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_above) {

@@ -21,6 +21,13 @@ struct WorkloadStats {
   Counter killed;       // times the OOM killer ended the program
   Counter operations;   // benchmark operations (page_fault1/2: pages faulted in)
   Duration measured{};  // time over which `operations` were counted
+  void visit(StatsVisitor& v) const {
+    v.counter("cycles", cycles);
+    v.counter("pages_touched", pages_touched);
+    v.counter("pages_freed", pages_freed);
+    v.counter("killed", killed);
+    v.counter("operations", operations);
+  }
 };
 
 // What a workload instance runs against; owned by the VM.
