@@ -112,17 +112,6 @@ experiment: {type: fixed, duration: 30s}
 }
 
 TEST_F(LabPlanTest, PeriodicAllocUsesTheSimulatorsDraws) {
-  const LabPlan plan = make_lab_plan(load(R"(seed: 7
-vm:
-  memory: 1GiB
-  workloads:
-    - type: periodic_alloc
-      period: 10s
-      amount: {dist: uniform, min: 0B, max: 512MiB}
-      mean_in_use: 100MiB
-experiment: {type: fixed, duration: 60s}
-)"));
-  // The draws the simulator's PeriodicAlloc makes for VM 0: phase first, then amounts.
   const Scenario sim = load(R"(seed: 7
 vm:
   memory: 1GiB
@@ -131,7 +120,10 @@ vm:
       period: 10s
       amount: {dist: uniform, min: 0B, max: 512MiB}
       mean_in_use: 100MiB
+experiment: {type: fixed, duration: 60s}
 )");
+  const LabPlan plan = make_lab_plan(sim);
+  // The draws the simulator's PeriodicAlloc makes for VM 0: phase first, then amounts.
   PeriodicAlloc::Draws draws(*sim.vm.workloads[0]->as<PeriodicAlloc>(), 7, 0, 0);
   const std::uint64_t phase = static_cast<std::uint64_t>(draws.phase().ns());
   const std::string sh = file_of(plan.vms[0], "etc/memvirt/vm.sh");
