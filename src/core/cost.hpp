@@ -32,6 +32,9 @@ enum class Op : std::uint8_t {
   kStructPageVisit,         // a kernel walk step that touches a cold struct page
   kKsmScanPage,             // ksmd's own work per page it scans, beyond checksum and trees
   kKernelPteUpdate,         // write-protect or replace one PTE from inside the host kernel
+  kPageCacheReadPage,       // read(2) of one cached 4 KiB page (lookup and copy to the program)
+  kPageCacheWritePage,      // write(2) of one 4 KiB page into the page cache (it becomes dirty)
+  kReclaimCleanPage,        // reclaim's work to take one clean page out of the page cache
   kCount
 };
 
@@ -78,6 +81,18 @@ inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInf
      "copies, Linux 6.18, AMD EPYC VM, 2026-11-22): ksmd CPU minus the model's other charges, "
      "per PTE its merges update, -0.12 to +0.33 us in 3 runs (mean 0.17); a process can only "
      "time mprotect, whose system call and VMA split cost ten times more"},
+    {"page_cache_read_page", "read(2) of one cached 4 KiB page in 128 KiB calls", 315,
+     "measured by scripts/measure-page-cache.py (256 MiB file on ext4, Linux 6.18, AMD EPYC "
+     "VM, 2026-12-01): 311-325 ns per page in 6 runs"},
+    {"page_cache_write_page", "write(2) of one 4 KiB page over a cached page in 128 KiB calls",
+     410,
+     "measured by scripts/measure-page-cache.py (256 MiB file on ext4, Linux 6.18, AMD EPYC "
+     "VM, 2026-12-01): 396-434 ns per page in 6 runs"},
+    {"reclaim_clean_page",
+     "take one clean, unmapped page out of the page cache and free it", 165,
+     "measured by scripts/measure-page-cache.py as posix_fadvise(POSIX_FADV_DONTNEED) of "
+     "cached clean pages (invalidate_mapping_pages, the per-page work of __remove_mapping "
+     "without the LRU scan), Linux 6.18, AMD EPYC VM, 2026-12-01: 162 and 169 ns per page"},
 }};
 
 // Picoseconds of CPU time, exact and additive.

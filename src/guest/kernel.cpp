@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include "core/rng.hpp"
+#include "core/spelling.hpp"
+#include "guest/kernel_internal.hpp"
 
 namespace memvirt {
 
@@ -35,6 +37,33 @@ GuestKernelConfig GuestKernelConfig::from_params(Params p, Bytes memory, unsigne
   c.shuffle =
       p.boolean("shuffle", false,
                 "page_alloc.shuffle=1 (CONFIG_SHUFFLE_PAGE_ALLOCATOR): randomized free lists");
+  c.swappiness = static_cast<std::uint32_t>(
+      p.integer("swappiness", 60, "vm.swappiness (Linux default 60)", 0, 200));
+  c.workingset = p.boolean("workingset", true,
+                           "workingset refault detection (Linux 3.15+; false for older kernels)");
+  c.anon_starts_active = p.option(
+      "anon_lru_start", false,
+      std::array<Spelling<bool>, 2>{{{false, "inactive"}, {true, "active"}}},
+      "list new anonymous pages start on: inactive (Linux 5.9+) or active (before 5.9)");
+  c.dirty_background_ratio = static_cast<std::uint32_t>(p.integer(
+      "dirty_background_ratio", 10, "vm.dirty_background_ratio, percent (Linux default 10)", 0,
+      100));
+  c.dirty_ratio = static_cast<std::uint32_t>(
+      p.integer("dirty_ratio", 20, "vm.dirty_ratio, percent (Linux default 20)", 1, 100));
+  if (c.dirty_background_ratio >= c.dirty_ratio) {
+    p.fail("dirty_background_ratio", fmt::format("must be below dirty_ratio ({})", c.dirty_ratio));
+  }
+  c.dirty_expire = p.duration("dirty_expire", Duration::seconds(30),
+                              "vm.dirty_expire_centisecs as a time (Linux default 30 s)");
+  c.dirty_writeback = p.duration("dirty_writeback", Duration::seconds(5),
+                                 "vm.dirty_writeback_centisecs as a time (Linux default 5 s)");
+  if (c.dirty_writeback.ns() <= 0) p.fail("dirty_writeback", "must be positive");
+  c.read_ahead_pages =
+      p.bytes("read_ahead", Bytes{128 * 1024}, "read_ahead_kb as a size (Linux default 128 KiB)")
+          .pages();
+  c.page_cluster = static_cast<std::uint32_t>(
+      p.integer("page_cluster", 3, "vm.page-cluster: swap readahead of 2^n pages (default 3)", 0, 10));
+  c.swap = p.bytes("swap", Bytes{0}, "size of the guest's swap partition; 0: no swap");
   return c;
 }
 
@@ -52,38 +81,27 @@ std::uint32_t zone_batchsize(std::uint64_t managed, Bytes cap) {
   return static_cast<std::uint32_t>(std::max<std::uint64_t>(b, 1));
 }
 
-void append_run(std::vector<GfnRun>& runs, std::uint32_t g) {
-  if (!runs.empty()) {
-    GfnRun& last = runs.back();
-    const auto n = static_cast<std::uint32_t>(std::abs(last.count));
-    if (last.count > 0 && g == last.first + n) {
-      ++last.count;
-      return;
-    }
-    if ((last.count < 0 || n == 1) && g + n == last.first) {
-      last.count = -static_cast<std::int32_t>(n + 1);
-      return;
-    }
-  }
-  runs.push_back(GfnRun{g, 1});
-}
-
 }  // namespace
 
 GuestKernel::GuestKernel(const GuestKernelConfig& cfg, HostMemory& host, VmId vm,
                          const CostProfile& costs, CostAccount& vcpu, CostAccount& host_faults)
-    : host_(host),
+    : cfg_(cfg),
+      host_(host),
       vm_(vm),
       costs_(costs),
       vcpu_(vcpu),
       host_faults_(host_faults),
-      vcpus_(cfg.vcpus) {
+      vcpus_(cfg.vcpus),
+      lru_(map_.pages),
+      slots_(0) {
   const std::uint64_t pages = cfg.memory.pages();
-  if (pages < 1024 || pages > (1ULL << 31)) {
+  if (pages < 1024 || pages > kLruMaxPages) {
     throw std::invalid_argument(
-        fmt::format("guest memory {} pages is out of range [4 MiB, 8 TiB]", pages));
+        fmt::format("guest memory {} pages is out of range [4 MiB, 1 TiB]", pages));
   }
   map_.pages = PageMetaTable(static_cast<std::uint32_t>(pages));
+  lru_.resize(static_cast<std::uint32_t>(pages));
+  slots_ = SlotSpace(static_cast<std::uint32_t>(pages));
   const auto total = static_cast<std::uint32_t>(pages);
   std::uint64_t lowmem = pages;
   if (cfg.lowmem) {
@@ -156,43 +174,75 @@ Zone& GuestKernel::zone_of(Gfn g) {
   throw std::out_of_range(fmt::format("gfn {} is outside guest memory", g.value()));
 }
 
-std::optional<Gfn> GuestKernel::alloc_from_zonelist(unsigned cpu, unsigned order) {
+GuestKernel::~GuestKernel() = default;
+
+void GuestKernel::attach_disk(EventQueue& queue, BlockDevice& disk, std::uint64_t fs_sectors) {
+  queue_ = &queue;
+  disk_ = &disk;
+  fs_sectors_ = fs_sectors;
+  if (cfg_.swap.pages() > 0) {
+    swap_ = std::make_unique<Swap>();
+    swap_->slots = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(cfg_.swap.pages(), SlotEntry::kPayloadMask));
+    swap_->first_sector = fs_sectors;
+    swap_->in_use.assign(swap_->slots, false);
+    swap_->content.assign(swap_->slots, kZeroContent);
+    swap_->cache.resize(swap_->slots);
+    swap_->slot_of_frame.resize(map_.pages.size());
+    lru_.set_track_anon(true, map_.pages.size());
+  }
+}
+
+bool GuestKernel::has_swap() const { return swap_ && swap_->used < swap_->slots; }
+
+std::optional<Gfn> GuestKernel::alloc_from_zonelist(unsigned cpu, unsigned order, bool low) {
   // Movable user allocations may use every zone, highest first (zonelist fallback order);
-  // a lower zone keeps lowmem_reserve for its own class.
+  // a lower zone keeps lowmem_reserve for its own class. The first pass checks the low
+  // watermark (get_page_from_freelist with ALLOC_WMARK_LOW); the slow path checks min.
   const auto classzone = static_cast<unsigned>(zones_.size() - 1);
   for (auto it = zones_.rbegin(); it != zones_.rend(); ++it) {
     Zone& z = **it;
-    // Every allocation first checks the zone's min watermark against its buddy free pages
-    // (pages on per-CPU lists do not count), order-0 ones the per-CPU list could serve
-    // included. Linux's first attempt checks the low watermark and wakes kswapd; this model
-    // has no kswapd and makes its one check at min.
-    if (!z.watermark_ok(order, z.watermarks().min, classzone)) continue;
+    const Watermarks& w = z.watermarks();
+    if (!z.watermark_ok(order, low ? w.low : w.min, classzone)) continue;
     const Gfn g = z.rmqueue(cpu, order);
     if (g != Zone::kNoPage) return g;
   }
   return std::nullopt;
 }
 
-std::optional<Gfn> GuestKernel::alloc_pages(unsigned cpu, unsigned order) {
-  std::optional<Gfn> g = alloc_from_zonelist(cpu, order);
+std::optional<Gfn> GuestKernel::alloc_pages(unsigned cpu, unsigned order, std::uint64_t* blocked) {
+  std::optional<Gfn> g = alloc_from_zonelist(cpu, order, true);
+  if (!g) {
+    // __alloc_pages_slowpath: wake kswapd, then try again at the min watermark.
+    wake_kswapd();
+    g = alloc_from_zonelist(cpu, order, false);
+  }
   while (!g) {
-    // Below the min watermark this model goes straight to the OOM path: it has no page
-    // reclaim (no kswapd, no direct reclaim, no page cache or swap to reclaim from) and no
-    // compaction. First the OOM notifiers (PageHooks::on_oom, e.g. the balloon's
-    // deflate-on-OOM); if they freed pages, retry. Otherwise the OOM killer kills a process
-    // and the allocation retries; with no process left to kill, it fails.
+    // Direct reclaim (__alloc_pages_direct_reclaim), then the OOM notifiers (for example
+    // the balloon's deflate-on-OOM), then the OOM killer. When reclaim freed nothing
+    // because what it could reclaim is under writeback, the caller waits for it rather
+    // than kill (throttle_direct_reclaim / congestion_wait).
+    if (reclaim(std::uint64_t{1} << std::max(order, 5U), true) > 0) {
+      for (auto& z : zones_) z->drain_pcp();
+      g = alloc_from_zonelist(cpu, order, false);
+      continue;
+    }
+    if (blocked != nullptr && last_io_ != 0 && io_.contains(last_io_)) {
+      *blocked = last_io_;
+      return std::nullopt;
+    }
     std::uint64_t freed = 0;
     for (PageHooks* h : std::vector<PageHooks*>(map_.hooks)) freed += h->on_oom();
     if (freed > 0) {
       for (auto& z : zones_) z->drain_pcp();
-      g = alloc_from_zonelist(cpu, order);
+      g = alloc_from_zonelist(cpu, order, false);
       continue;
     }
     if (!oom_kill()) {
       stats_.alloc_failures.add();
       return std::nullopt;
     }
-    g = alloc_from_zonelist(cpu, order);
+    g = alloc_from_zonelist(cpu, order, false);
   }
   stats_.pages_allocated.add(1ULL << order);
   for (PageHooks* h : map_.hooks) h->on_alloc(*g, PageOrder{order});
@@ -200,7 +250,11 @@ std::optional<Gfn> GuestKernel::alloc_pages(unsigned cpu, unsigned order) {
 }
 
 std::optional<Gfn> GuestKernel::try_alloc_pages(unsigned cpu, unsigned order) {
-  const std::optional<Gfn> g = alloc_from_zonelist(cpu, order);
+  std::optional<Gfn> g = alloc_from_zonelist(cpu, order, true);
+  if (!g) {
+    wake_kswapd();
+    g = alloc_from_zonelist(cpu, order, false);
+  }
   if (!g) return std::nullopt;
   stats_.pages_allocated.add(1ULL << order);
   for (PageHooks* h : map_.hooks) h->on_alloc(*g, PageOrder{order});
@@ -211,6 +265,32 @@ void GuestKernel::free_pages(unsigned cpu, Gfn gfn, unsigned order) {
   for (PageHooks* h : map_.hooks) h->on_free(gfn, PageOrder{order});
   stats_.pages_freed.add(1ULL << order);
   zone_of(gfn).free_pages(cpu, gfn, order);
+}
+
+void GuestKernel::install(Gfn g, MappingId m, std::uint64_t page, PageFlags f, LruList list) {
+  f.set_list(0);
+  set_flags(g, f);
+  slots_.set(m, page, SlotEntry::frame(g));
+  lru_.add(g, list);
+  if (f.test(PageFlags::kSwapBacked)) {
+    ++nr_anon_;
+  } else {
+    ++nr_file_;
+  }
+  if (f.test(PageFlags::kMapped)) ++nr_mapped_;
+}
+
+void GuestKernel::uninstall(Gfn g, unsigned cpu) {
+  const PageFlags f = flags(g);
+  if (f.test(PageFlags::kSwapBacked)) {
+    --nr_anon_;
+  } else {
+    --nr_file_;
+  }
+  if (f.test(PageFlags::kMapped)) --nr_mapped_;
+  lru_.remove(g);
+  set_flags(g, PageFlags{});
+  free_pages(cpu, g, 0);
 }
 
 std::uint32_t GuestKernel::spawn(const std::string& name, bool killable) {
@@ -244,12 +324,24 @@ std::uint64_t GuestKernel::mmap(std::uint32_t pid, Bytes length, bool thp) {
   Process& p = proc(pid);
   Region r;
   r.id = next_region_++;
+  r.mapping = slots_.create(MappingKind::kAnon, pid);
   r.length_pages = (length.value() + kPageSize - 1) >> kPageShift;
   r.thp = thp;
   committed_pages_ += r.length_pages;
   p.regions.push_back(std::move(r));
   return p.regions.back().id;
 }
+
+namespace {
+PageFlags new_anon_flags() {
+  PageFlags f;
+  f.set(PageFlags::kSwapBacked);
+  f.set(PageFlags::kMapped);
+  f.set(PageFlags::kYoung);
+  f.set(PageFlags::kDirty);
+  return f;
+}
+}  // namespace
 
 TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::uint64_t pages,
                                const ContentFn& content, unsigned cpu, bool fill) {
@@ -266,13 +358,14 @@ TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::
       if (r.thp && r.touched % kHugePages == 0 && r.touched + kHugePages <= r.length_pages &&
           i + kHugePages <= pages) {
         // do_huge_pmd_anonymous_page(): an order-9 block without the OOM killer's help,
-        // cleared whole (clear_huge_page), else the 4 KiB path below.
+        // cleared whole (clear_huge_page), else the 4 KiB path below. A huge page is one
+        // unevictable unit here: it is not split for swap.
         if (const std::optional<Gfn> huge = try_alloc_pages(cpu, kPageblockOrder)) {
           for (std::uint64_t k = 0; k < kHugePages; ++k) {
             const Gfn g{huge->value() + static_cast<std::uint32_t>(k)};
             if (host_.write(vm_, g, kZeroContent) == WriteEffect::kFaultIn) result.host += fault;
             host_.write(vm_, g, content(r.touched));
-            append_run(r.runs, g.value());
+            install(g, r.mapping, r.touched, new_anon_flags(), LruList::kUnevictable);
             ++r.touched;
           }
           r.huge.resize(r.touched / kHugePages, false);
@@ -286,7 +379,8 @@ TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::
         }
       }
     }
-    const std::optional<Gfn> g = alloc_pages(cpu, 0);
+    std::uint64_t wait = 0;
+    const std::optional<Gfn> g = alloc_pages(cpu, 0, &wait);
     if (!p.alive) {
       // The OOM killer chose this process while it faulted.
       if (g) free_pages(cpu, *g, 0);
@@ -294,7 +388,8 @@ TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::
       break;
     }
     if (!g) {
-      result.status = TouchStatus::kOutOfMemory;
+      result.status = wait != 0 ? TouchStatus::kBlocked : TouchStatus::kOutOfMemory;
+      result.wait = wait;
       break;
     }
     Region& r = region(p, region_id);
@@ -303,7 +398,7 @@ TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::
     host_.write(vm_, *g, content(r.touched));
     result.guest += fault + program_write;
     if (r.thp) r.huge.resize((r.touched + kHugePages) / kHugePages, false);
-    append_run(r.runs, g->value());
+    install(*g, r.mapping, r.touched, new_anon_flags(), new_anon_list());
     ++r.touched;
     ++p.rss_pages;
     ++result.pages;
@@ -315,21 +410,63 @@ TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::
 }
 
 Gfn GuestKernel::region_gfn(const Region& r, std::uint64_t page) const {
-  for (const GfnRun& run : r.runs) {
-    const auto n = static_cast<std::uint64_t>(std::abs(run.count));
-    if (page < n) {
-      return Gfn{run.count > 0 ? run.first + static_cast<std::uint32_t>(page)
-                               : run.first - static_cast<std::uint32_t>(page)};
-    }
-    page -= n;
+  const SlotEntry e = slots_.entry(r.mapping, page);
+  if (page >= r.touched || e.kind() != SlotKind::kFrame) {
+    throw std::out_of_range("region page not touched or not resident");
   }
-  throw std::out_of_range("region page not touched");
+  return e.gfn();
+}
+
+TouchResult GuestKernel::access(std::uint32_t pid, std::uint64_t region_id, std::uint64_t page,
+                                bool write, Fingerprint fp, Fingerprint* out) {
+  TouchResult result;
+  Process& p = proc(pid);
+  const Region& r = region(p, region_id);
+  if (page >= r.touched) throw std::out_of_range("region page not touched");
+  SlotEntry e = slots_.entry(r.mapping, page);
+  if (e.kind() == SlotKind::kSwap) {
+    const std::uint64_t wait = swap_in(r.mapping, page, e.payload(), 0);
+    if (wait != 0) {
+      result.status = TouchStatus::kBlocked;
+      result.wait = wait;
+      stats_.major_faults.add();
+      return result;
+    }
+    stats_.minor_faults.add();
+    result.guest += costs_.cost(Op::kFirstTouchFault);
+    e = slots_.entry(r.mapping, page);
+  }
+  if (e.kind() != SlotKind::kFrame) throw std::logic_error("anonymous page lost its frame");
+  const Gfn g = e.gfn();
+  PageFlags f = flags(g);
+  f.set(PageFlags::kYoung);
+  if (write) {
+    f.set(PageFlags::kDirty);
+    set_flags(g, f);
+    // A page written again no longer matches its swap copy (try_to_free_swap on write).
+    if (f.test(PageFlags::kSwapCache)) delete_from_swap_cache(g);
+    if (host_.write(vm_, g, fp) != WriteEffect::kInPlace) {
+      result.host += costs_.cost(Op::kFirstTouchFault);
+    }
+  } else {
+    set_flags(g, f);
+    if (out != nullptr) *out = host_.read(vm_, g);
+  }
+  result.pages = 1;
+  vcpu_.charge(result.guest);
+  host_faults_.charge(result.host);
+  return result;
 }
 
 void GuestKernel::write(std::uint32_t pid, std::uint64_t region_id, std::uint64_t page,
                         Fingerprint fp) {
   Process& p = proc(pid);
   const Gfn g = region_gfn(region(p, region_id), page);
+  PageFlags f = flags(g);
+  f.set(PageFlags::kYoung);
+  f.set(PageFlags::kDirty);
+  set_flags(g, f);
+  if (f.test(PageFlags::kSwapCache)) delete_from_swap_cache(g);
   if (host_.write(vm_, g, fp) != WriteEffect::kInPlace) {
     host_faults_.charge(costs_.cost(Op::kFirstTouchFault));
   }
@@ -338,32 +475,76 @@ void GuestKernel::write(std::uint32_t pid, std::uint64_t region_id, std::uint64_
 
 Fingerprint GuestKernel::read(std::uint32_t pid, std::uint64_t region_id, std::uint64_t page) {
   Process& p = proc(pid);
-  return host_.read(vm_, region_gfn(region(p, region_id), page));
+  const Gfn g = region_gfn(region(p, region_id), page);
+  PageFlags f = flags(g);
+  f.set(PageFlags::kYoung);
+  set_flags(g, f);
+  return host_.read(vm_, g);
+}
+
+void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, unsigned cpu,
+                                    bool huge_head) {
+  const SlotEntry e = slots_.entry(m, page);
+  if (e.kind() == SlotKind::kSwap) {
+    slots_.set(m, page, SlotEntry{});
+    // A swap cache page nobody maps any more goes with its slot.
+    if (const std::uint32_t cached = swap_->cache.get(e.payload()); cached != 0) {
+      const Gfn g = SlotEntry{cached}.gfn();
+      delete_from_swap_cache(g);
+      if (flags(g).test(PageFlags::kWriteback)) --nr_writeback_;
+      uninstall(g, cpu);
+    }
+    free_swap_slot(e.payload());
+    return;
+  }
+  if (e.kind() != SlotKind::kFrame) return;
+  const Gfn g = e.gfn();
+  if (flags(g).test(PageFlags::kSwapCache)) delete_from_swap_cache(g);
+  slots_.set(m, page, SlotEntry{});
+  const PageFlags f = flags(g);
+  --nr_anon_;
+  --nr_mapped_;
+  lru_.remove(g);
+  (void)f;
+  set_flags(g, PageFlags{});
+  if (huge_head) {
+    // A huge page goes back whole, as one order-9 block, from its first page.
+    free_pages(cpu, g, kPageblockOrder);
+  } else if (!huge_head && map_[g].state() == GuestPageState::kInUse) {
+    free_pages(cpu, g, 0);
+  }
 }
 
 CpuTime GuestKernel::release_region(Process& p, Region& r, unsigned cpu) {
   const CpuTime per_page = costs_.cost(Op::kMadviseDontneedBatched);
   std::uint64_t freed = 0;
   constexpr std::uint64_t kHugePages = 1ULL << kPageblockOrder;
-  std::uint64_t index = 0;  // region page of the run's first page
-  for (const GfnRun& run : r.runs) {
-    const auto n = static_cast<std::uint32_t>(std::abs(run.count));
-    for (std::uint32_t k = 0; k < n; ++k, ++index) {
-      const std::uint64_t chunk = index / kHugePages;
-      if (chunk < r.huge.size() && r.huge[chunk]) {
-        // A huge page goes back whole, as one order-9 block, from its first page.
-        if (index % kHugePages == 0) {
-          free_pages(cpu, Gfn{run.count > 0 ? run.first + k : run.first - k}, kPageblockOrder);
+  for (std::uint64_t page = 0; page < r.touched; ++page) {
+    const std::uint64_t chunk = page / kHugePages;
+    const bool huge = chunk < r.huge.size() && r.huge[chunk];
+    const SlotEntry e = slots_.entry(r.mapping, page);
+    if (e.kind() == SlotKind::kFrame) ++freed;
+    if (huge) {
+      // The tail pages of a huge page are freed with its head.
+      if (page % kHugePages == 0) {
+        for (std::uint64_t k = 1; k < kHugePages; ++k) {
+          const Gfn t = slots_.entry(r.mapping, page + k).gfn();
+          slots_.set(r.mapping, page + k, SlotEntry{});
+          lru_.remove(t);
+          set_flags(t, PageFlags{});
+          --nr_anon_;
+          --nr_mapped_;
         }
-        continue;
+        freed += kHugePages - 1;
+        release_anon_page(r.mapping, page, cpu, true);
       }
-      free_pages(cpu, Gfn{run.count > 0 ? run.first + k : run.first - k}, 0);
+      page += kHugePages - 1 - (page % kHugePages);
+      continue;
     }
-    freed += n;
+    release_anon_page(r.mapping, page, cpu, false);
   }
+  slots_.release(r.mapping);
   r.huge.clear();
-  r.runs.clear();
-  r.runs.shrink_to_fit();
   p.rss_pages -= freed;
   committed_pages_ -= r.length_pages;
   r.length_pages = 0;
@@ -388,23 +569,26 @@ CpuTime GuestKernel::munmap_tail(std::uint32_t pid, std::uint64_t region_id, std
   pages = std::min(pages, r.touched);
   // Huge pages the tail reaches are split (split_huge_pmd): their pages go back one by one.
   const std::uint64_t first_chunk = (r.touched - pages) / (1ULL << kPageblockOrder);
-  for (std::uint64_t c = first_chunk; c < r.huge.size(); ++c) r.huge[c] = false;
-  std::uint64_t left = pages;
-  while (left > 0) {
-    GfnRun& run = r.runs.back();
-    const auto n = static_cast<std::uint32_t>(std::abs(run.count));
-    const std::uint32_t last = run.count > 0 ? run.first + n - 1 : run.first - (n - 1);
-    free_pages(cpu, Gfn{last}, 0);
-    if (n == 1) {
-      r.runs.pop_back();
-    } else {
-      run.count += run.count > 0 ? -1 : 1;
+  for (std::uint64_t c = first_chunk; c < r.huge.size(); ++c) {
+    if (!r.huge[c]) continue;
+    r.huge[c] = false;
+    for (std::uint64_t k = 0; k < (1ULL << kPageblockOrder); ++k) {
+      const SlotEntry e = slots_.entry(r.mapping, (c << kPageblockOrder) + k);
+      if (e.kind() != SlotKind::kFrame) continue;
+      // split_page(): each page becomes an order-0 page of its own.
+      map_.mut(e.gfn()).set_order(PageOrder{0});
+      lru_.add(e.gfn(), new_anon_list());
     }
-    --left;
+  }
+  std::uint64_t resident = 0;
+  for (std::uint64_t k = 0; k < pages; ++k) {
+    const std::uint64_t page = r.touched - 1 - k;
+    if (slots_.entry(r.mapping, page).kind() == SlotKind::kFrame) ++resident;
+    release_anon_page(r.mapping, page, cpu, false);
   }
   r.touched -= pages;
   r.length_pages -= pages;
-  p.rss_pages -= pages;
+  p.rss_pages -= resident;
   committed_pages_ -= pages;
   const CpuTime spent = costs_.cost(Op::kMadviseDontneedBatched) * pages;
   vcpu_.charge(spent);
@@ -447,11 +631,44 @@ std::uint64_t GuestKernel::pcp_pages() const {
   return n;
 }
 
+Meminfo GuestKernel::meminfo() const {
+  Meminfo m;
+  m.total = total_pages();
+  m.free = free_pages() + pcp_pages();
+  m.active_anon = lru_.size(LruList::kActiveAnon);
+  m.inactive_anon = lru_.size(LruList::kInactiveAnon);
+  m.active_file = lru_.size(LruList::kActiveFile);
+  m.inactive_file = lru_.size(LruList::kInactiveFile);
+  m.cached = nr_file_;
+  m.swap_cached = nr_swapcache_;
+  m.dirty = nr_dirty_;
+  m.writeback = nr_writeback_;
+  m.anon = nr_anon_ - nr_swapcache_;
+  m.mapped = nr_mapped_;
+  m.swap_total = swap_ ? swap_->slots : 0;
+  m.swap_free = swap_ ? swap_->slots - swap_->used : 0;
+  m.committed_as = committed_pages_;
+  // si_mem_available(): free above the low watermarks, plus the page cache and reclaimable
+  // slab that could go, minus what must stay (half the file LRU or the low watermarks).
+  std::uint64_t low = 0;
+  for (const auto& z : zones_) low += z->watermarks().low;
+  const std::uint64_t file_lru = m.active_file + m.inactive_file;
+  const std::uint64_t avail_free = m.free > low ? m.free - low : 0;
+  m.available = avail_free + file_lru - std::min(file_lru / 2, low);
+  return m;
+}
+
 std::uint64_t GuestKernel::memory_bytes() const {
-  std::uint64_t bytes = map_.pages.memory_bytes() + map_.lists.memory_bytes();
+  std::uint64_t bytes = map_.pages.memory_bytes() + map_.lists.memory_bytes() +
+                        lru_.memory_bytes() + slots_.memory_bytes();
   for (const auto& p : processes_) {
-    bytes += sizeof(Process);
-    for (const auto& r : p.regions) bytes += sizeof(Region) + r.runs.capacity() * sizeof(GfnRun);
+    bytes += sizeof(Process) + p.regions.capacity() * sizeof(Region);
+  }
+  bytes += files_.capacity() * sizeof(GuestFile);
+  for (const auto& f : files_) bytes += f.on_disk.size() * 32;
+  if (swap_) {
+    bytes += swap_->in_use.capacity() / 8 + swap_->content.capacity() * sizeof(Fingerprint) +
+             swap_->cache.memory_bytes() + swap_->slot_of_frame.memory_bytes();
   }
   return bytes;
 }
@@ -460,45 +677,74 @@ void GuestKernel::check(bool full) const {
   for (const auto& z : zones_) z->check(full);
   const std::uint64_t allocated = stats_.pages_allocated.value() - stats_.pages_freed.value();
   if (!full) return;
-  std::vector<bool> owned(map_.pages.size());
+  lru_.check();
   std::uint64_t owned_pages = 0;
   for (const auto& p : processes_) {
     std::uint64_t rss = 0;
     for (const auto& r : p.regions) {
-      std::uint64_t in_runs = 0;
-      for (const GfnRun& run : r.runs) {
-        const auto n = static_cast<std::uint32_t>(std::abs(run.count));
-        for (std::uint32_t k = 0; k < n; ++k) {
-          const Gfn g{run.count > 0 ? run.first + k : run.first - k};
-          if (owned[g.value()])
-            throw std::logic_error(fmt::format("gfn {} owned twice", g.value()));
-          owned[g.value()] = true;
-          if (map_[g].state() != GuestPageState::kInUse) {
-            throw std::logic_error(fmt::format("owned gfn {} is not in use", g.value()));
-          }
+      for (std::uint64_t page = 0; page < r.touched; ++page) {
+        const SlotEntry e = slots_.entry(r.mapping, page);
+        if (e.kind() != SlotKind::kFrame) continue;
+        const std::optional<MappingOwner> o = slots_.owner(e.gfn());
+        if (!o || o->mapping != r.mapping || o->page != page) {
+          throw std::logic_error(fmt::format("gfn {} has no reverse map to pid {} page {}",
+                                             e.gfn().value(), p.pid, page));
         }
-        in_runs += n;
+        if (map_[e.gfn()].state() != GuestPageState::kInUse) {
+          throw std::logic_error(fmt::format("owned gfn {} is not in use", e.gfn().value()));
+        }
+        ++rss;
       }
-      if (in_runs != r.touched)
-        throw std::logic_error("region runs disagree with its touched count");
-      rss += in_runs;
     }
-    if (rss != p.rss_pages) throw std::logic_error(fmt::format("pid {} rss mismatch", p.pid));
+    if (rss != p.rss_pages) {
+      throw std::logic_error(fmt::format("pid {} rss {} != {} resident", p.pid, p.rss_pages, rss));
+    }
     owned_pages += rss;
   }
-  std::uint64_t isolated = 0;
+  std::uint64_t cached = 0;
+  for (const auto& f : files_) {
+    if (!f.live) continue;
+    std::uint64_t resident = 0;
+    const std::uint64_t extent = slots_.extent_pages(f.mapping);
+    for (std::uint64_t page = 0; page < extent; ++page) {
+      const SlotEntry e = slots_.entry(f.mapping, page);
+      if (e.kind() == SlotKind::kFrame) {
+        ++resident;
+        if (page >= f.pages) throw std::logic_error("file page cached beyond its size");
+      }
+    }
+    if (resident != f.cached) throw std::logic_error("file cached count disagrees with its pages");
+    cached += resident;
+  }
+  std::uint64_t isolated = 0, on_lru = 0;
   for (std::uint32_t g = 0; g < map_.pages.size(); ++g) {
     const PageMeta m = map_[Gfn{g}];
     if (m.state() == GuestPageState::kIsolated || m.state() == GuestPageState::kOffline) {
       isolated += m.order().pages();
     }
+    if (m.state() == GuestPageState::kInUse && Lru::list_of(m) != LruList::kNone) ++on_lru;
+  }
+  std::uint64_t lru_total = 0;
+  for (std::size_t l = 1; l < kLruLists; ++l) lru_total += lru_.size(static_cast<LruList>(l));
+  if (on_lru != lru_total) {
+    throw std::logic_error(fmt::format("{} pages flagged on an LRU list, lists count {}", on_lru,
+                                       lru_total));
+  }
+  if (nr_file_ != cached) {
+    throw std::logic_error(fmt::format("page cache count {} != {} cached pages", nr_file_, cached));
+  }
+  if (on_lru != nr_file_ + nr_anon_) {
+    throw std::logic_error(fmt::format("LRU pages {} != file {} + anon {}", on_lru, nr_file_,
+                                       nr_anon_));
   }
   if (free_pages() + pcp_pages() + allocated + isolated != map_.pages.size()) {
     throw std::logic_error(fmt::format(
         "guest pages do not add up: free {} + pcp {} + allocated {} + isolated {} != {}",
         free_pages(), pcp_pages(), allocated, isolated, map_.pages.size()));
   }
-  if (owned_pages > allocated) throw std::logic_error("processes own more pages than allocated");
+  if (owned_pages + cached > allocated) {
+    throw std::logic_error("processes and the page cache own more pages than allocated");
+  }
 }
 
 }  // namespace memvirt

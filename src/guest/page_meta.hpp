@@ -18,7 +18,36 @@ enum class GuestPageState : std::uint8_t {
   kOffline = 4,   // given to the host by the balloon
 };
 
-// [state:3][order:4][reported:1][list node:24]
+// Page flags of an in-use page (its 24 bits are the list node while the page is free): the
+// LRU list it is on (lru.hpp) and the bits of Linux's page flags that reclaim reads.
+class PageFlags {
+ public:
+  enum Bit : std::uint32_t {
+    kYoung = 1U << 7,        // accessed since reclaim last looked (the PTE accessed bit)
+    kReferenced = 1U << 8,   // PG_referenced
+    kDirty = 1U << 9,        // PG_dirty
+    kWriteback = 1U << 10,   // PG_writeback
+    kSwapBacked = 1U << 11,  // anonymous (PG_swapbacked)
+    kSwapCache = 1U << 12,   // PG_swapcache: has a swap slot
+    kLocked = 1U << 13,      // PG_locked: read I/O in flight, not yet up to date
+    kReclaim = 1U << 14,     // PG_reclaim: reclaim wants it freed when writeback ends
+    kWorkingset = 1U << 15,  // PG_workingset: activated by a refault
+    kMapped = 1U << 16,      // mapped by a process (page_mapped)
+    kExec = 1U << 17,        // mapped executable (VM_EXEC): kept active when referenced
+  };
+  constexpr PageFlags() = default;
+  constexpr explicit PageFlags(std::uint32_t raw) : raw_(raw & 0xFFFFFFU) {}
+  [[nodiscard]] constexpr std::uint32_t raw() const { return raw_; }
+  [[nodiscard]] constexpr unsigned list() const { return raw_ & 7U; }
+  constexpr void set_list(unsigned l) { raw_ = (raw_ & ~7U) | (l & 7U); }
+  [[nodiscard]] constexpr bool test(Bit b) const { return (raw_ & b) != 0; }
+  constexpr void set(Bit b, bool on = true) { raw_ = on ? (raw_ | b) : (raw_ & ~static_cast<std::uint32_t>(b)); }
+
+ private:
+  std::uint32_t raw_ = 0;
+};
+
+// [state:3][order:4][reported:1][list node, or page flags when in use:24]
 class PageMeta {
  public:
   static constexpr std::uint32_t kNoNode = 0;
@@ -33,6 +62,9 @@ class PageMeta {
   void set_order(PageOrder o) { bits_ = (bits_ & ~(15U << 3)) | (o.value() << 3); }
   void set_reported(bool r) { bits_ = (bits_ & ~(1U << 7)) | (static_cast<std::uint32_t>(r) << 7); }
   void set_node(std::uint32_t n) { bits_ = (bits_ & 0xFFU) | (n << 8); }
+  // The page flags of an in-use page share the node's bits.
+  [[nodiscard]] PageFlags flags() const { return PageFlags{bits_ >> 8}; }
+  void set_flags(PageFlags f) { bits_ = (bits_ & 0xFFU) | (f.raw() << 8); }
 
  private:
   std::uint32_t bits_ = 0;

@@ -152,7 +152,9 @@ void Zone::free_pages(unsigned cpu, Gfn gfn, unsigned order) {
       const std::uint32_t node = pcp.list.tail;
       const Gfn page = map_.lists.gfn(node);
       map_.lists.remove(pcp.list, node);
-      map_.mut(page).set_state(GuestPageState::kInUse);
+      PageMeta& pm = map_.mut(page);
+      pm.set_state(GuestPageState::kInUse);
+      pm.set_node(PageMeta::kNoNode);  // a page inside a free block has no node or flags
       free_one_page(page, 0);
     }
   }
@@ -164,7 +166,9 @@ void Zone::drain_pcp() {
       const std::uint32_t node = pcp.list.tail;
       const Gfn page = map_.lists.gfn(node);
       map_.lists.remove(pcp.list, node);
-      map_.mut(page).set_state(GuestPageState::kInUse);
+      PageMeta& pm = map_.mut(page);
+      pm.set_state(GuestPageState::kInUse);
+      pm.set_node(PageMeta::kNoNode);  // a page inside a free block has no node or flags
       free_one_page(page, 0);
     }
   }

@@ -147,6 +147,7 @@ void Simulation::host_oom_kill() {
   }
   if (victim == nullptr) return;
   victim->alive = false;
+  victim->kernel->halt();
   for (const auto& m : mechanisms_) m->detach(victim->id);
   host_->remove_vm(victim->id);
   ++killed_;

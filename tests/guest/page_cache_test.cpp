@@ -1,0 +1,289 @@
+// The guest's page cache, reclaim, writeback and swap: units, emergent behaviour and property
+// tests against a reference model of what every file page and anonymous page must hold.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <map>
+
+#include "guest/kernel_internal.hpp"
+#include "guest/run_array.hpp"
+#include "workload/workload.hpp"
+#include "test_util.hpp"
+
+namespace memvirt {
+namespace {
+
+struct DiskGuest {
+  explicit DiskGuest(Bytes memory, Bytes swap = Bytes{0}, bool workingset = true,
+                     Duration latency = Duration::millis(5))
+      : costs(testing::unit_costs()),
+        host(std::make_unique<FingerprintStore>()),
+        vcpu("vcpu", 1),
+        faults("faults", 1),
+        disk(queue, latency) {
+    GuestKernelConfig cfg;
+    cfg.memory = memory;
+    cfg.swap = swap;
+    cfg.workingset = workingset;
+    vm = host.add_vm(memory);
+    kernel = std::make_unique<GuestKernel>(cfg, host, vm, costs, vcpu, faults);
+    kernel->attach_disk(queue, disk, (64ULL << 30) / kSectorSize);
+    pid = kernel->spawn("test");
+  }
+  // Calls `op` until it is done, running the clock while it waits for I/O. `op` gets the
+  // pages done so far and returns the result of its next call.
+  TouchResult run(const std::function<TouchResult(std::uint64_t)>& op, std::uint64_t pages) {
+    std::uint64_t done = 0;
+    TouchResult last;
+    for (int spins = 0; done < pages && spins < 1'000'000; ++spins) {
+      last = op(done);
+      done += last.pages;
+      if (last.status == TouchStatus::kBlocked) {
+        bool woke = false;
+        kernel->when_done(last.wait, [&] { woke = true; });
+        while (!woke && queue.step(TimePoint::max())) {
+        }
+        if (!woke) ADD_FAILURE() << "blocked process never woke";
+        continue;
+      }
+      if (last.status != TouchStatus::kDone) break;
+      if (last.pages == 0 && done < pages) continue;
+    }
+    last.pages = done;
+    return last;
+  }
+  TouchResult read(FileId f, std::uint64_t first, std::uint64_t pages) {
+    return run([&](std::uint64_t done) {
+      return kernel->read_file(pid, f, first + done, pages - done);
+    }, pages);
+  }
+  TouchResult write(FileId f, std::uint64_t first, std::uint64_t pages, const ContentFn& c) {
+    return run([&](std::uint64_t done) {
+      return kernel->write_file(pid, f, first + done, pages - done, c);
+    }, pages);
+  }
+  void settle() {
+    while (queue.step(queue.now() + Duration::seconds(60))) {
+    }
+  }
+  [[nodiscard]] std::uint64_t resident(FileId f, std::uint64_t first, std::uint64_t pages) const {
+    std::uint64_t n = 0;
+    for (std::uint64_t p = first; p < first + pages; ++p) {
+      if (kernel->slots().entry(kernel->file(f).mapping, p).kind() == SlotKind::kFrame) ++n;
+    }
+    return n;
+  }
+  CostProfile costs;
+  HostMemory host;
+  CostAccount vcpu;
+  CostAccount faults;
+  EventQueue queue;
+  FixedLatencyDisk disk;
+  VmId vm;
+  std::unique_ptr<GuestKernel> kernel;
+  std::uint32_t pid = 0;
+};
+
+constexpr std::uint64_t kMiB = 1ULL << 20;
+std::uint64_t pages_of(std::uint64_t mib) { return mib * kMiB / kPageSize; }
+
+TEST(RunArray, ReadsBackEveryValueAndStaysSmallForRuns) {
+  rc::check("get returns what set stored", [] {
+    RunArray a(4096);
+    std::map<std::uint64_t, std::uint32_t> ref;
+    const auto ops = *rc::gen::container<std::vector<std::pair<std::uint32_t, std::uint32_t>>>(
+        rc::gen::pair(rc::gen::inRange<std::uint32_t>(0, 4096),
+                      rc::gen::inRange<std::uint32_t>(0, 40)));
+    std::uint32_t run = 100;
+    for (const auto& [i, v] : ops) {
+      // Mostly values that continue a run, some arbitrary, some deletions.
+      const std::uint32_t value = v < 4 ? 0 : (v < 30 ? run + i : v * 7919);
+      a.set(i, value);
+      if (value == 0) {
+        ref.erase(i);
+      } else {
+        ref[i] = value;
+      }
+      if (v == 39) run += 1000;
+    }
+    for (std::uint32_t i = 0; i < 4096; ++i) {
+      const auto it = ref.find(i);
+      RC_ASSERT(a.get(i) == (it == ref.end() ? 0U : it->second));
+    }
+  });
+  RunArray seq(1 << 20);
+  for (std::uint32_t i = 0; i < (1U << 20); ++i) seq.set(i, 5'000'000 - i);  // descending
+  for (std::uint32_t i = 0; i < (1U << 20); i += 4097) EXPECT_EQ(seq.get(i), 5'000'000 - i);
+  EXPECT_LT(seq.memory_bytes(), (1U << 20) / 8);  // under 1 bit per entry, not 4 bytes
+}
+
+TEST(Lru, TakesPagesOldestFirstAndSkipsThoseThatLeft) {
+  PageMetaTable pages(8192);
+  Lru lru(pages);
+  for (std::uint32_t g = 0; g < 10; ++g) lru.add(Gfn{g}, LruList::kInactiveFile);
+  lru.remove(Gfn{3});
+  lru.add(Gfn{0}, LruList::kActiveFile);
+  lru.add(Gfn{5}, LruList::kInactiveFile);  // back to the head
+  lru.add_tail(Gfn{9}, LruList::kInactiveFile);
+  EXPECT_EQ(lru.size(LruList::kInactiveFile), 8U);
+  lru.check();
+  std::vector<std::uint32_t> order;
+  while (const auto g = lru.take_tail(LruList::kInactiveFile)) order.push_back(g->value());
+  EXPECT_EQ(order, (std::vector<std::uint32_t>{9, 1, 2, 4, 6, 7, 8, 5}));
+  EXPECT_EQ(lru.size(LruList::kInactiveFile), 0U);
+  EXPECT_EQ(lru.size(LruList::kActiveFile), 1U);
+}
+
+TEST(PageCache, GrowsIntoFreeMemoryAndServesRereadsFromMemory) {
+  DiskGuest g(Bytes{256 * kMiB});
+  const FileId f = g.kernel->create_file(Bytes{128 * kMiB}, 42);
+  const std::uint64_t free_before = g.kernel->meminfo().free;
+  g.read(f, 0, pages_of(128));
+  const Meminfo m = g.kernel->meminfo();
+  EXPECT_EQ(m.cached, pages_of(128));
+  EXPECT_EQ(free_before - m.free, pages_of(128));
+  const std::uint64_t sectors = g.kernel->stats().sectors_read.value();
+  EXPECT_EQ(sectors, pages_of(128) * kSectorsPerPage);
+  g.read(f, 0, pages_of(128));
+  EXPECT_EQ(g.kernel->stats().sectors_read.value(), sectors);  // all hits
+  EXPECT_EQ(g.kernel->meminfo().active_file, pages_of(128));  // second access activates
+  g.kernel->check(true);
+}
+
+TEST(PageCache, ReadaheadGrowsToReadAheadKb) {
+  DiskGuest g(Bytes{256 * kMiB});
+  const FileId f = g.kernel->create_file(Bytes{4 * kMiB}, 1);
+  g.read(f, 0, pages_of(4));
+  // Sequential reads of one page at a time: windows of 4, 8, 16, 32, 32, ... pages.
+  const std::uint64_t ios = g.kernel->stats().sectors_read.value() / kSectorsPerPage;
+  EXPECT_EQ(ios, pages_of(4));
+  EXPECT_LT(g.kernel->stats().major_faults.value(), pages_of(4) / 16);
+}
+
+TEST(PageCache, ReclaimEvictsCleanFileMemoryForAnonymousMemory) {
+  DiskGuest g(Bytes{256 * kMiB});
+  const FileId f = g.kernel->create_file(Bytes{200 * kMiB}, 7);
+  g.read(f, 0, pages_of(200));
+  const std::uint64_t region = g.kernel->mmap(g.pid, Bytes{160 * kMiB});
+  UniqueContent content(1, 0, 0);
+  const TouchResult r = g.kernel->touch(g.pid, region, pages_of(160),
+                                        [&](std::uint64_t) { return content.next(); });
+  EXPECT_EQ(r.status, TouchStatus::kDone);
+  EXPECT_EQ(r.pages, pages_of(160));
+  EXPECT_GT(g.kernel->stats().pgsteal.value(), pages_of(100));
+  EXPECT_EQ(g.kernel->stats().oom_kills.value(), 0U);
+  g.kernel->check(true);
+}
+
+TEST(PageCache, WithoutSwapAnonymousMemoryEndsInTheOomKiller) {
+  DiskGuest g(Bytes{128 * kMiB});
+  const std::uint32_t hog = g.kernel->spawn("hog");
+  const std::uint64_t region = g.kernel->mmap(hog, Bytes{256 * kMiB});
+  UniqueContent content(1, 0, 0);
+  const TouchResult r = g.kernel->touch(hog, region, pages_of(256),
+                                        [&](std::uint64_t) { return content.next(); });
+  EXPECT_EQ(r.status, TouchStatus::kKilled);
+  EXPECT_EQ(g.kernel->stats().oom_kills.value(), 1U);
+  EXPECT_EQ(g.kernel->stats().pswpout.value(), 0U);
+}
+
+TEST(PageCache, DirtyPagesStayNearTheDirtyLimit) {
+  DiskGuest g(Bytes{512 * kMiB});
+  const FileId f = g.kernel->create_file(Bytes{0}, 0, Bytes{1024 * kMiB});
+  UniqueContent content(3, 0, 0);
+  std::uint64_t peak = 0;
+  for (std::uint64_t mib = 0; mib < 1024; mib += 4) {
+    g.write(f, pages_of(mib), pages_of(4), [&](std::uint64_t) { return content.next(); });
+    const Meminfo m = g.kernel->meminfo();
+    peak = std::max(peak, m.dirty + m.writeback);
+  }
+  // dirty_ratio 20 % of about 470 MiB of dirtyable memory, and a request or two beyond it.
+  EXPECT_LT(peak, pages_of(110));
+  EXPECT_GT(peak, pages_of(40));
+  EXPECT_GT(g.kernel->stats().dirty_throttled.value(), 0U);
+  g.settle();
+  EXPECT_EQ(g.kernel->meminfo().dirty, 0U);  // the flusher's periodic pass wrote the rest
+  g.kernel->check(true);
+}
+
+// A file page reads back what was last written to it, across eviction, writeback and re-read;
+// an anonymous page reads back across swap-out and swap-in.
+TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
+  rc::check([] {
+    // Small enough that the file and the anonymous memory do not fit together.
+    DiskGuest g(Bytes{16 * kMiB}, Bytes{32 * kMiB});
+    const std::uint64_t file_pages = pages_of(24);
+    const FileId f = g.kernel->create_file(Bytes{file_pages * kPageSize}, 11);
+    const std::uint64_t anon_pages = pages_of(12);
+    const std::uint64_t region = g.kernel->mmap(g.pid, Bytes{anon_pages * kPageSize});
+    std::map<std::uint64_t, Fingerprint> file_ref;
+    std::vector<Fingerprint> anon_ref(anon_pages);
+    UniqueContent content(*rc::gen::arbitrary<std::uint32_t>(), 0, 0);
+    std::uint64_t touched = 0;
+    const int steps = *rc::gen::inRange(20, 60);
+    for (int s = 0; s < steps; ++s) {
+      const int op = *rc::gen::inRange(0, 5);
+      const std::uint64_t first = *rc::gen::inRange<std::uint64_t>(0, file_pages - 1024);
+      const std::uint64_t n = *rc::gen::inRange<std::uint64_t>(1, 1024);
+      if (op == 0) {
+        g.read(f, first, n);
+      } else if (op == 1) {
+        g.write(f, first, n, [&](std::uint64_t page) {
+          const Fingerprint fp = content.next();
+          file_ref[page] = fp;
+          return fp;
+        });
+      } else if (op == 2 && touched < anon_pages) {
+        const std::uint64_t k = std::min(anon_pages - touched, n);
+        const TouchResult r = g.run(
+            [&](std::uint64_t done) {
+              return g.kernel->touch(g.pid, region, k - done, [&](std::uint64_t i) {
+                                       anon_ref[i] = content.next();
+                                       return anon_ref[i];
+                                     });
+            },
+            k);
+        RC_ASSERT(r.status == TouchStatus::kDone);
+        touched += k;
+      } else if (op == 3 && touched > 0) {
+        const std::uint64_t page = *rc::gen::inRange<std::uint64_t>(0, touched);
+        const Fingerprint fp = content.next();
+        g.run([&](std::uint64_t) {
+          return g.kernel->access(g.pid, region, page, true, fp);
+        }, 1);
+        anon_ref[page] = fp;
+      } else if (op == 4) {
+        g.settle();
+      }
+      g.kernel->check(s % 8 == 0);
+      g.host.check_accounting();
+    }
+    RC_CLASSIFY(g.kernel->stats().pswpout.value() > 0, "swapped out");
+    RC_CLASSIFY(g.kernel->stats().pgsteal.value() > 0, "reclaimed");
+    RC_CLASSIFY(g.kernel->stats().pages_written_back.value() > 0, "wrote back");
+    for (std::uint64_t page = 0; page < file_pages; ++page) {
+      const auto it = file_ref.find(page);
+      const Fingerprint want = it != file_ref.end()
+                                   ? it->second
+                                   : make_fingerprint(image_page_hash(11, page));
+      RC_ASSERT(g.kernel->file_content(f, page) == want);
+    }
+    // Reading through the page cache returns the same, once every page came back in.
+    for (std::uint64_t page = 0; page < touched; ++page) {
+      Fingerprint got;
+      g.run([&](std::uint64_t) {
+        return g.kernel->access(g.pid, region, page, false, Fingerprint{}, &got);
+      }, 1);
+      RC_ASSERT(got == anon_ref[page]);
+    }
+    for (const auto& [page, fp] : file_ref) {
+      g.read(f, page, 1);
+      RC_ASSERT(g.kernel->file_content(f, page) == fp);
+    }
+    g.kernel->check(true);
+  });
+}
+
+}  // namespace
+}  // namespace memvirt
