@@ -11,11 +11,11 @@
 
 #include "core/event_queue.hpp"
 #include "core/types.hpp"
+#include "host/disk.hpp"
 
 namespace memvirt {
 
-inline constexpr std::uint64_t kSectorSize = 512;
-inline constexpr std::uint64_t kSectorsPerPage = kPageSize / kSectorSize;
+inline constexpr std::uint64_t kSectorsPerPage = kPageSize / kSectorSize;  // kSectorSize: host/disk.hpp
 
 struct BlockRequest {
   bool write = false;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,12 @@ struct RunResult {
   // summed over its tasks and the VMs (0 for other workloads).
   std::vector<double> workload_ops_per_s;
   std::uint64_t simulator_bytes = 0;  // model memory at the end (page tables, metadata)
+  // When every VM had finished its workloads; nullopt when some had not by the end.
+  std::optional<double> completion_s;
+  std::uint64_t sectors_read = 0, sectors_written = 0;  // the guests' disks, 512-byte sectors
+  std::uint64_t major_faults = 0, refaults = 0;
+  double vcpu_seconds = 0;      // CPU time the guests' vCPUs were busy
+  double host_cpu_seconds = 0;  // the host's own work: faults, mechanisms, the I/O backend
   // The components' statistics at the end, in the shape of the configuration: a component
   // configured at `reclaim[1]` has its stats at stats["reclaim"][1].
   nlohmann::json stats = nlohmann::json::object();

@@ -50,7 +50,14 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
               {"exceeded_at_s", r.run.exceeded_at_s},
               {"touched_gib", static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30)},
               {"events", r.run.events},
+              {"sectors_read", r.run.sectors_read},
+              {"sectors_written", r.run.sectors_written},
+              {"major_faults", r.run.major_faults},
+              {"refaults", r.run.refaults},
+              {"vcpu_seconds", r.run.vcpu_seconds},
+              {"host_cpu_seconds", r.run.host_cpu_seconds},
               {"simulated_s", r.run.simulated_s}};
+  if (r.run.completion_s) j["run"]["completion_s"] = *r.run.completion_s;
   if (!r.run.stats.empty()) j["stats"] = r.run.stats;
   if (s.reference.vms || s.reference.host_memory_gib_avg) {
     json ref = {{"source", s.reference.source}};

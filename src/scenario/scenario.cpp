@@ -44,6 +44,10 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
                                "content backend: fingerprints (scale) or real bytes");
   s.host.kill_on_exhaustion = host.boolean(
       "kill_on_exhaustion", true, "host OOM killer ends the largest VM when memory runs out");
+  if (host.has("disk")) {
+    Params disk = host.child("disk");
+    s.host.disk = HostDisk::config_from(disk);
+  }
 
   s.profile_file = p.string("calibration", "profiles/default.yaml", "cost profile file");
   const std::string resolved = resolve_profile(ctx->anchor_of("calibration"), s.profile_file);
@@ -63,6 +67,11 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.vm.vcpus = static_cast<unsigned>(vm.integer("vcpus", 1, "virtual CPUs", 1, 256));
   s.vm.launch_interval = vm.duration("launch_interval", Duration{0}, "time between VM launches");
   s.vm.kernel = GuestKernelConfig::from_params(vm.child("kernel"), s.vm.memory, s.vm.vcpus);
+  s.vm.disk = vm.bytes("disk", Bytes{0},
+                       "virtual disk size: the filesystem, then the swap partition; 0: no disk");
+  if (s.vm.kernel.swap.value() > 0 && s.vm.disk <= s.vm.kernel.swap) {
+    vm.fail("disk", "must be larger than kernel.swap, which is a partition of it");
+  }
   Params boot = vm.child("boot");
   s.vm.boot.footprint = boot.bytes("footprint", Bytes{0}, "memory the guest OS touches at boot");
   if (s.vm.boot.footprint >= s.vm.memory) boot.fail("footprint", "must be below guest memory");

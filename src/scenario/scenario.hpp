@@ -15,6 +15,7 @@
 #include "core/params.hpp"
 #include "core/registry.hpp"
 #include "guest/kernel.hpp"
+#include "host/disk.hpp"
 #include "host/content_store.hpp"
 #include "reclaim/mechanism.hpp"
 #include "workload/workload.hpp"
@@ -28,6 +29,7 @@ struct HostConfig {
   Bytes vm_budget;  // memory the VMs may use (density budget)
   ContentBackend content = ContentBackend::kFingerprint;
   bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
+  DiskConfig disk;  // the one physical disk the VMs' virtual disks sit on
 };
 
 struct BootConfig {
@@ -45,6 +47,7 @@ struct VmConfig {
   BootConfig boot;
   std::vector<SpecPtr<Workload>> workloads;  // `workloads:`, in order
   Duration launch_interval{};                // time between successive VM launches
+  Bytes disk{0};  // virtual disk: the filesystem, then the swap partition; 0: no disk
 };
 
 // Invariant checks made at every sample (cheap: accounting; full: every structure).

@@ -1,5 +1,7 @@
 #include "scenario/simulation.hpp"
 
+#include "scenario/virtual_disk.hpp"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -18,9 +20,20 @@ struct Simulation::Vm {
   std::size_t workloads_finished = 0;
   VmId id;
   bool alive = false;
+  std::unique_ptr<VirtualDisk> disk;
   std::unique_ptr<GuestKernel> kernel;
   std::vector<std::unique_ptr<Workload>> workloads;
 };
+
+namespace {
+// The guests' memory and I/O columns of timeseries.csv, summed over the live VMs.
+constexpr std::string_view kGuestColumns[] = {
+    "guest_cached_gib",        "guest_dirty_gib",         "guest_writeback_gib",
+    "guest_swap_used_gib",     "guest_active_file_gib",   "guest_inactive_file_gib",
+    "guest_active_anon_gib",   "guest_inactive_anon_gib", "guest_available_gib",
+    "guest_major_faults",      "guest_refaults",          "guest_sectors_read",
+    "guest_sectors_written",   "guest_vcpu_utilisation"};
+}  // namespace
 
 Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order)
     : s_(scenario),
@@ -30,6 +43,11 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order
   host_ = std::make_unique<HostMemory>(make_content_store(s_.host.content, s_.host.memory.pages()));
   vcpus_ = &accounts_.get("guest_vcpus", 0);
   host_faults_ = &accounts_.get("host_fault_in", 1);
+  if (s_.vm.disk.value() > 0) {
+    disk_ = std::make_unique<HostDisk>(queue_, s_.host.disk);
+    io_backend_ = &accounts_.get("host_io_backend", 1);
+  }
+  for (const std::string_view c : kGuestColumns) recorder_.add_column(std::string(c));
   MechanismEnv env;
   env.queue = &queue_;
   env.host = host_.get();
@@ -75,6 +93,12 @@ void Simulation::launch(unsigned index) {
   vcpus_->add_threads(s_.vm.vcpus);
   vm->kernel =
       std::make_unique<GuestKernel>(s_.vm.kernel, *host_, vm->id, s_.costs, *vcpus_, *host_faults_);
+  if (disk_) {
+    const std::uint64_t sectors = s_.vm.disk.value() / kSectorSize;
+    vm->disk = std::make_unique<VirtualDisk>(*disk_, vm->id, sectors * index, s_.costs,
+                                             *io_backend_);
+    vm->kernel->attach_disk(queue_, *vm->disk, (s_.vm.disk - s_.vm.kernel.swap).value() / kSectorSize);
+  }
   for (const auto& m : mechanisms_) m->attach(VmHandle{vm->id, index, vm->kernel.get(), vcpus_});
   // Boot: the guest OS touches its footprint; the first part is the image's, identical in
   // every VM booted from it, the rest is this VM's own.
@@ -126,6 +150,7 @@ void Simulation::launch(unsigned index) {
 void Simulation::vm_done(const Vm& vm) {
   if (!vm.alive) return;
   ++completed_;
+  if (completed_ == vm_count_) completion_ = queue_.now();
   if (order_ == LaunchOrder::kEachAfterThePrevious && vm.index + 1 < vm_count_) {
     const unsigned next = vm.index + 1;
     queue_.after(s_.vm.launch_interval, EventQueue::kHost,
@@ -182,6 +207,41 @@ void Simulation::sample(TimePoint now) {
     }
     void value(std::string_view, double v) override { row->push_back(v); }
   };
+  Meminfo sum;
+  std::uint64_t major = 0, refaults = 0, read = 0, written = 0;
+  for (const auto& vm : vms_) {
+    if (!vm->alive) continue;
+    const Meminfo m = vm->kernel->meminfo();
+    sum.cached += m.cached;
+    sum.dirty += m.dirty;
+    sum.writeback += m.writeback;
+    sum.swap_total += m.swap_total - m.swap_free;
+    sum.active_file += m.active_file;
+    sum.inactive_file += m.inactive_file;
+    sum.active_anon += m.active_anon;
+    sum.inactive_anon += m.inactive_anon;
+    sum.available += m.available;
+    const GuestStats& st = vm->kernel->stats();
+    major += st.major_faults.value();
+    refaults += st.refaults.value();
+    read += st.sectors_read.value();
+    written += st.sectors_written.value();
+  }
+  // vCPU utilisation since the last sample: busy vCPU time over the vCPUs' time.
+  const double busy_s = vcpus_->busy().duration().seconds();
+  const double span_s = (now - last_sample_).seconds();
+  const double vcpu_s = span_s * static_cast<double>(std::max(1U, vcpus_->threads()));
+  const double utilisation = span_s > 0 ? (busy_s - last_vcpu_busy_s_) / vcpu_s : 0.0;
+  last_sample_ = now;
+  last_vcpu_busy_s_ = busy_s;
+  for (const double v :
+       {pages_gib(sum.cached), pages_gib(sum.dirty), pages_gib(sum.writeback),
+        pages_gib(sum.swap_total), pages_gib(sum.active_file), pages_gib(sum.inactive_file),
+        pages_gib(sum.active_anon), pages_gib(sum.inactive_anon), pages_gib(sum.available),
+        static_cast<double>(major), static_cast<double>(refaults), static_cast<double>(read),
+        static_cast<double>(written), utilisation}) {
+    row.push_back(v);
+  }
   Values values;
   values.row = &row;
   for (const auto& m : mechanisms_) m->visit_columns(values);
@@ -298,6 +358,11 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     if (!vm->alive) continue;
     r.touched_pages += host_->vm_stats(vm->id).touched_pages;
     r.guest_oom_kills += vm->kernel->stats().oom_kills.value();
+    const GuestStats& gs = vm->kernel->stats();
+    r.sectors_read += gs.sectors_read.value();
+    r.sectors_written += gs.sectors_written.value();
+    r.major_faults += gs.major_faults.value();
+    r.refaults += gs.refaults.value();
     for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
       const WorkloadStats& st = vm->workloads[w]->stats();
       r.workload_cycles += st.cycles.value();
@@ -308,6 +373,11 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     }
   }
   r.simulator_bytes = simulator_bytes();
+  if (completion_) r.completion_s = completion_->seconds();
+  r.vcpu_seconds = vcpus_->busy().duration().seconds();
+  for (const auto& a : accounts_.all()) {
+    if (a.get() != vcpus_) r.host_cpu_seconds += a->busy().duration().seconds();
+  }
   return r;
 }
 
