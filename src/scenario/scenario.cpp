@@ -7,6 +7,7 @@
 
 #include "core/compose.hpp"
 #include "scenario/experiments.hpp"
+#include "workload/file_reader.hpp"
 
 namespace memvirt {
 namespace {
@@ -86,7 +87,12 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.vm.boot.image = boot.string("image", "default", "image identity");
   s.vm.boot.boot_time = boot.duration("time", Duration{0}, "time from launch to workloads");
   const WorkloadRegistry workloads = make_workload_registry();
-  for (Params w : vm.sequence("workloads")) s.vm.workloads.push_back(workloads.parse(w));
+  for (Params w : vm.sequence("workloads")) {
+    s.vm.workloads.push_back(workloads.parse(w));
+    if (s.vm.workloads.back()->as<FileReader>() != nullptr && s.vm.disk.value() == 0) {
+      w.fail("type", "file_reader needs a disk for its files: set vm.disk");
+    }
+  }
 
   const MechanismRegistry mechanisms = make_mechanism_registry();
   for (Params m : p.sequence("reclaim")) s.reclaim.push_back(mechanisms.parse(m));

@@ -212,7 +212,23 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:3: calibration: profile 'nowhere.yaml' not found"},
         BadCase{"not_a_map", "  boot: {footprint: 32MiB, shared_fraction: 0.5}", "  boot: 7",
                 "bad.yaml:9: vm.boot: expected a map"},
-        BadCase{"syntax", "workloads:", "workloads: [", "bad.yaml:"}),
+        BadCase{"syntax", "workloads:", "workloads: [", "bad.yaml:"},
+        BadCase{"swap_without_disk", "  boot: {", "  kernel: {swap: 1GiB}\n  boot: {",
+                "bad.yaml:8: vm.disk: must be larger than kernel.swap"},
+        BadCase{"dirty_limits", "  boot: {",
+                "  kernel: {dirty_background_ratio: 30, dirty_ratio: 20}\n  boot: {",
+                "bad.yaml:9: vm.kernel.dirty_background_ratio: must be below dirty_ratio"},
+        BadCase{"lru_start", "  boot: {", "  kernel: {anon_lru_start: middle}\n  boot: {",
+                "bad.yaml:9: vm.kernel.anon_lru_start: 'middle' is not one of"},
+        BadCase{"file_reader_without_disk", "    - type: periodic_alloc",
+                "    - type: file_reader\n      size: 64MiB\n    - type: periodic_alloc",
+                "bad.yaml:11: vm.workloads[0].type: file_reader needs a disk"},
+        BadCase{"file_reader_pattern", "    - type: periodic_alloc",
+                "    - type: file_reader\n      size: 64MiB\n      pattern: zigzag\n"
+                "    - type: periodic_alloc",
+                "bad.yaml:13: vm.workloads[0].pattern: 'zigzag' is not one of"},
+        BadCase{"disk_bandwidth", "  vm_budget: 3GiB", "  vm_budget: 3GiB\n  disk: {bandwidth: 0B}",
+                "bad.yaml:7: host.disk.bandwidth"}),
     [](const auto& test_case) { return std::string(test_case.param.name); });
 
 TEST(ScenarioErrors, MissingFileIsNamed) {
