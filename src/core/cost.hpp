@@ -84,12 +84,10 @@ inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInf
     {"page_cache_read_page", "read(2) of one cached 4 KiB page in 128 KiB calls", 315,
      "measured by scripts/measure-page-cache.py (256 MiB file on ext4, Linux 6.18, AMD EPYC "
      "VM, 2026-12-01): 311-325 ns per page in 6 runs"},
-    {"page_cache_write_page", "write(2) of one 4 KiB page over a cached page in 128 KiB calls",
-     410,
+    {"page_cache_write_page", "write(2) of one 4 KiB page over a cached page in 128 KiB calls", 410,
      "measured by scripts/measure-page-cache.py (256 MiB file on ext4, Linux 6.18, AMD EPYC "
      "VM, 2026-12-01): 396-434 ns per page in 6 runs"},
-    {"reclaim_clean_page",
-     "take one clean, unmapped page out of the page cache and free it", 165,
+    {"reclaim_clean_page", "take one clean, unmapped page out of the page cache and free it", 165,
      "measured by scripts/measure-page-cache.py as posix_fadvise(POSIX_FADV_DONTNEED) of "
      "cached clean pages (invalidate_mapping_pages, the per-page work of __remove_mapping "
      "without the LRU scan), Linux 6.18, AMD EPYC VM, 2026-12-01: 162 and 169 ns per page"},

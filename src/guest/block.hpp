@@ -15,7 +15,8 @@
 
 namespace memvirt {
 
-inline constexpr std::uint64_t kSectorsPerPage = kPageSize / kSectorSize;  // kSectorSize: host/disk.hpp
+inline constexpr std::uint64_t kSectorsPerPage =
+    kPageSize / kSectorSize;  // kSectorSize: host/disk.hpp
 
 struct BlockRequest {
   bool write = false;

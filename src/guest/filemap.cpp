@@ -20,9 +20,9 @@ FileId GuestKernel::create_file(Bytes size, std::uint64_t content, Bytes reserve
   f.extent_pages = std::max(f.pages, reserve.pages());
   f.first_sector = fs_next_sector_;
   if (fs_next_sector_ + f.extent_pages * kSectorsPerPage > fs_sectors_) {
-    throw std::length_error(fmt::format(
-        "the guest's filesystem ({} MiB) has no room for a file of {} MiB",
-        fs_sectors_ * kSectorSize >> 20, f.extent_pages * kPageSize >> 20));
+    throw std::length_error(
+        fmt::format("the guest's filesystem ({} MiB) has no room for a file of {} MiB",
+                    fs_sectors_ * kSectorSize >> 20, f.extent_pages * kPageSize >> 20));
   }
   fs_next_sector_ += f.extent_pages * kSectorsPerPage;
   const auto id = FileId{static_cast<std::uint32_t>(files_.size())};
@@ -113,8 +113,7 @@ std::uint64_t GuestKernel::readahead(FileId id, std::uint64_t first, std::uint64
       // this page was evicted; a page that would have stayed resident with that much more
       // inactive space is activated at once.
       stats_.refaults.add();
-      const std::uint64_t distance =
-          (eviction_clock_ - e.payload()) & SlotEntry::kPayloadMask;
+      const std::uint64_t distance = (eviction_clock_ - e.payload()) & SlotEntry::kPayloadMask;
       if (cfg_.workingset && distance <= lru_.size(LruList::kActiveFile)) {
         list = LruList::kActiveFile;
         pf.set(PageFlags::kWorkingset);
@@ -208,8 +207,8 @@ TouchResult GuestKernel::write_file(std::uint32_t pid, FileId id, std::uint64_t 
     GuestFile& f = files_[id.value()];
     const std::uint64_t page = first + k;
     if (page >= f.extent_pages) {
-      throw std::length_error(fmt::format("write past the {} pages reserved for file {}",
-                                          f.extent_pages, id.value()));
+      throw std::length_error(
+          fmt::format("write past the {} pages reserved for file {}", f.extent_pages, id.value()));
     }
     SlotEntry e = slots_.entry(f.mapping, page);
     if (e.kind() != SlotKind::kFrame) {
@@ -255,9 +254,10 @@ void GuestKernel::evict_file_page(Gfn g, MappingId m, std::uint64_t page) {
   for (PageHooks* h : map_.hooks) {
     h->on_cache_evict(FileKey{0, id.value()}, page, host_.peek(vm_, g));
   }
-  slots_.set(m, page, cfg_.workingset ? SlotEntry::make(SlotKind::kShadow,
-                                                        static_cast<std::uint32_t>(eviction_clock_))
-                                      : SlotEntry{});
+  slots_.set(m, page,
+             cfg_.workingset
+                 ? SlotEntry::make(SlotKind::kShadow, static_cast<std::uint32_t>(eviction_clock_))
+                 : SlotEntry{});
   ++eviction_clock_;
   --files_[id.value()].cached;
   uninstall(g, 0);

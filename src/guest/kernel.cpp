@@ -41,13 +41,13 @@ GuestKernelConfig GuestKernelConfig::from_params(Params p, Bytes memory, unsigne
       p.integer("swappiness", 60, "vm.swappiness (Linux default 60)", 0, 200));
   c.workingset = p.boolean("workingset", true,
                            "workingset refault detection (Linux 3.15+; false for older kernels)");
-  c.anon_starts_active = p.option(
-      "anon_lru_start", false,
-      std::array<Spelling<bool>, 2>{{{false, "inactive"}, {true, "active"}}},
-      "list new anonymous pages start on: inactive (Linux 5.9+) or active (before 5.9)");
-  c.dirty_background_ratio = static_cast<std::uint32_t>(p.integer(
-      "dirty_background_ratio", 10, "vm.dirty_background_ratio, percent (Linux default 10)", 0,
-      100));
+  c.anon_starts_active =
+      p.option("anon_lru_start", false,
+               std::array<Spelling<bool>, 2>{{{false, "inactive"}, {true, "active"}}},
+               "list new anonymous pages start on: inactive (Linux 5.9+) or active (before 5.9)");
+  c.dirty_background_ratio = static_cast<std::uint32_t>(
+      p.integer("dirty_background_ratio", 10,
+                "vm.dirty_background_ratio, percent (Linux default 10)", 0, 100));
   c.dirty_ratio = static_cast<std::uint32_t>(
       p.integer("dirty_ratio", 20, "vm.dirty_ratio, percent (Linux default 20)", 1, 100));
   if (c.dirty_background_ratio >= c.dirty_ratio) {
@@ -61,8 +61,8 @@ GuestKernelConfig GuestKernelConfig::from_params(Params p, Bytes memory, unsigne
   c.read_ahead_pages =
       p.bytes("read_ahead", Bytes{128 * 1024}, "read_ahead_kb as a size (Linux default 128 KiB)")
           .pages();
-  c.page_cluster = static_cast<std::uint32_t>(
-      p.integer("page_cluster", 3, "vm.page-cluster: swap readahead of 2^n pages (default 3)", 0, 10));
+  c.page_cluster = static_cast<std::uint32_t>(p.integer(
+      "page_cluster", 3, "vm.page-cluster: swap readahead of 2^n pages (default 3)", 0, 10));
   c.swap = p.bytes("swap", Bytes{0}, "size of the guest's swap partition; 0: no swap");
   return c;
 }
@@ -193,7 +193,9 @@ void GuestKernel::attach_disk(EventQueue& queue, BlockDevice& disk, std::uint64_
   }
 }
 
-bool GuestKernel::has_swap() const { return swap_ && swap_->used < swap_->slots; }
+bool GuestKernel::has_swap() const {
+  return swap_ && swap_->used < swap_->slots;
+}
 
 std::optional<Gfn> GuestKernel::alloc_from_zonelist(unsigned cpu, unsigned order, bool low) {
   // Movable user allocations may use every zone, highest first (zonelist fallback order);
@@ -217,16 +219,24 @@ std::optional<Gfn> GuestKernel::alloc_pages(unsigned cpu, unsigned order, std::u
     wake_kswapd();
     g = alloc_from_zonelist(cpu, order, false);
   }
+  // should_reclaim_retry(): direct reclaim is retried up to MAX_RECLAIM_RETRIES times
+  // without progress before the OOM killer, since a pass that only aged the lists (moved
+  // referenced pages to the active list, deactivated others) prepares the next one.
+  constexpr int kMaxReclaimRetries = 16;
+  int no_progress = 0;
   while (!g) {
     // Direct reclaim (__alloc_pages_direct_reclaim), then the OOM notifiers (for example
     // the balloon's deflate-on-OOM), then the OOM killer. When reclaim freed nothing
     // because what it could reclaim is under writeback, the caller waits for it rather
     // than kill (throttle_direct_reclaim / congestion_wait).
+    const std::uint64_t scanned = stats_.pgscan.value();
     if (reclaim(std::uint64_t{1} << std::max(order, 5U), true) > 0) {
+      no_progress = 0;
       for (auto& z : zones_) z->drain_pcp();
       g = alloc_from_zonelist(cpu, order, false);
       continue;
     }
+    if (stats_.pgscan.value() > scanned && ++no_progress < kMaxReclaimRetries) continue;
     if (blocked != nullptr && last_io_ != 0 && io_.contains(last_io_)) {
       *blocked = last_io_;
       return std::nullopt;
@@ -482,8 +492,7 @@ Fingerprint GuestKernel::read(std::uint32_t pid, std::uint64_t region_id, std::u
   return host_.read(vm_, g);
 }
 
-void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, unsigned cpu,
-                                    bool huge_head) {
+void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, unsigned cpu, bool huge_head) {
   const SlotEntry e = slots_.entry(m, page);
   if (e.kind() == SlotKind::kSwap) {
     slots_.set(m, page, SlotEntry{});
@@ -727,15 +736,15 @@ void GuestKernel::check(bool full) const {
   std::uint64_t lru_total = 0;
   for (std::size_t l = 1; l < kLruLists; ++l) lru_total += lru_.size(static_cast<LruList>(l));
   if (on_lru != lru_total) {
-    throw std::logic_error(fmt::format("{} pages flagged on an LRU list, lists count {}", on_lru,
-                                       lru_total));
+    throw std::logic_error(
+        fmt::format("{} pages flagged on an LRU list, lists count {}", on_lru, lru_total));
   }
   if (nr_file_ != cached) {
     throw std::logic_error(fmt::format("page cache count {} != {} cached pages", nr_file_, cached));
   }
   if (on_lru != nr_file_ + nr_anon_) {
-    throw std::logic_error(fmt::format("LRU pages {} != file {} + anon {}", on_lru, nr_file_,
-                                       nr_anon_));
+    throw std::logic_error(
+        fmt::format("LRU pages {} != file {} + anon {}", on_lru, nr_file_, nr_anon_));
   }
   if (free_pages() + pcp_pages() + allocated + isolated != map_.pages.size()) {
     throw std::logic_error(fmt::format(

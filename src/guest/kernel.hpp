@@ -41,15 +41,15 @@ struct GuestKernelConfig {
       false;  // page_alloc.shuffle: randomized free lists (CONFIG_SHUFFLE_PAGE_ALLOCATOR)
   // Reclaim, writeback and swap (REFERENCE.md section 10; Linux defaults).
   std::uint32_t swappiness = 60;
-  bool workingset = true;  // shadow entries and refault activation (3.15+)
+  bool workingset = true;           // shadow entries and refault activation (3.15+)
   bool anon_starts_active = false;  // new anonymous pages on the active list (before 5.9)
   std::uint32_t dirty_background_ratio = 10;
   std::uint32_t dirty_ratio = 20;
-  Duration dirty_expire{Duration::seconds(30)};   // dirty_expire_centisecs 3000
+  Duration dirty_expire{Duration::seconds(30)};    // dirty_expire_centisecs 3000
   Duration dirty_writeback{Duration::seconds(5)};  // dirty_writeback_centisecs 500
-  std::uint64_t read_ahead_pages = 32;                   // read_ahead_kb 128
-  std::uint32_t page_cluster = 3;                        // swap readahead 2^3 pages
-  Bytes swap{0};                                         // swap partition size; 0: none
+  std::uint64_t read_ahead_pages = 32;             // read_ahead_kb 128
+  std::uint32_t page_cluster = 3;                  // swap readahead 2^3 pages
+  Bytes swap{0};                                   // swap partition size; 0: none
 
   // Reads the guest kernel's parameters (all with Linux's defaults) from `p`.
   static GuestKernelConfig from_params(Params p, Bytes memory, unsigned vcpus);
@@ -61,17 +61,17 @@ struct GuestStats {
   Counter anon_faults;
   Counter oom_kills;
   Counter alloc_failures;
-  Counter major_faults;     // faults and reads that waited for the disk
-  Counter minor_faults;     // faults served from memory (swap cache, first touch)
-  Counter refaults;         // workingset_refault: a page came back over a shadow entry
+  Counter major_faults;         // faults and reads that waited for the disk
+  Counter minor_faults;         // faults served from memory (swap cache, first touch)
+  Counter refaults;             // workingset_refault: a page came back over a shadow entry
   Counter refault_activations;  // workingset_activate
-  Counter pgscan;           // pages reclaim scanned (kswapd and direct)
-  Counter pgsteal;          // pages reclaim freed
+  Counter pgscan;               // pages reclaim scanned (kswapd and direct)
+  Counter pgsteal;              // pages reclaim freed
   Counter pgscan_direct;
   Counter kswapd_wakeups;
-  Counter pswpin;           // pages read from swap
-  Counter pswpout;          // pages written to swap
-  Counter sectors_read;     // 512-byte sectors of the guest's disk
+  Counter pswpin;        // pages read from swap
+  Counter pswpout;       // pages written to swap
+  Counter sectors_read;  // 512-byte sectors of the guest's disk
   Counter sectors_written;
   Counter pages_written_back;
   Counter dirty_throttled;  // times a writer waited in balance_dirty_pages

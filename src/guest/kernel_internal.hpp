@@ -23,11 +23,11 @@ struct GuestKernel::Swap {
   std::uint32_t slots = 0;
   std::uint64_t first_sector = 0;
   std::uint32_t used = 0;
-  std::uint32_t cursor = 0;              // next-fit allocation, as scan_swap_map's clusters
+  std::uint32_t cursor = 0;  // next-fit allocation, as scan_swap_map's clusters
   std::vector<bool> in_use;
-  std::vector<Fingerprint> content;      // what each slot holds on disk
-  RunArray cache;                        // slot -> SlotEntry::frame of its swap cache page
-  RunArray slot_of_frame;                // gfn -> slot + 1, for swap cache pages
+  std::vector<Fingerprint> content;  // what each slot holds on disk
+  RunArray cache;                    // slot -> SlotEntry::frame of its swap cache page
+  RunArray slot_of_frame;            // gfn -> slot + 1, for swap cache pages
 };
 
 // Hash of (file content, page) for image files: the same in every guest.

@@ -10,7 +10,9 @@ namespace memvirt {
 
 namespace {
 constexpr std::uint32_t kGfnMask = kLruMaxPages - 1;
-constexpr std::uint32_t entry_of(Gfn g, unsigned gen) { return g.value() | (gen << 28); }
+constexpr std::uint32_t entry_of(Gfn g, unsigned gen) {
+  return g.value() | (gen << 28);
+}
 }  // namespace
 
 bool Lru::live(std::uint32_t entry, LruList l) const {
@@ -53,7 +55,9 @@ void Lru::add(Gfn g, LruList l) {
   }
 }
 
-void Lru::remove(Gfn g) { add(g, LruList::kNone); }
+void Lru::remove(Gfn g) {
+  add(g, LruList::kNone);
+}
 
 std::optional<Gfn> Lru::take_tail(LruList l) {
   auto& q = queues_[index(l)];
@@ -114,9 +118,8 @@ void Lru::check() const {
     std::sort(seen.begin(), seen.end());
     seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
     if (seen.size() != live_[i]) {
-      throw std::logic_error(
-          fmt::format("LRU list {} holds live entries for {} pages, counts {}", i, seen.size(),
-                      live_[i]));
+      throw std::logic_error(fmt::format("LRU list {} holds live entries for {} pages, counts {}",
+                                         i, seen.size(), live_[i]));
     }
   }
 }

@@ -7,9 +7,9 @@
 // reclaim reaches it, and a queue is compacted when stale entries pass an eighth of its live
 // ones. A page's entry is live when the page is in use, on that list, and of the frame's
 // current generation (a byte per frame, kept apart from the flags so that it survives the
-// page being freed and reused); each add bumps the generation. This keeps the LRU at 4 bytes per page instead
-// of the 8 of two links, with the same order as Linux's lists except that a page re-added 16
-// times before reclaim passes its oldest entry may be met at that entry's place.
+// page being freed and reused); each add bumps the generation. This keeps the LRU at 4 bytes per
+// page instead of the 8 of two links, with the same order as Linux's lists except that a page
+// re-added 16 times before reclaim passes its oldest entry may be met at that entry's place.
 //
 // Contract: size(l) is the number of in-use pages whose flags name list l; take_tail(l)
 // returns those pages in the order they were added (oldest first), each at most once per add.
@@ -62,7 +62,9 @@ class Lru {
   // The oldest page of list `l`, taken off the list; nullopt when the list is empty.
   std::optional<Gfn> take_tail(LruList l);
   [[nodiscard]] std::uint64_t size(LruList l) const { return live_[index(l)]; }
-  [[nodiscard]] static LruList list_of(PageMeta m) { return static_cast<LruList>(m.flags().list()); }
+  [[nodiscard]] static LruList list_of(PageMeta m) {
+    return static_cast<LruList>(m.flags().list());
+  }
   // Whether anonymous lists keep a queue. Without swap Linux never scans them, so the model
   // only counts their pages; turning tracking on (swapon) queues them in frame order.
   void set_track_anon(bool on, std::uint32_t total_pages);

@@ -81,9 +81,9 @@ std::optional<MappingOwner> SlotSpace::owner(Gfn g) const {
   const std::uint32_t s = owners_.get(g.value());
   if (s == 0) return std::nullopt;
   const ChunkOwner& c = chunk_owner_[s >> RunChunk::kShift];
-  return MappingOwner{MappingId{c.mapping},
-                      (static_cast<std::uint64_t>(c.block) << RunChunk::kShift) |
-                          (s & (RunChunk::kSize - 1))};
+  return MappingOwner{
+      MappingId{c.mapping},
+      (static_cast<std::uint64_t>(c.block) << RunChunk::kShift) | (s & (RunChunk::kSize - 1))};
 }
 
 void SlotSpace::release(MappingId id) {

@@ -41,7 +41,9 @@ class PageFlags {
   [[nodiscard]] constexpr unsigned list() const { return raw_ & 7U; }
   constexpr void set_list(unsigned l) { raw_ = (raw_ & ~7U) | (l & 7U); }
   [[nodiscard]] constexpr bool test(Bit b) const { return (raw_ & b) != 0; }
-  constexpr void set(Bit b, bool on = true) { raw_ = on ? (raw_ | b) : (raw_ & ~static_cast<std::uint32_t>(b)); }
+  constexpr void set(Bit b, bool on = true) {
+    raw_ = on ? (raw_ | b) : (raw_ & ~static_cast<std::uint32_t>(b));
+  }
 
  private:
   std::uint32_t raw_ = 0;
@@ -82,7 +84,8 @@ class PageMetaTable {
   static constexpr std::uint32_t kChunkPages = 1U << kChunkShift;
 
   explicit PageMetaTable(std::uint32_t pages = 0)
-      : pages_(pages), chunks_((static_cast<std::uint64_t>(pages) + kChunkPages - 1) >> kChunkShift) {}
+      : pages_(pages),
+        chunks_((static_cast<std::uint64_t>(pages) + kChunkPages - 1) >> kChunkShift) {}
 
   [[nodiscard]] PageMeta get(Gfn g) const {
     const Chunk& c = chunks_[g.value() >> kChunkShift];

@@ -78,25 +78,24 @@ bool GuestKernel::swap_out(Gfn g, MappingId m, std::uint64_t page) {
   ++nr_writeback_;
   stats_.sectors_written.add(kSectorsPerPage);
   const std::uint32_t s = *slot;
-  submit_io(true, swap_->first_sector + std::uint64_t{s} * kSectorsPerPage, {g},
-            [this, s](Io& done) {
-              const Gfn page_frame = done.pages.front();
-              PageFlags pf = flags(page_frame);
-              if (map_[page_frame].state() != GuestPageState::kInUse ||
-                  !pf.test(PageFlags::kWriteback) ||
-                  swap_->slot_of_frame.get(page_frame.value()) != s + 1) {
-                return;
-              }
-              pf.set(PageFlags::kWriteback, false);
-              --nr_writeback_;
-              const bool rotate = pf.test(PageFlags::kReclaim);
-              pf.set(PageFlags::kReclaim, false);
-              set_flags(page_frame, pf);
-              // end_page_writeback(): reclaim wanted it, so it goes to the tail.
-              if (rotate && Lru::list_of(map_[page_frame]) == LruList::kInactiveAnon) {
-                lru_.add_tail(page_frame, LruList::kInactiveAnon);
-              }
-            });
+  submit_io(
+      true, swap_->first_sector + std::uint64_t{s} * kSectorsPerPage, {g}, [this, s](Io& done) {
+        const Gfn page_frame = done.pages.front();
+        PageFlags pf = flags(page_frame);
+        if (map_[page_frame].state() != GuestPageState::kInUse || !pf.test(PageFlags::kWriteback) ||
+            swap_->slot_of_frame.get(page_frame.value()) != s + 1) {
+          return;
+        }
+        pf.set(PageFlags::kWriteback, false);
+        --nr_writeback_;
+        const bool rotate = pf.test(PageFlags::kReclaim);
+        pf.set(PageFlags::kReclaim, false);
+        set_flags(page_frame, pf);
+        // end_page_writeback(): reclaim wanted it, so it goes to the tail.
+        if (rotate && Lru::list_of(map_[page_frame]) == LruList::kInactiveAnon) {
+          lru_.add_tail(page_frame, LruList::kInactiveAnon);
+        }
+      });
   return true;
 }
 
@@ -159,22 +158,22 @@ std::uint64_t GuestKernel::swap_in(MappingId m, std::uint64_t page, std::uint32_
   const auto flush = [&] {
     if (run.empty()) return;
     stats_.sectors_read.add(run.size() * kSectorsPerPage);
-    const std::uint64_t io = submit_io(
-        false, swap_->first_sector + std::uint64_t{run_first} * kSectorsPerPage, std::move(run),
-        [this](Io& done) {
-          for (const Gfn g : done.pages) {
-            const PageFlags f = flags(g);
-            if (map_[g].state() != GuestPageState::kInUse || !f.test(PageFlags::kLocked) ||
-                !f.test(PageFlags::kSwapCache)) {
-              continue;
-            }
-            const std::uint32_t s = swap_->slot_of_frame.get(g.value()) - 1;
-            host_.write(vm_, g, swap_->content[s]);
-            PageFlags unlocked = f;
-            unlocked.set(PageFlags::kLocked, false);
-            set_flags(g, unlocked);
-          }
-        });
+    const std::uint64_t io =
+        submit_io(false, swap_->first_sector + std::uint64_t{run_first} * kSectorsPerPage,
+                  std::move(run), [this](Io& done) {
+                    for (const Gfn g : done.pages) {
+                      const PageFlags f = flags(g);
+                      if (map_[g].state() != GuestPageState::kInUse ||
+                          !f.test(PageFlags::kLocked) || !f.test(PageFlags::kSwapCache)) {
+                        continue;
+                      }
+                      const std::uint32_t s = swap_->slot_of_frame.get(g.value()) - 1;
+                      host_.write(vm_, g, swap_->content[s]);
+                      PageFlags unlocked = f;
+                      unlocked.set(PageFlags::kLocked, false);
+                      set_flags(g, unlocked);
+                    }
+                  });
     if (wait == 0) wait = io;
     run.clear();
   };

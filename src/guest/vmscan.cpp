@@ -87,9 +87,9 @@ std::uint64_t GuestKernel::shrink_node(std::uint64_t target, bool direct, int pr
   double anon_share = 0;
   if (can_swap && !(!inactive_is_low(true) && (inactive_file >> priority) > 0)) {
     for (int i = 0; i < 2; ++i) {
-      const std::uint64_t size = i == 0 ? lru_.size(LruList::kInactiveAnon) +
-                                              lru_.size(LruList::kActiveAnon)
-                                        : inactive_file + lru_.size(LruList::kActiveFile);
+      const std::uint64_t size =
+          i == 0 ? lru_.size(LruList::kInactiveAnon) + lru_.size(LruList::kActiveAnon)
+                 : inactive_file + lru_.size(LruList::kActiveFile);
       if (recent_scanned_[i] > size / 4) {
         recent_scanned_[i] /= 2;
         recent_rotated_[i] /= 2;
@@ -121,8 +121,8 @@ std::uint64_t GuestKernel::shrink_node(std::uint64_t target, bool direct, int pr
   bool work = true;
   while (work && freed < target) {
     work = false;
-    for (const LruList l : {LruList::kInactiveAnon, LruList::kActiveAnon,
-                            LruList::kInactiveFile, LruList::kActiveFile}) {
+    for (const LruList l : {LruList::kInactiveAnon, LruList::kActiveAnon, LruList::kInactiveFile,
+                            LruList::kActiveFile}) {
       std::uint64_t& left = nr[static_cast<std::size_t>(l)];
       if (left == 0) continue;
       const std::uint64_t batch = std::min(left, kSwapClusterMax);

@@ -15,8 +15,8 @@
 #include "core/params.hpp"
 #include "core/registry.hpp"
 #include "guest/kernel.hpp"
-#include "host/disk.hpp"
 #include "host/content_store.hpp"
+#include "host/disk.hpp"
 #include "reclaim/mechanism.hpp"
 #include "workload/workload.hpp"
 
@@ -29,7 +29,7 @@ struct HostConfig {
   Bytes vm_budget;  // memory the VMs may use (density budget)
   ContentBackend content = ContentBackend::kFingerprint;
   bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
-  DiskConfig disk;  // the one physical disk the VMs' virtual disks sit on
+  DiskConfig disk;                 // the one physical disk the VMs' virtual disks sit on
 };
 
 struct BootConfig {

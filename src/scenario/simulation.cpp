@@ -1,10 +1,10 @@
 #include "scenario/simulation.hpp"
 
-#include "scenario/virtual_disk.hpp"
-
 #include <fmt/format.h>
 
 #include <chrono>
+
+#include "scenario/virtual_disk.hpp"
 
 namespace memvirt {
 
@@ -28,11 +28,11 @@ struct Simulation::Vm {
 namespace {
 // The guests' memory and I/O columns of timeseries.csv, summed over the live VMs.
 constexpr std::string_view kGuestColumns[] = {
-    "guest_cached_gib",        "guest_dirty_gib",         "guest_writeback_gib",
-    "guest_swap_used_gib",     "guest_active_file_gib",   "guest_inactive_file_gib",
-    "guest_active_anon_gib",   "guest_inactive_anon_gib", "guest_available_gib",
-    "guest_major_faults",      "guest_refaults",          "guest_sectors_read",
-    "guest_sectors_written",   "guest_vcpu_utilisation"};
+    "guest_cached_gib",      "guest_dirty_gib",         "guest_writeback_gib",
+    "guest_swap_used_gib",   "guest_active_file_gib",   "guest_inactive_file_gib",
+    "guest_active_anon_gib", "guest_inactive_anon_gib", "guest_available_gib",
+    "guest_major_faults",    "guest_refaults",          "guest_sectors_read",
+    "guest_sectors_written", "guest_vcpu_utilisation"};
 }  // namespace
 
 Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order)
@@ -95,9 +95,10 @@ void Simulation::launch(unsigned index) {
       std::make_unique<GuestKernel>(s_.vm.kernel, *host_, vm->id, s_.costs, *vcpus_, *host_faults_);
   if (disk_) {
     const std::uint64_t sectors = s_.vm.disk.value() / kSectorSize;
-    vm->disk = std::make_unique<VirtualDisk>(*disk_, vm->id, sectors * index, s_.costs,
-                                             *io_backend_);
-    vm->kernel->attach_disk(queue_, *vm->disk, (s_.vm.disk - s_.vm.kernel.swap).value() / kSectorSize);
+    vm->disk =
+        std::make_unique<VirtualDisk>(*disk_, vm->id, sectors * index, s_.costs, *io_backend_);
+    vm->kernel->attach_disk(queue_, *vm->disk,
+                            (s_.vm.disk - s_.vm.kernel.swap).value() / kSectorSize);
   }
   for (const auto& m : mechanisms_) m->attach(VmHandle{vm->id, index, vm->kernel.get(), vcpus_});
   // Boot: the guest OS touches its footprint; the first part is the image's, identical in

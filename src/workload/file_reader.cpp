@@ -10,12 +10,11 @@ FileReader::Config FileReader::config_from(Params& p) {
   c.files = static_cast<std::uint64_t>(p.integer("files", 1, "number of files", 1, 1'000'000));
   c.size = p.required_bytes("size", "size of each file");
   if (c.size.pages() == 0) p.fail("size", "must be at least one page");
-  c.shared = p.boolean("shared", true,
-                       "the files are the image's: the same contents in every VM");
+  c.shared = p.boolean("shared", true, "the files are the image's: the same contents in every VM");
   c.image = p.string("image", "files", "content identity of shared files");
   c.pattern = p.option("pattern", Pattern::kSequential,
-                       std::array<Spelling<Pattern>, 2>{{{Pattern::kSequential, "sequential"},
-                                                         {Pattern::kRandom, "random"}}},
+                       std::array<Spelling<Pattern>, 2>{
+                           {{Pattern::kSequential, "sequential"}, {Pattern::kRandom, "random"}}},
                        "order of the requests within a file");
   c.request = p.bytes("request", Bytes{128 * 1024}, "bytes per read(2) or write(2) call");
   if (c.request.pages() == 0) p.fail("request", "must be at least one page");
@@ -70,8 +69,9 @@ void FileReader::step() {
   const std::uint64_t first = offset_ + done_in_request_;
   const std::uint64_t left = request_pages_ - done_in_request_;
   const TouchResult r =
-      cfg_.write ? k.write_file(pid_, f, first, left, [this](std::uint64_t) { return content_->next(); })
-                 : k.read_file(pid_, f, first, left);
+      cfg_.write
+          ? k.write_file(pid_, f, first, left, [this](std::uint64_t) { return content_->next(); })
+          : k.read_file(pid_, f, first, left);
   done_in_request_ += r.pages;
   stats_.pages_touched.add(r.pages);
   stats_.operations.add(r.pages);

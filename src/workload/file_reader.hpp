@@ -15,15 +15,15 @@ class FileReader final : public Workload {
   enum class Pattern : std::uint8_t { kSequential, kRandom };
   struct Config {
     std::uint64_t files = 1;
-    Bytes size;           // each file
-    bool shared = true;   // contents of the image, the same in every VM
+    Bytes size;          // each file
+    bool shared = true;  // contents of the image, the same in every VM
     Pattern pattern = Pattern::kSequential;
     Bytes request{128 * 1024};
     std::int64_t passes = 1;
-    Bytes rate{0};        // bytes per second; 0: as fast as it can
+    Bytes rate{0};  // bytes per second; 0: as fast as it can
     Duration start{};
-    bool write = false;   // write the files instead (their pages become dirty)
-    std::string image;    // content identity of shared files
+    bool write = false;  // write the files instead (their pages become dirty)
+    std::string image;   // content identity of shared files
   };
   static Config config_from(Params& p);
   explicit FileReader(Config c) : cfg_(std::move(c)) {}

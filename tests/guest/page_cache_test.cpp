@@ -8,8 +8,8 @@
 
 #include "guest/kernel_internal.hpp"
 #include "guest/run_array.hpp"
-#include "workload/workload.hpp"
 #include "test_util.hpp"
+#include "workload/workload.hpp"
 
 namespace memvirt {
 namespace {
@@ -54,14 +54,16 @@ struct DiskGuest {
     return last;
   }
   TouchResult read(FileId f, std::uint64_t first, std::uint64_t pages) {
-    return run([&](std::uint64_t done) {
-      return kernel->read_file(pid, f, first + done, pages - done);
-    }, pages);
+    return run(
+        [&](std::uint64_t done) { return kernel->read_file(pid, f, first + done, pages - done); },
+        pages);
   }
   TouchResult write(FileId f, std::uint64_t first, std::uint64_t pages, const ContentFn& c) {
-    return run([&](std::uint64_t done) {
-      return kernel->write_file(pid, f, first + done, pages - done, c);
-    }, pages);
+    return run(
+        [&](std::uint64_t done) {
+          return kernel->write_file(pid, f, first + done, pages - done, c);
+        },
+        pages);
   }
   void settle() {
     while (queue.step(queue.now() + Duration::seconds(60))) {
@@ -86,15 +88,17 @@ struct DiskGuest {
 };
 
 constexpr std::uint64_t kMiB = 1ULL << 20;
-std::uint64_t pages_of(std::uint64_t mib) { return mib * kMiB / kPageSize; }
+std::uint64_t pages_of(std::uint64_t mib) {
+  return mib * kMiB / kPageSize;
+}
 
 TEST(RunArray, ReadsBackEveryValueAndStaysSmallForRuns) {
   rc::check("get returns what set stored", [] {
     RunArray a(4096);
     std::map<std::uint64_t, std::uint32_t> ref;
-    const auto ops = *rc::gen::container<std::vector<std::pair<std::uint32_t, std::uint32_t>>>(
-        rc::gen::pair(rc::gen::inRange<std::uint32_t>(0, 4096),
-                      rc::gen::inRange<std::uint32_t>(0, 40)));
+    const auto ops =
+        *rc::gen::container<std::vector<std::pair<std::uint32_t, std::uint32_t>>>(rc::gen::pair(
+            rc::gen::inRange<std::uint32_t>(0, 4096), rc::gen::inRange<std::uint32_t>(0, 40)));
     std::uint32_t run = 100;
     for (const auto& [i, v] : ops) {
       // Mostly values that continue a run, some arbitrary, some deletions.
@@ -147,7 +151,7 @@ TEST(PageCache, GrowsIntoFreeMemoryAndServesRereadsFromMemory) {
   EXPECT_EQ(sectors, pages_of(128) * kSectorsPerPage);
   g.read(f, 0, pages_of(128));
   EXPECT_EQ(g.kernel->stats().sectors_read.value(), sectors);  // all hits
-  EXPECT_EQ(g.kernel->meminfo().active_file, pages_of(128));  // second access activates
+  EXPECT_EQ(g.kernel->meminfo().active_file, pages_of(128));   // second access activates
   g.kernel->check(true);
 }
 
@@ -167,8 +171,8 @@ TEST(PageCache, ReclaimEvictsCleanFileMemoryForAnonymousMemory) {
   g.read(f, 0, pages_of(200));
   const std::uint64_t region = g.kernel->mmap(g.pid, Bytes{160 * kMiB});
   UniqueContent content(1, 0, 0);
-  const TouchResult r = g.kernel->touch(g.pid, region, pages_of(160),
-                                        [&](std::uint64_t) { return content.next(); });
+  const TouchResult r =
+      g.kernel->touch(g.pid, region, pages_of(160), [&](std::uint64_t) { return content.next(); });
   EXPECT_EQ(r.status, TouchStatus::kDone);
   EXPECT_EQ(r.pages, pages_of(160));
   EXPECT_GT(g.kernel->stats().pgsteal.value(), pages_of(100));
@@ -181,8 +185,8 @@ TEST(PageCache, WithoutSwapAnonymousMemoryEndsInTheOomKiller) {
   const std::uint32_t hog = g.kernel->spawn("hog");
   const std::uint64_t region = g.kernel->mmap(hog, Bytes{256 * kMiB});
   UniqueContent content(1, 0, 0);
-  const TouchResult r = g.kernel->touch(hog, region, pages_of(256),
-                                        [&](std::uint64_t) { return content.next(); });
+  const TouchResult r =
+      g.kernel->touch(hog, region, pages_of(256), [&](std::uint64_t) { return content.next(); });
   EXPECT_EQ(r.status, TouchStatus::kKilled);
   EXPECT_EQ(g.kernel->stats().oom_kills.value(), 1U);
   EXPECT_EQ(g.kernel->stats().pswpout.value(), 0U);
@@ -239,9 +243,9 @@ TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
         const TouchResult r = g.run(
             [&](std::uint64_t done) {
               return g.kernel->touch(g.pid, region, k - done, [&](std::uint64_t i) {
-                                       anon_ref[i] = content.next();
-                                       return anon_ref[i];
-                                     });
+                anon_ref[i] = content.next();
+                return anon_ref[i];
+              });
             },
             k);
         RC_ASSERT(r.status == TouchStatus::kDone);
@@ -249,9 +253,7 @@ TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
       } else if (op == 3 && touched > 0) {
         const std::uint64_t page = *rc::gen::inRange<std::uint64_t>(0, touched);
         const Fingerprint fp = content.next();
-        g.run([&](std::uint64_t) {
-          return g.kernel->access(g.pid, region, page, true, fp);
-        }, 1);
+        g.run([&](std::uint64_t) { return g.kernel->access(g.pid, region, page, true, fp); }, 1);
         anon_ref[page] = fp;
       } else if (op == 4) {
         g.settle();
@@ -264,17 +266,18 @@ TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
     RC_CLASSIFY(g.kernel->stats().pages_written_back.value() > 0, "wrote back");
     for (std::uint64_t page = 0; page < file_pages; ++page) {
       const auto it = file_ref.find(page);
-      const Fingerprint want = it != file_ref.end()
-                                   ? it->second
-                                   : make_fingerprint(image_page_hash(11, page));
+      const Fingerprint want =
+          it != file_ref.end() ? it->second : make_fingerprint(image_page_hash(11, page));
       RC_ASSERT(g.kernel->file_content(f, page) == want);
     }
     // Reading through the page cache returns the same, once every page came back in.
     for (std::uint64_t page = 0; page < touched; ++page) {
       Fingerprint got;
-      g.run([&](std::uint64_t) {
-        return g.kernel->access(g.pid, region, page, false, Fingerprint{}, &got);
-      }, 1);
+      g.run(
+          [&](std::uint64_t) {
+            return g.kernel->access(g.pid, region, page, false, Fingerprint{}, &got);
+          },
+          1);
       RC_ASSERT(got == anon_ref[page]);
     }
     for (const auto& [page, fp] : file_ref) {
@@ -347,6 +350,44 @@ TEST(PageCache, WorkingsetDetectionLetsANewHotSetDisplaceAStaleActiveSet) {
   std::printf("new hot set hit rate: workingset on %.3f, off %.3f\n", on, off);
   EXPECT_GT(on, 0.8);
   EXPECT_LT(off, 0.3);
+}
+
+}  // namespace
+}  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(Swap, AnonymousMemoryLargerThanTheGuestSwapsOutAndReadsBack) {
+  DiskGuest g(Bytes{64 * kMiB}, Bytes{64 * kMiB});
+  const std::uint64_t pages = pages_of(96);
+  const std::uint64_t region = g.kernel->mmap(g.pid, Bytes{pages * kPageSize});
+  const TouchResult r = g.run(
+      [&](std::uint64_t done) {
+        return g.kernel->touch(g.pid, region, pages - done,
+                               [](std::uint64_t i) { return make_fingerprint(i + 1); });
+      },
+      pages);
+  const GuestStats& st = g.kernel->stats();
+  ASSERT_EQ(r.status, TouchStatus::kDone)
+      << "touched " << r.pages << " scanned " << st.pgscan.value() << " stolen "
+      << st.pgsteal.value() << " swapped out " << st.pswpout.value() << " kswapd "
+      << st.kswapd_wakeups.value();
+  ASSERT_EQ(r.pages, pages);
+  EXPECT_GT(g.kernel->stats().pswpout.value(), pages_of(32));
+  EXPECT_EQ(g.kernel->stats().oom_kills.value(), 0U);
+  g.kernel->check(true);
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    Fingerprint got;
+    g.run(
+        [&](std::uint64_t) {
+          return g.kernel->access(g.pid, region, i, false, Fingerprint{}, &got);
+        },
+        1);
+    ASSERT_EQ(got, make_fingerprint(i + 1)) << i;
+  }
+  EXPECT_GT(g.kernel->stats().pswpin.value(), 0U);
+  g.kernel->check(true);
 }
 
 }  // namespace
