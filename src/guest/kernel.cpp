@@ -492,10 +492,10 @@ Fingerprint GuestKernel::read(std::uint32_t pid, std::uint64_t region_id, std::u
   return host_.read(vm_, g);
 }
 
-void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, unsigned cpu, bool huge_head) {
-  const SlotEntry e = slots_.entry(m, page);
+void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, SlotEntry e, unsigned cpu,
+                                    bool huge_head, bool clear_slot) {
   if (e.kind() == SlotKind::kSwap) {
-    slots_.set(m, page, SlotEntry{});
+    if (clear_slot) slots_.set(m, page, SlotEntry{});
     // A swap cache page nobody maps any more goes with its slot.
     if (const std::uint32_t cached = swap_->cache.get(e.payload()); cached != 0) {
       const Gfn g = SlotEntry{cached}.gfn();
@@ -509,19 +509,14 @@ void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, unsigned cp
   if (e.kind() != SlotKind::kFrame) return;
   const Gfn g = e.gfn();
   if (flags(g).test(PageFlags::kSwapCache)) delete_from_swap_cache(g);
-  slots_.set(m, page, SlotEntry{});
-  const PageFlags f = flags(g);
+  // A whole mapping's entries go at once (SlotSpace::release), with their reverse map.
+  if (clear_slot) slots_.set(m, page, SlotEntry{});
   --nr_anon_;
   --nr_mapped_;
   lru_.remove(g);
-  (void)f;
   set_flags(g, PageFlags{});
-  if (huge_head) {
-    // A huge page goes back whole, as one order-9 block, from its first page.
-    free_pages(cpu, g, kPageblockOrder);
-  } else if (!huge_head && map_[g].state() == GuestPageState::kInUse) {
-    free_pages(cpu, g, 0);
-  }
+  // A huge page goes back whole, as one order-9 block, from its first page.
+  free_pages(cpu, g, huge_head ? kPageblockOrder : 0);
 }
 
 CpuTime GuestKernel::release_region(Process& p, Region& r, unsigned cpu) {
@@ -538,19 +533,18 @@ CpuTime GuestKernel::release_region(Process& p, Region& r, unsigned cpu) {
       if (page % kHugePages == 0) {
         for (std::uint64_t k = 1; k < kHugePages; ++k) {
           const Gfn t = slots_.entry(r.mapping, page + k).gfn();
-          slots_.set(r.mapping, page + k, SlotEntry{});
           lru_.remove(t);
           set_flags(t, PageFlags{});
           --nr_anon_;
           --nr_mapped_;
         }
         freed += kHugePages - 1;
-        release_anon_page(r.mapping, page, cpu, true);
+        release_anon_page(r.mapping, page, e, cpu, true, false);
       }
       page += kHugePages - 1 - (page % kHugePages);
       continue;
     }
-    release_anon_page(r.mapping, page, cpu, false);
+    release_anon_page(r.mapping, page, e, cpu, false, false);
   }
   slots_.release(r.mapping);
   r.huge.clear();
@@ -592,8 +586,9 @@ CpuTime GuestKernel::munmap_tail(std::uint32_t pid, std::uint64_t region_id, std
   std::uint64_t resident = 0;
   for (std::uint64_t k = 0; k < pages; ++k) {
     const std::uint64_t page = r.touched - 1 - k;
-    if (slots_.entry(r.mapping, page).kind() == SlotKind::kFrame) ++resident;
-    release_anon_page(r.mapping, page, cpu, false);
+    const SlotEntry e = slots_.entry(r.mapping, page);
+    if (e.kind() == SlotKind::kFrame) ++resident;
+    release_anon_page(r.mapping, page, e, cpu, false, true);
   }
   r.touched -= pages;
   r.length_pages -= pages;

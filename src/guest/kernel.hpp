@@ -279,7 +279,8 @@ class GuestKernel {
   // Kills the killable process with the largest RSS (oom_badness). False when none is left.
   bool oom_kill();
   CpuTime release_region(Process& p, Region& r, unsigned cpu);
-  void release_anon_page(MappingId m, std::uint64_t page, unsigned cpu, bool huge_head);
+  void release_anon_page(MappingId m, std::uint64_t page, SlotEntry e, unsigned cpu, bool huge_head,
+                         bool clear_slot);
   std::optional<Gfn> alloc_from_zonelist(unsigned cpu, unsigned order, bool low);
   void setup_watermarks(const GuestKernelConfig& cfg);
   // A page enters use for a mapping: its flags, the LRU, the reverse map.

@@ -92,10 +92,7 @@ void SlotSpace::release(MappingId id) {
     if (c == 0) continue;
     for (std::uint32_t i = 0; i < RunChunk::kSize; ++i) {
       const SlotEntry e{entries_.get((static_cast<std::uint64_t>(c) << RunChunk::kShift) | i)};
-      if (e.kind() == SlotKind::kFrame) {
-        throw std::logic_error(
-            fmt::format("mapping {} released while it holds gfn {}", id.value(), e.gfn().value()));
-      }
+      if (e.kind() == SlotKind::kFrame) owners_.set(e.gfn().value(), 0);
     }
     entries_.clear_chunk(c);
     free_chunks_.push_back(c);

@@ -12,7 +12,7 @@
 // each owned frame, the way struct page holds mapping and index.
 //
 // Contract: owner(g) == s exactly when entry(s) is frame g; release() empties a mapping's
-// entries and its chunks go back for reuse.
+// entries and their reverse map, and its chunks go back for reuse.
 #pragma once
 
 #include <cstdint>
@@ -76,8 +76,8 @@ class SlotSpace {
   [[nodiscard]] std::optional<SlotId> find_slot(MappingId m, std::uint64_t page) const;
   // Who owns frame g (the reverse map); nullopt for a frame no mapping holds.
   [[nodiscard]] std::optional<MappingOwner> owner(Gfn g) const;
-  // Empties every entry of the mapping (whose frames the caller has freed already) and
-  // retires it.
+  // Empties every entry of the mapping, the reverse map of its frames included (the caller
+  // frees the frames), and retires it.
   void release(MappingId m);
   // Pages of the mapping whose chunks exist, as a range to walk: [0, extent_pages).
   [[nodiscard]] std::uint64_t extent_pages(MappingId m) const {
