@@ -652,12 +652,20 @@ Meminfo GuestKernel::meminfo() const {
   m.swap_total = swap_ ? swap_->slots : 0;
   m.swap_free = swap_ ? swap_->slots - swap_->used : 0;
   m.committed_as = committed_pages_;
-  // si_mem_available(): free above the low watermarks, plus the page cache and reclaimable
-  // slab that could go, minus what must stay (half the file LRU or the low watermarks).
-  std::uint64_t low = 0;
-  for (const auto& z : zones_) low += z->watermarks().low;
+  // si_mem_available(): free pages above totalreserve_pages (each zone's high watermark and
+  // its largest lowmem reserve), plus the page cache less what must stay (half of it, or
+  // the low watermarks if smaller). The model has no reclaimable slab.
+  std::uint64_t low = 0, reserve = 0;
+  for (const auto& z : zones_) {
+    low += z->watermarks().low;
+    std::uint64_t most = 0;
+    for (std::size_t c = 0; c < zones_.size(); ++c) {
+      most = std::max(most, z->lowmem_reserve(static_cast<unsigned>(c)));
+    }
+    reserve += z->watermarks().high + most;
+  }
   const std::uint64_t file_lru = m.active_file + m.inactive_file;
-  const std::uint64_t avail_free = m.free > low ? m.free - low : 0;
+  const std::uint64_t avail_free = m.free > reserve ? m.free - reserve : 0;
   m.available = avail_free + file_lru - std::min(file_lru / 2, low);
   return m;
 }

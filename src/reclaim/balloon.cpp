@@ -171,14 +171,19 @@ void Balloon::poll_stats(VmId vm) {
   const auto set = [&](BalloonStatTag t, std::uint64_t v) {
     r.value[static_cast<unsigned>(t)] = v;
   };
-  const std::uint64_t free_pages = k.free_pages() + k.pcp_pages();
-  std::uint64_t reserve = 0;
-  for (const auto& z : k.zones()) reserve += z->watermarks().high;
-  set(BalloonStatTag::kMinorFaults, k.stats().anon_faults.value());
-  set(BalloonStatTag::kMemFree, free_pages * kPageSize);
-  set(BalloonStatTag::kMemTotal, k.total_pages() * kPageSize);
-  // si_mem_available() without page cache: free memory above the reserves.
-  set(BalloonStatTag::kAvailable, (free_pages > reserve ? free_pages - reserve : 0) * kPageSize);
+  const Meminfo m = k.meminfo();
+  const GuestStats& gs = k.stats();
+  // The vm_events the driver reads: PSWPIN and PSWPOUT (sent as bytes, pages_to_bytes),
+  // PGMAJFAULT and PGFAULT (counts).
+  set(BalloonStatTag::kSwapIn, gs.pswpin.value() * kPageSize);
+  set(BalloonStatTag::kSwapOut, gs.pswpout.value() * kPageSize);
+  set(BalloonStatTag::kMajorFaults, gs.major_faults.value());
+  set(BalloonStatTag::kMinorFaults, gs.anon_faults.value() + gs.minor_faults.value());
+  set(BalloonStatTag::kMemFree, m.free * kPageSize);
+  set(BalloonStatTag::kMemTotal, m.total * kPageSize);
+  set(BalloonStatTag::kAvailable, m.available * kPageSize);
+  // global_node_page_state(NR_FILE_PAGES): the page cache, the swap cache included.
+  set(BalloonStatTag::kCaches, (m.cached + m.swap_cached) * kPageSize);
   d->last_stats = r;
   stats_.stats_requests.add();
   qemu_.notify(d->vm, CpuTime{});
