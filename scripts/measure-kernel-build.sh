@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Measures a real Linux kernel build and writes the kernel-build workload profile
+# (profiles/kernel-build/, format in profiles/kernel-build/README.md, method in
+# docs/kernel-build-profile.md).
+#
+# The source is Debian 12's linux-source-6.1 package (/usr/src/linux-source-6.1.tar.xz). The
+# script unpacks it into a scratch folder, configures x86_64 defconfig, runs `make prepare`,
+# counts every object a full defconfig build would compile (a dry run), then builds a subset
+# of directories with gcc, ld and ar replaced on PATH by scripts/kbuild-wrap.py, which records
+# each compile unit's CPU, maximum RSS, dependency list and output, and each link or archive
+# step. Then `make clean`, whose effect is recorded, and one more `make prepare` (what a
+# rebuild after a clean redoes before its first compile). Finally scripts/kbuild-profile.py
+# assembles the profile and the scratch folder is removed.
+#
+# Run as root (it installs packages). Every make runs under `nice -n 19`. Rerunnable: each run
+# starts from a fresh unpack. Settings (environment):
+#   JOBS=2                     make -j
+#   TARGETS="init/ kernel/ ..." the directories built (default below)
+#   WORK=/tmp/kbuild-measure   scratch folder (about 1.6 GB while it runs)
+#   OUT=profiles/kernel-build/linux-6.1-x86_64-defconfig-subset.json
+#   KEEP_WORK=1                keep the scratch folder (the built tree and the raw records)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JOBS=${JOBS:-2}
+TARGETS=${TARGETS:-"init/ kernel/ mm/ fs/ lib/ block/ ipc/ security/ net/ipv4/ drivers/base/"}
+WORK=${WORK:-/tmp/kbuild-measure}
+OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-defconfig-subset.json}
+KEEP_WORK=${KEEP_WORK:-0}
+CONFIG=defconfig
+PKG=linux-source-6.1
+TARBALL=/usr/src/linux-source-6.1.tar.xz
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# -- packages
+packages=($PKG build-essential bc flex bison libelf-dev libssl-dev time xz-utils python3 cpio kmod)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+[[ -f $TARBALL ]] || { echo "missing $TARBALL (package $PKG)" >&2; exit 1; }
+
+# -- scratch folder, unpack
+case $WORK in /tmp/*|/var/tmp/*|/work/*) ;; *) echo "WORK must be under /tmp, /var/tmp or /work" >&2; exit 1;; esac
+rm -rf "$WORK"
+mkdir -p "$WORK"/{shim,logs,runs,snapshots}
+helper=$repo/scripts/kbuild-profile.py
+for t in gcc ld ar; do ln -s "$repo/scripts/kbuild-wrap.py" "$WORK/shim/$t"; done
+log "unpacking $TARBALL"
+tar -C "$WORK" -xf "$TARBALL"
+tree=$WORK/linux-source-6.1
+python3 "$helper" snapshot "$tree" "$WORK/snapshots/pristine.json"
+
+export PATH=$WORK/shim:$PATH
+export KBW_LOG_DIR KBW_PHASE
+phase() { # phase NAME CMD...: run CMD measured, its tool calls recorded under logs/NAME
+  local name=$1; shift
+  KBW_PHASE=$name
+  KBW_LOG_DIR=$WORK/logs/$name
+  mkdir -p "$KBW_LOG_DIR"
+  log "$name: $*"
+  (cd "$tree" && python3 "$helper" run "$WORK/runs/run-$name.json" -- "$@")
+}
+
+phase defconfig nice -n 19 make -s $CONFIG
+phase prepare nice -n 19 make -s -j"$JOBS" prepare
+python3 "$helper" snapshot "$tree" "$WORK/snapshots/prepared.json"
+
+# every object a full build compiles; -k goes on past the link steps a dry run cannot do
+unset KBW_LOG_DIR
+(cd "$tree" && python3 "$helper" run "$WORK/runs/run-dryrun.json" -- \
+  nice -n 19 make -n -k all >"$WORK/dryrun.txt" 2>"$WORK/dryrun.err") || true
+python3 "$helper" dryrun "$tree" "$WORK/dryrun.txt" "$WORK/dryrun.json"
+export KBW_LOG_DIR
+
+log "build: make -j$JOBS $TARGETS (output in $WORK/build.out)"
+# shellcheck disable=SC2086
+phase build nice -n 19 make -j"$JOBS" $TARGETS >"$WORK/build.out" 2>&1 || {
+  tail -30 "$WORK/build.out" >&2; exit 1; }
+python3 "$helper" snapshot "$tree" "$WORK/snapshots/built.json"
+phase clean nice -n 19 make -s clean
+python3 "$helper" snapshot "$tree" "$WORK/snapshots/cleaned.json"
+phase prepare_after_clean nice -n 19 make -s -j"$JOBS" prepare
+
+# -- provenance
+pkg_version=$(dpkg-query -W -f='${Version}' $PKG)
+kver=$(awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3} END{print v"."p"."s}' "$tree/Makefile")
+cores=$(nproc)
+python3 - "$WORK/provenance.json" <<EOF
+import json, subprocess, sys, time
+def out(*c):
+    try:
+        return subprocess.run(c, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+git = out("git", "-C", "$repo", "rev-parse", "HEAD")
+dirty = out("git", "-C", "$repo", "status", "--porcelain", "--", "scripts/measure-kernel-build.sh",
+            "scripts/kbuild-wrap.py", "scripts/kbuild-profile.py")
+json.dump({
+    "package": "$PKG",
+    "version": "$pkg_version",
+    "tarball": "$TARBALL",
+    "tarball_sha256": out("sha256sum", "$TARBALL").split()[0],
+    "kernel_version": "$kver",
+    "arch": "x86_64",
+    "config": "$CONFIG",
+    "config_sha256": out("sha256sum", "$tree/.config").split()[0],
+    "targets": "$TARGETS".split(),
+    "jobs": $JOBS,
+    "command": "nice -n 19 make -j$JOBS $TARGETS",
+    "machine": {"cpu_model": cpu, "cores": $cores, "mem_kib": mem, "kernel": out("uname", "-r")},
+    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    "gcc_version": out("/usr/bin/gcc", "--version").splitlines()[0],
+    "binutils_version": out("/usr/bin/ld", "--version").splitlines()[0],
+    "make_version": out("make", "--version").splitlines()[0],
+    "python_version": out("python3", "--version"),
+    "script": "scripts/measure-kernel-build.sh",
+    "script_commit": git + ("+local-changes" if dirty else ""),
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+
+mkdir -p "$(dirname "$OUT")"
+python3 "$helper" assemble --tree "$tree" --logs "$WORK/logs" --runs "$WORK/runs" \
+  --snapshots "$WORK/snapshots" --dryrun "$WORK/dryrun.json" \
+  --provenance "$WORK/provenance.json" --out "$OUT"
+
+if [[ $KEEP_WORK != 1 ]]; then
+  log "removing $WORK"
+  rm -rf "$WORK"
+fi
+log "done: $OUT"
