@@ -8,9 +8,11 @@ run, and assemble the kernel-build profile from the records scripts/kbuild-wrap.
   kbuild-profile.py dryrun TREE DRY.txt OUT.json
                                                the compile steps a `make -n` printed
   kbuild-profile.py assemble ARGS...           the profile (see --help of that command)
+  kbuild-profile.py dryrun-profile ARGS...     a profile of a configured, dry-run tree only
 """
 import argparse
 import collections
+import re
 import json
 import os
 import resource
@@ -142,7 +144,6 @@ def cmd_dryrun(argv):
     """The objects a `make -n` would compile: kbuild echoes '  CC      path.o' (or AS, CC [M])
     before each compile; a dry run prints a recipe more than once, so objects are counted
     once each."""
-    import re
     tree, dry, out = argv
     pat = re.compile(r"echo '  ([A-Z0-9_]+(?: \[M\])?) +([^']+)'")
     steps = collections.OrderedDict()
@@ -214,7 +215,8 @@ def classify_gcc(rec, tree):
     if "--version" in args or "-v" in args or "-print-file-name" in " ".join(args) or \
             any(a.startswith("-print-") or a.startswith("-dump") for a in args):
         return "query", None
-    if out is None or out == "/dev/null" or "/.tmp_" in "/" + out or out.startswith(".tmp_") \
+    # kbuild's try-run probes write into a scratch folder .tmp_PID/ (or to /dev/null)
+    if out is None or out == "/dev/null" or re.search(r"(^|/)\.tmp_\d+/", out) \
             or "/dev/null" in inputs or "-" in inputs:
         return "probe", None
     srcs = [a for a in inputs if a.endswith(SRC_EXT)]
@@ -264,41 +266,6 @@ def dist(values, digits=4):
             "median": r(statistics.median(values)), "p10": r(pct(values, 0.1)),
             "p90": r(pct(values, 0.9)), "p99": r(pct(values, 0.99)),
             "min": r(min(values)), "max": r(max(values))}
-
-
-def thin_members(path):
-    """Member paths of a GNU thin archive, relative to the archive's directory; None if the
-    file is not a thin archive."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    if not data.startswith(b"!<thin>\n"):
-        return None
-    pos = 8
-    longnames = b""
-    members = []
-    while pos + 60 <= len(data):
-        hdr = data[pos:pos + 60]
-        name = hdr[:16].decode().rstrip()
-        size = int(hdr[48:58].decode().strip() or 0)
-        pos += 60
-        if name == "//":
-            longnames = data[pos:pos + size]
-            pos += size + (size & 1)
-            continue
-        if name in ("/", "/SYM64/"):
-            pos += size + (size & 1)
-            continue
-        if name.startswith("/") and name[1:].isdigit():
-            off = int(name[1:])
-            end = longnames.find(b"\n", off)
-            name = longnames[off:end].decode().rstrip("/")
-        else:
-            name = name.rstrip("/")
-        members.append(name)  # thin archive: no member data follows the header
-    return members
 
 
 def cmd_assemble(argv):
@@ -405,6 +372,24 @@ def cmd_assemble(argv):
         })
 
     # -- link and archive steps
+    # a thin archive holds no copies: reading it means reading its members. GNU ar flattens a
+    # thin archive added to a thin archive, so the members are the objects reached through
+    # the archive inputs of the steps that made them (the last step to write a path wins)
+    made_by = {}
+    for r in link_recs:
+        if r["tool"] == "ar" and "T" in r["args"][0]:
+            made_by[norm(r["out"], r["cwd"], tree)] = [
+                norm(p, r["cwd"], tree) for p in r.get("in_sizes", {})
+                if norm(p, r["cwd"], tree) != norm(r["out"], r["cwd"], tree)]
+
+    def members(path, seen=()):
+        if path not in made_by or path in seen:
+            return [path]
+        out = []
+        for q in made_by[path]:
+            out.extend(members(q, seen + (path,)) if q.endswith(".a") else [q])
+        return out
+
     links = []
     for r in link_recs:
         out = norm(r["out"], r["cwd"], tree)
@@ -422,14 +407,10 @@ def cmd_assemble(argv):
             kind = "ld-r"
         mem_bytes = 0
         for q, s in ins:
-            if q.endswith(".a"):
-                mem = thin_members(os.path.join(tree, q))
-                if mem is not None:
-                    base = os.path.dirname(q)
-                    mem_bytes += sum(max(built.get(os.path.normpath(os.path.join(base, m)), 0), 0)
-                                     for m in mem)
-                    continue
-            mem_bytes += max(s, 0)
+            if q.endswith(".a") and q in made_by:
+                mem_bytes += sum(max(built.get(m, 0), 0) for m in dict.fromkeys(members(q)))
+            else:
+                mem_bytes += max(s, 0)
         io = r.get("io", {})
         links.append({
             "kind": kind,
@@ -454,12 +435,7 @@ def cmd_assemble(argv):
     configured = snap.get("prepared", {}).get("files", {})
     made_by_build = {p: s for p, s in built.items() if p not in configured}
 
-    dry = load(a.dryrun)
-    measured_src = {u["src"] for u in units}
-    full_units = [[src, size, 1 if mod else 0, 1 if src in measured_src else 0]
-                  for _, src, size, mod in dry["units"]]
-    by_top = collections.Counter(u[0].split("/", 1)[0] for u in full_units)
-    by_top_meas = collections.Counter(u["src"].split("/", 1)[0] for u in units)
+    full_build = full_build_of(load(a.dryrun), {u["src"] for u in units})
 
     ucpu = [u["cpu_s"] for u in units]
     urss = [u["max_rss_kib"] for u in units]
@@ -524,7 +500,7 @@ def cmd_assemble(argv):
     }
 
     phases = {}
-    for name in ("defconfig", "prepare", "dryrun", "build", "clean", "prepare_after_clean"):
+    for name in ("config", "prepare", "dryrun", "build", "clean", "prepare_after_clean"):
         if name in runs:
             r = runs[name]
             phases[name] = {k: r[k] for k in ("wall_s", "user_s", "sys_s", "max_rss_kib", "io",
@@ -557,25 +533,87 @@ def cmd_assemble(argv):
         },
         "phases": phases,
         "totals": totals,
-        "full_build": {
-            "how": "make -n -k all on the configured, prepared tree (a dry run: nothing built); "
-                   "each '  CC'/'  AS' object counted once",
-            "step_kinds": dry["step_kinds"],
-            "units": len(full_units),
-            "units_module": sum(u[2] for u in full_units),
-            "units_measured": sum(u[3] for u in full_units),
-            "src_bytes": sum(max(u[1], 0) for u in full_units),
-            "units_by_top_dir": dict(sorted(by_top.items())),
-            "measured_by_top_dir": dict(sorted(by_top_meas.items())),
-            "unit_src_bytes": dist([u[1] for u in full_units if u[1] >= 0], 1),
-            "unit_list": full_units,
-        },
+        "full_build": full_build,
         "headers": headers,
         "units": units,
         "links": links,
     }
+    write_profile(profile, a.out)
+    print("profile: %s (%d units, %d links, %d headers, %d bytes)" % (
+        a.out, len(units), len(links), len(headers), os.path.getsize(a.out)))
+    return 0
+
+
+def full_build_of(dry, measured_src, how=None):
+    full_units = [[src, size, 1 if mod else 0, 1 if src in measured_src else 0]
+                  for _, src, size, mod in dry["units"]]
+    by_top = collections.Counter(u[0].split("/", 1)[0] for u in full_units)
+    by_top_meas = collections.Counter(u[0].split("/", 1)[0] for u in full_units if u[3])
+    return {
+        "how": how or "make -n -k all on the configured, prepared tree (a dry run: nothing "
+                      "built); each '  CC'/'  AS' object counted once",
+        "step_kinds": dry["step_kinds"],
+        "units": len(full_units),
+        "units_module": sum(u[2] for u in full_units),
+        "units_measured": sum(u[3] for u in full_units),
+        "src_bytes": sum(max(u[1], 0) for u in full_units),
+        "units_by_top_dir": dict(sorted(by_top.items())),
+        "measured_by_top_dir": dict(sorted(by_top_meas.items())),
+        "unit_src_bytes": dist([u[1] for u in full_units if u[1] >= 0], 1),
+        "unit_list": full_units,
+    }
+
+
+def cmd_dryrun_profile(argv):
+    """A profile of a tree that was only configured and dry-run: its files and what a full
+    build would compile. For trees this machine cannot build (an old kernel)."""
+    ap = argparse.ArgumentParser(prog="kbuild-profile.py dryrun-profile")
+    ap.add_argument("--tree", required=True)
+    ap.add_argument("--snapshot", required=True)
+    ap.add_argument("--dryrun", required=True)
+    ap.add_argument("--dryrun-err", required=True)
+    ap.add_argument("--source", required=True, help="where the tree came from")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    snap = load(a.snapshot)
+    with open(os.path.join(a.tree, "Makefile")) as f:
+        mk = f.read()
+    ver = {}
+    for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        m = re.search(r"^%s *= *(\S*)" % k, mk, re.M)
+        ver[k] = m.group(1) if m else ""
+    with open(a.dryrun_err, errors="replace") as f:
+        errors = [l.rstrip("\n") for l in f if "***" in l]
+    make_version = subprocess.run(["make", "--version"], capture_output=True,
+                                  text=True).stdout.splitlines()[0]
+    prov = {
+        "source": a.source,
+        "kernel_version": "%(VERSION)s.%(PATCHLEVEL)s.%(SUBLEVEL)s%(EXTRAVERSION)s" % ver,
+        "arch": "x86_64",
+        "config": a.config,
+        "command": "make ARCH=x86_64 %s; make ARCH=x86_64 -n -k all" % a.config,
+        "dryrun_errors": errors[:30],
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "make_version": make_version,
+        "script": "scripts/measure-kernel-build.sh (DRYRUN_TREE mode)",
+    }
+    profile = {
+        "format": "memvirt-kernel-build-dryrun/1",
+        "provenance": prov,
+        "tree": tree_stats(snap["files"], snap["dirs"]),
+        "full_build": full_build_of(load(a.dryrun), set(),
+                                    "make -n -k all on the configured tree (a dry run: "
+                                    "nothing built); each '  CC'/'  AS' object counted once"),
+    }
+    write_profile(profile, a.out)
+    print("dry-run profile: %s (%d units)" % (a.out, profile["full_build"]["units"]))
+    return 0
+
+
+def write_profile(profile, path):
     # one unit, link or header per line: readable, diffable, and still one JSON document
-    with open(a.out, "w") as f:
+    with open(path, "w") as f:
         f.write("{\n")
         keys = list(profile)
         for k in keys:
@@ -596,10 +634,8 @@ def cmd_assemble(argv):
             else:
                 f.write(json.dumps(k) + ": " + json.dumps(v, indent=1) + ("" if last else ",") + "\n")
         f.write("}\n")
-    json.load(open(a.out))  # the file must parse
-    print("profile: %s (%d units, %d links, %d headers, %d bytes)" % (
-        a.out, len(units), len(links), len(headers), os.path.getsize(a.out)))
-    return 0
+    with open(path) as f:
+        json.load(f)  # the file must parse
 
 
 def main():
@@ -608,7 +644,7 @@ def main():
         return 2
     cmd, argv = sys.argv[1], sys.argv[2:]
     return {"run": cmd_run, "snapshot": cmd_snapshot, "dryrun": cmd_dryrun,
-            "assemble": cmd_assemble}[cmd](argv)
+            "assemble": cmd_assemble, "dryrun-profile": cmd_dryrun_profile}[cmd](argv)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@
 # docs/kernel-build-profile.md).
 #
 # The source is Debian 12's linux-source-6.1 package (/usr/src/linux-source-6.1.tar.xz). The
-# script unpacks it into a scratch folder, configures x86_64 defconfig, runs `make prepare`,
-# counts every object a full defconfig build would compile (a dry run), then builds a subset
-# of directories with gcc, ld and ar replaced on PATH by scripts/kbuild-wrap.py, which records
+# script unpacks it into a scratch folder, configures it (x86_64 defconfig), runs `make
+# prepare`, counts every object a full build would compile (a dry run), then builds a subset
+# of directories (or everything) with gcc, ld and ar replaced on PATH by scripts/kbuild-wrap.py, which records
 # each compile unit's CPU, maximum RSS, dependency list and output, and each link or archive
 # step. Then `make clean`, whose effect is recorded, and one more `make prepare` (what a
 # rebuild after a clean redoes before its first compile). Finally scripts/kbuild-profile.py
@@ -14,24 +14,46 @@
 #
 # Run as root (it installs packages). Every make runs under `nice -n 19`. Rerunnable: each run
 # starts from a fresh unpack. Settings (environment):
-#   JOBS=2                     make -j
-#   TARGETS="init/ kernel/ ..." the directories built (default below)
-#   WORK=/tmp/kbuild-measure   scratch folder (about 1.6 GB while it runs)
-#   OUT=profiles/kernel-build/linux-6.1-x86_64-defconfig-subset.json
-#   KEEP_WORK=1                keep the scratch folder (the built tree and the raw records)
+#   JOBS=2                      make -j
+#   CONFIG=defconfig            the configuration target (tinyconfig, ...)
+#   TARGETS="init/ kernel/ ..." the directories built (default below); set but empty: `make all`
+#   WORK=/tmp/kbuild-measure    scratch folder (about 1.6 GB while it runs)
+#   OUT=profiles/kernel-build/linux-6.1-x86_64-CONFIG[-subset].json
+#   KEEP_WORK=1                 keep the scratch folder (the built tree and the raw records)
+#
+# Dry-run mode, for a tree this machine cannot build (an old kernel), to count what its full
+# build compiles: DRYRUN_TREE=/path/to/unpacked/tree SOURCE="where the tree came from"
+# OUT=file.json configures that tree (CONFIG, ARCH=x86_64), runs `make -n -k all` in it and
+# writes its file counts and the objects its full build compiles. It changes that tree.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JOBS=${JOBS:-2}
-TARGETS=${TARGETS:-"init/ kernel/ mm/ fs/ lib/ block/ ipc/ security/ net/ipv4/ drivers/base/"}
+CONFIG=${CONFIG:-defconfig}
+TARGETS=${TARGETS-"init/ kernel/ mm/ fs/ lib/ block/ ipc/ security/ net/ipv4/ drivers/base/"}
 WORK=${WORK:-/tmp/kbuild-measure}
-OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-defconfig-subset.json}
+OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG${TARGETS:+-subset}.json}
 KEEP_WORK=${KEEP_WORK:-0}
-CONFIG=defconfig
 PKG=linux-source-6.1
 TARBALL=/usr/src/linux-source-6.1.tar.xz
+helper=$repo/scripts/kbuild-profile.py
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+if [[ -n ${DRYRUN_TREE:-} ]]; then
+  : "${SOURCE:?SOURCE must say where the tree came from}"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 "$helper" snapshot "$DRYRUN_TREE" "$tmp/pristine.json"
+  log "dry run of $DRYRUN_TREE: make ARCH=x86_64 $CONFIG; make -n -k all"
+  (cd "$DRYRUN_TREE" && nice -n 19 make -s ARCH=x86_64 "$CONFIG" >"$tmp/config.out" 2>&1)
+  (cd "$DRYRUN_TREE" && nice -n 19 make ARCH=x86_64 -n -k all >"$tmp/dryrun.txt" 2>"$tmp/dryrun.err") || true
+  python3 "$helper" dryrun "$DRYRUN_TREE" "$tmp/dryrun.txt" "$tmp/dryrun.json"
+  python3 "$helper" dryrun-profile --tree "$DRYRUN_TREE" --snapshot "$tmp/pristine.json" \
+    --dryrun "$tmp/dryrun.json" --dryrun-err "$tmp/dryrun.err" --source "$SOURCE" \
+    --config "$CONFIG" --out "$OUT"
+  exit 0
+fi
 
 # -- packages
 packages=($PKG build-essential bc flex bison libelf-dev libssl-dev time xz-utils python3 cpio kmod)
@@ -51,7 +73,6 @@ fi
 case $WORK in /tmp/*|/var/tmp/*|/work/*) ;; *) echo "WORK must be under /tmp, /var/tmp or /work" >&2; exit 1;; esac
 rm -rf "$WORK"
 mkdir -p "$WORK"/{shim,logs,runs,snapshots}
-helper=$repo/scripts/kbuild-profile.py
 for t in gcc ld ar; do ln -s "$repo/scripts/kbuild-wrap.py" "$WORK/shim/$t"; done
 log "unpacking $TARBALL"
 tar -C "$WORK" -xf "$TARBALL"
@@ -69,7 +90,7 @@ phase() { # phase NAME CMD...: run CMD measured, its tool calls recorded under l
   (cd "$tree" && python3 "$helper" run "$WORK/runs/run-$name.json" -- "$@")
 }
 
-phase defconfig nice -n 19 make -s $CONFIG
+phase config nice -n 19 make -s $CONFIG
 phase prepare nice -n 19 make -s -j"$JOBS" prepare
 python3 "$helper" snapshot "$tree" "$WORK/snapshots/prepared.json"
 
@@ -80,7 +101,7 @@ unset KBW_LOG_DIR
 python3 "$helper" dryrun "$tree" "$WORK/dryrun.txt" "$WORK/dryrun.json"
 export KBW_LOG_DIR
 
-log "build: make -j$JOBS $TARGETS (output in $WORK/build.out)"
+log "build: make -j$JOBS ${TARGETS:-all} (output in $WORK/build.out)"
 # shellcheck disable=SC2086
 phase build nice -n 19 make -j"$JOBS" $TARGETS >"$WORK/build.out" 2>&1 || {
   tail -30 "$WORK/build.out" >&2; exit 1; }
@@ -116,7 +137,7 @@ json.dump({
     "config_sha256": out("sha256sum", "$tree/.config").split()[0],
     "targets": "$TARGETS".split(),
     "jobs": $JOBS,
-    "command": "nice -n 19 make -j$JOBS $TARGETS",
+    "command": "nice -n 19 make -j$JOBS${TARGETS:+ $TARGETS}",
     "machine": {"cpu_model": cpu, "cores": $cores, "mem_kib": mem, "kernel": out("uname", "-r")},
     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     "gcc_version": out("/usr/bin/gcc", "--version").splitlines()[0],
