@@ -9,6 +9,8 @@ run, and assemble the kernel-build profile from the records scripts/kbuild-wrap.
                                                the compile steps a `make -n` printed
   kbuild-profile.py assemble ARGS...           the profile (see --help of that command)
   kbuild-profile.py dryrun-profile ARGS...     a profile of a configured, dry-run tree only
+  kbuild-profile.py pick --profile P --every N the objects of every N-th unit of profile P
+  kbuild-profile.py rss-split ARGS...          anonymous and file-backed memory of sampled units
 """
 import argparse
 import collections
@@ -611,6 +613,67 @@ def cmd_dryrun_profile(argv):
     return 0
 
 
+def cmd_pick(argv):
+    """Objects of every EVERY-th unit of a profile (not modules, not generated sources)."""
+    ap = argparse.ArgumentParser(prog="kbuild-profile.py pick")
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--every", type=int, default=20)
+    a = ap.parse_args(argv)
+    units = [u for u in load(a.profile)["units"] if not u["module"] and not u["src_generated"]]
+    print(" ".join(u["obj"] for u in units[::a.every]))
+    return 0
+
+
+def cmd_rss_split(argv):
+    """How much of each sampled compile's maximum RSS was anonymous memory."""
+    ap = argparse.ArgumentParser(prog="kbuild-profile.py rss-split")
+    ap.add_argument("--tree", required=True)
+    ap.add_argument("--logs", required=True)
+    ap.add_argument("--provenance", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--sample-ms", type=float, required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    tree = os.path.realpath(a.tree)
+    units = []
+    for r in load_records(a.logs):
+        if r["tool"] != "gcc" or "sampled" not in r or r["rc"] != 0:
+            continue
+        kind, src = classify_gcc(r, tree)
+        if kind != "unit":
+            continue
+        sm = r["sampled"]
+        units.append({
+            "src": src,
+            "obj": norm(r["out"], r["cwd"], tree),
+            "cpu_s": round(cpu(r), 4),
+            "max_rss_kib": r["max_rss_kib"],
+            "peak_rss_anon_kib": sm["rss_anon_kib"],
+            "rss_file_kib_at_peak": sm["rss_file_kib"],
+            "vm_rss_kib_at_peak": sm["vm_rss_kib"],
+            "process": sm["process"],
+            "samples": sm["samples"],
+        })
+    run = load(a.run)
+    summary = {
+        "units": len(units),
+        "peak_rss_anon_kib": dist([u["peak_rss_anon_kib"] for u in units], 1),
+        "rss_file_kib_at_peak": dist([u["rss_file_kib_at_peak"] for u in units], 1),
+        "max_rss_kib": dist([u["max_rss_kib"] for u in units], 1),
+        "anon_share_of_max_rss": dist([u["peak_rss_anon_kib"] / u["max_rss_kib"]
+                                       for u in units if u["max_rss_kib"] > 0]),
+        "max_rss_less_anon_kib": dist([u["max_rss_kib"] - u["peak_rss_anon_kib"] for u in units], 1),
+        "wall_s": run["wall_s"],
+        "loadavg_before": run["loadavg_before"],
+    }
+    prov = load(a.provenance)
+    prov["sample_ms"] = a.sample_ms
+    write_profile({"format": "memvirt-kernel-build-rss-split/1", "provenance": prov,
+                   "summary": summary, "units": units}, a.out)
+    print("rss split: %s (%d units)" % (a.out, len(units)))
+    return 0
+
+
 def write_profile(profile, path):
     # one unit, link or header per line: readable, diffable, and still one JSON document
     with open(path, "w") as f:
@@ -644,7 +707,8 @@ def main():
         return 2
     cmd, argv = sys.argv[1], sys.argv[2:]
     return {"run": cmd_run, "snapshot": cmd_snapshot, "dryrun": cmd_dryrun,
-            "assemble": cmd_assemble, "dryrun-profile": cmd_dryrun_profile}[cmd](argv)
+            "assemble": cmd_assemble, "dryrun-profile": cmd_dryrun_profile,
+            "pick": cmd_pick, "rss-split": cmd_rss_split}[cmd](argv)
 
 
 if __name__ == "__main__":

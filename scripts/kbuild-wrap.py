@@ -10,6 +10,12 @@ for gcc it is the driver, cc1 and as together), the child's I/O counters (the di
 process's /proc/self/io across the wait: Linux adds a reaped child's counters to its parent's),
 and, for a compile, the dependency file gcc wrote (every file the preprocessor read) with sizes.
 
+With KBW_SAMPLE_MS set, the shim also polls /proc/PID/status of the child and its descendants
+every that many milliseconds while it runs and records the largest RssAnon of any one of them
+(the compiler's anonymous memory, which the maximum RSS does not separate from its mapped
+binary) with that process's RssFile and VmRSS at the same moment. Polling can miss a short
+peak, so the sampled peak is a lower bound.
+
 Calls made from inside another wrapped call (collect2 running ld, for example) are passed
 straight through, so each step is counted once. The shim's own start-up cost is recorded too,
 so it can be subtracted from the whole build's counters.
@@ -83,6 +89,48 @@ def size_of(path):
         return -1
 
 
+def descendants(pid):
+    out = [pid]
+    i = 0
+    while i < len(out):
+        p = out[i]
+        i += 1
+        try:
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                out.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def status_kib(pid):
+    vals = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Name", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                    vals[k] = v.strip() if k == "Name" else int(v.split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return vals
+
+
+def wait_sampling(pid, period):
+    peak = {"rss_anon_kib": 0, "rss_file_kib": 0, "vm_rss_kib": 0, "process": "", "samples": 0}
+    while True:
+        wpid, status, ru = os.wait4(pid, os.WNOHANG)
+        if wpid:
+            return status, ru, peak
+        peak["samples"] += 1
+        for p in descendants(pid):
+            st = status_kib(p)
+            if st and st.get("RssAnon", 0) > peak["rss_anon_kib"]:
+                peak.update(rss_anon_kib=st["RssAnon"], rss_file_kib=st.get("RssFile", 0),
+                            vm_rss_kib=st.get("VmRSS", 0), process=st.get("Name", ""))
+        time.sleep(period)
+
+
 def main():
     name = os.path.basename(sys.argv[0])
     real = REAL.get(name)
@@ -104,12 +152,17 @@ def main():
             os.execv(real, [real] + args)
         finally:
             os._exit(127)
-    while True:
-        try:
-            _, status, ru = os.wait4(pid, 0)
-            break
-        except InterruptedError:
-            continue
+    sample_ms = float(os.environ.get("KBW_SAMPLE_MS") or 0)
+    peak = None
+    if sample_ms > 0:
+        status, ru, peak = wait_sampling(pid, sample_ms / 1000.0)
+    else:
+        while True:
+            try:
+                _, status, ru = os.wait4(pid, 0)
+                break
+            except InterruptedError:
+                continue
     wall = time.monotonic() - t0
     io1 = read_io()
     rc = os.waitstatus_to_exitcode(status)
@@ -132,6 +185,8 @@ def main():
         "shim_cpu_s": self_ru.ru_utime + self_ru.ru_stime,
         "shim_io": io0,
     }
+    if peak is not None:
+        rec["sampled"] = peak
     if name == "gcc":
         dep = depfile_of(args)
         if dep:

@@ -25,6 +25,12 @@
 # build compiles: DRYRUN_TREE=/path/to/unpacked/tree SOURCE="where the tree came from"
 # OUT=file.json configures that tree (CONFIG, ARCH=x86_64), runs `make -n -k all` in it and
 # writes its file counts and the objects its full build compiles. It changes that tree.
+#
+# RSS-split mode: RSS_SAMPLE_FROM=profiles/kernel-build/linux-6.1-x86_64-defconfig-subset.json
+# [RSS_EVERY=20] [KBW_SAMPLE_MS=5] configures and prepares a fresh tree as above, compiles
+# every RSS_EVERY-th unit of that profile again while polling /proc for the compiler's
+# anonymous (RssAnon) and file-backed (RssFile) resident memory, and writes
+# linux-6.1-x86_64-CONFIG-rss-split.json.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,7 +38,12 @@ JOBS=${JOBS:-2}
 CONFIG=${CONFIG:-defconfig}
 TARGETS=${TARGETS-"init/ kernel/ mm/ fs/ lib/ block/ ipc/ security/ net/ipv4/ drivers/base/"}
 WORK=${WORK:-/tmp/kbuild-measure}
-OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG${TARGETS:+-subset}.json}
+if [[ -n ${RSS_SAMPLE_FROM:-} ]]; then
+  OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG-rss-split.json}
+  RSS_SAMPLE_FROM=$(realpath "$RSS_SAMPLE_FROM")
+else
+  OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG${TARGETS:+-subset}.json}
+fi
 KEEP_WORK=${KEEP_WORK:-0}
 PKG=linux-source-6.1
 TARBALL=/usr/src/linux-source-6.1.tar.xz
@@ -79,6 +90,9 @@ tar -C "$WORK" -xf "$TARBALL"
 tree=$WORK/linux-source-6.1
 python3 "$helper" snapshot "$tree" "$WORK/snapshots/pristine.json"
 
+# ARCH=x86_64 on every make: with ARCH=x86 (the default) an allnoconfig-based target such as
+# tinyconfig would configure a 32-bit kernel
+mk=(nice -n 19 make ARCH=x86_64)
 export PATH=$WORK/shim:$PATH
 export KBW_LOG_DIR KBW_PHASE
 phase() { # phase NAME CMD...: run CMD measured, its tool calls recorded under logs/NAME
@@ -90,32 +104,14 @@ phase() { # phase NAME CMD...: run CMD measured, its tool calls recorded under l
   (cd "$tree" && python3 "$helper" run "$WORK/runs/run-$name.json" -- "$@")
 }
 
-phase config nice -n 19 make -s $CONFIG
-phase prepare nice -n 19 make -s -j"$JOBS" prepare
-python3 "$helper" snapshot "$tree" "$WORK/snapshots/prepared.json"
-
-# every object a full build compiles; -k goes on past the link steps a dry run cannot do
-unset KBW_LOG_DIR
-(cd "$tree" && python3 "$helper" run "$WORK/runs/run-dryrun.json" -- \
-  nice -n 19 make -n -k all >"$WORK/dryrun.txt" 2>"$WORK/dryrun.err") || true
-python3 "$helper" dryrun "$tree" "$WORK/dryrun.txt" "$WORK/dryrun.json"
-export KBW_LOG_DIR
-
-log "build: make -j$JOBS ${TARGETS:-all} (output in $WORK/build.out)"
-# shellcheck disable=SC2086
-phase build nice -n 19 make -j"$JOBS" $TARGETS >"$WORK/build.out" 2>&1 || {
-  tail -30 "$WORK/build.out" >&2; exit 1; }
-python3 "$helper" snapshot "$tree" "$WORK/snapshots/built.json"
-phase clean nice -n 19 make -s clean
-python3 "$helper" snapshot "$tree" "$WORK/snapshots/cleaned.json"
-phase prepare_after_clean nice -n 19 make -s -j"$JOBS" prepare
-
-# -- provenance
-pkg_version=$(dpkg-query -W -f='${Version}' $PKG)
-kver=$(awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3} END{print v"."p"."s}' "$tree/Makefile")
-cores=$(nproc)
-python3 - "$WORK/provenance.json" <<EOF
-import json, subprocess, sys, time
+write_provenance() { # write_provenance FILE COMMAND
+  local pkg_version kver
+  pkg_version=$(dpkg-query -W -f='${Version}' $PKG)
+  kver=$(awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3} END{print v"."p"."s}' "$tree/Makefile")
+  python3 - "$1" "$2" "$repo" "$PKG" "$pkg_version" "$TARBALL" "$kver" "$CONFIG" "$tree/.config" \
+    "$TARGETS" "$JOBS" <<'EOF'
+import json, os, subprocess, sys, time
+out_file, command, repo, pkg, version, tarball, kver, config, dotconfig, targets, jobs = sys.argv[1:]
 def out(*c):
     try:
         return subprocess.run(c, capture_output=True, text=True).stdout.strip()
@@ -123,22 +119,22 @@ def out(*c):
         return ""
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
 mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
-git = out("git", "-C", "$repo", "rev-parse", "HEAD")
-dirty = out("git", "-C", "$repo", "status", "--porcelain", "--", "scripts/measure-kernel-build.sh",
+git = out("git", "-C", repo, "rev-parse", "HEAD")
+dirty = out("git", "-C", repo, "status", "--porcelain", "--", "scripts/measure-kernel-build.sh",
             "scripts/kbuild-wrap.py", "scripts/kbuild-profile.py")
 json.dump({
-    "package": "$PKG",
-    "version": "$pkg_version",
-    "tarball": "$TARBALL",
-    "tarball_sha256": out("sha256sum", "$TARBALL").split()[0],
-    "kernel_version": "$kver",
+    "package": pkg,
+    "version": version,
+    "tarball": tarball,
+    "tarball_sha256": out("sha256sum", tarball).split()[0],
+    "kernel_version": kver,
     "arch": "x86_64",
-    "config": "$CONFIG",
-    "config_sha256": out("sha256sum", "$tree/.config").split()[0],
-    "targets": "$TARGETS".split(),
-    "jobs": $JOBS,
-    "command": "nice -n 19 make -j$JOBS${TARGETS:+ $TARGETS}",
-    "machine": {"cpu_model": cpu, "cores": $cores, "mem_kib": mem, "kernel": out("uname", "-r")},
+    "config": config,
+    "config_sha256": out("sha256sum", dotconfig).split()[0],
+    "targets": targets.split(),
+    "jobs": int(jobs),
+    "command": command,
+    "machine": {"cpu_model": cpu, "cores": os.cpu_count(), "mem_kib": mem, "kernel": out("uname", "-r")},
     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     "gcc_version": out("/usr/bin/gcc", "--version").splitlines()[0],
     "binutils_version": out("/usr/bin/ld", "--version").splitlines()[0],
@@ -146,16 +142,60 @@ json.dump({
     "python_version": out("python3", "--version"),
     "script": "scripts/measure-kernel-build.sh",
     "script_commit": git + ("+local-changes" if dirty else ""),
-}, open(sys.argv[1], "w"), indent=1)
+}, open(out_file, "w"), indent=1)
 EOF
+}
 
+finish() {
+  if [[ $KEEP_WORK != 1 ]]; then
+    log "removing $WORK"
+    rm -rf "$WORK"
+  fi
+  log "done: $OUT"
+}
+
+phase config "${mk[@]}" -s "$CONFIG"
+phase prepare "${mk[@]}" -s -j"$JOBS" prepare
+python3 "$helper" snapshot "$tree" "$WORK/snapshots/prepared.json"
+
+if [[ -n ${RSS_SAMPLE_FROM:-} ]]; then
+  # RSS split mode: compile every RSS_EVERY-th unit of an existing profile again, polling
+  # /proc every KBW_SAMPLE_MS ms for the compiler's anonymous and file-backed resident memory
+  objs=$(python3 "$helper" pick --profile "$RSS_SAMPLE_FROM" --every "${RSS_EVERY:-20}")
+  TARGETS=$objs
+  export KBW_SAMPLE_MS=${KBW_SAMPLE_MS:-5}
+  # shellcheck disable=SC2086
+  phase sample "${mk[@]}" -j"$JOBS" $objs >"$WORK/sample.out" 2>&1 || {
+    tail -30 "$WORK/sample.out" >&2; exit 1; }
+  write_provenance "$WORK/provenance.json" \
+    "KBW_SAMPLE_MS=$KBW_SAMPLE_MS ${mk[*]} -j$JOBS (every ${RSS_EVERY:-20}th object of $(basename "$RSS_SAMPLE_FROM"))"
+  mkdir -p "$(dirname "$OUT")"
+  python3 "$helper" rss-split --tree "$tree" --logs "$WORK/logs/sample" \
+    --provenance "$WORK/provenance.json" --run "$WORK/runs/run-sample.json" \
+    --sample-ms "$KBW_SAMPLE_MS" --out "$OUT"
+  finish
+  exit 0
+fi
+
+# every object a full build compiles; -k goes on past the link steps a dry run cannot do
+unset KBW_LOG_DIR
+(cd "$tree" && python3 "$helper" run "$WORK/runs/run-dryrun.json" -- \
+  "${mk[@]}" -n -k all >"$WORK/dryrun.txt" 2>"$WORK/dryrun.err") || true
+python3 "$helper" dryrun "$tree" "$WORK/dryrun.txt" "$WORK/dryrun.json"
+export KBW_LOG_DIR
+
+log "build: make -j$JOBS ${TARGETS:-all} (output in $WORK/build.out)"
+# shellcheck disable=SC2086
+phase build "${mk[@]}" -j"$JOBS" $TARGETS >"$WORK/build.out" 2>&1 || {
+  tail -30 "$WORK/build.out" >&2; exit 1; }
+python3 "$helper" snapshot "$tree" "$WORK/snapshots/built.json"
+phase clean "${mk[@]}" -s clean
+python3 "$helper" snapshot "$tree" "$WORK/snapshots/cleaned.json"
+phase prepare_after_clean "${mk[@]}" -s -j"$JOBS" prepare
+
+write_provenance "$WORK/provenance.json" "${mk[*]} -j$JOBS${TARGETS:+ $TARGETS}"
 mkdir -p "$(dirname "$OUT")"
 python3 "$helper" assemble --tree "$tree" --logs "$WORK/logs" --runs "$WORK/runs" \
   --snapshots "$WORK/snapshots" --dryrun "$WORK/dryrun.json" \
   --provenance "$WORK/provenance.json" --out "$OUT"
-
-if [[ $KEEP_WORK != 1 ]]; then
-  log "removing $WORK"
-  rm -rf "$WORK"
-fi
-log "done: $OUT"
+finish
