@@ -236,6 +236,16 @@ def classify_gcc(rec, tree):
     return "other", None
 
 
+def ar_op(args):
+    """The operation letter of an ar command line (r, q, t, m, d, x, p, s), or None."""
+    if not args:
+        return None
+    for ch in args[0].lstrip("-"):
+        if ch in "dmpqrstx":
+            return ch
+    return None
+
+
 def cpu(rec):
     return rec["user_s"] + rec["sys_s"]
 
@@ -311,7 +321,10 @@ def cmd_assemble(argv):
                 continue
         else:
             kind = r["tool"]
-            if r.get("out") and r["rc"] == 0 and not r["out"].startswith("/dev/"):
+            if kind == "ar" and ar_op(r["args"]) not in ("r", "q"):
+                # listing (t), moving members (m), ...: makes no archive
+                kind = "ar-" + (ar_op(r["args"]) or "?")
+            elif r.get("out") and r["rc"] == 0 and not r["out"].startswith("/dev/"):
                 link_recs.append(r)
                 continue
         o = other[kind]

@@ -20,6 +20,8 @@
 #   WORK=/tmp/kbuild-measure    scratch folder (about 1.6 GB while it runs)
 #   OUT=profiles/kernel-build/linux-6.1-x86_64-CONFIG[-subset].json
 #   KEEP_WORK=1                 keep the scratch folder (the built tree and the raw records)
+#   KEEP_RECORDS=1              remove the tree but keep the raw records (logs/, runs/,
+#                               snapshots/: kbuild-profile.py assemble can run on them again)
 #
 # Dry-run mode, for a tree this machine cannot build (an old kernel), to count what its full
 # build compiles: DRYRUN_TREE=/path/to/unpacked/tree SOURCE="where the tree came from"
@@ -45,6 +47,7 @@ else
   OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG${TARGETS:+-subset}.json}
 fi
 KEEP_WORK=${KEEP_WORK:-0}
+KEEP_RECORDS=${KEEP_RECORDS:-0}
 PKG=linux-source-6.1
 TARBALL=/usr/src/linux-source-6.1.tar.xz
 helper=$repo/scripts/kbuild-profile.py
@@ -147,7 +150,12 @@ EOF
 }
 
 finish() {
-  if [[ $KEEP_WORK != 1 ]]; then
+  if [[ $KEEP_WORK == 1 ]]; then
+    :
+  elif [[ $KEEP_RECORDS == 1 ]]; then
+    log "removing $tree (the records stay in $WORK)"
+    rm -rf "$tree"
+  else
     log "removing $WORK"
     rm -rf "$WORK"
   fi
