@@ -579,6 +579,16 @@ def full_build_of(dry, measured_src, how=None):
     }
 
 
+def script_commit():
+    """The repository commit of these scripts, +local-changes if they differ from it."""
+    repo = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    run = lambda *c: subprocess.run(c, capture_output=True, text=True, cwd=repo).stdout.strip()
+    head = run("git", "rev-parse", "HEAD")
+    dirty = run("git", "status", "--porcelain", "--", "scripts/measure-kernel-build.sh",
+                "scripts/kbuild-wrap.py", "scripts/kbuild-profile.py")
+    return head + ("+local-changes" if dirty else "")
+
+
 def cmd_dryrun_profile(argv):
     """A profile of a tree that was only configured and dry-run: its files and what a full
     build would compile. For trees this machine cannot build (an old kernel)."""
@@ -612,6 +622,7 @@ def cmd_dryrun_profile(argv):
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "make_version": make_version,
         "script": "scripts/measure-kernel-build.sh (DRYRUN_TREE mode)",
+        "script_commit": script_commit(),
     }
     profile = {
         "format": "memvirt-kernel-build-dryrun/1",
