@@ -320,6 +320,9 @@ class GuestKernel {
   // Swap-in of the page at (m, page) holding swap entry `slot`; 0 when it is resident now.
   std::uint64_t swap_in(MappingId m, std::uint64_t page, std::uint32_t slot, unsigned cpu);
   void delete_from_swap_cache(Gfn g);
+  // A clean swap cache page nobody maps leaves the swap cache and is freed; its slot keeps
+  // the content for the page table entry that names it.
+  void free_swapcache_page(Gfn g);
 
   // writeback.cpp
   void account_dirty(Gfn g, FileId f);

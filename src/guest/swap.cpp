@@ -47,6 +47,14 @@ void GuestKernel::delete_from_swap_cache(Gfn g) {
   if (f.test(PageFlags::kMapped)) free_swap_slot(slot);
 }
 
+void GuestKernel::free_swapcache_page(Gfn g) {
+  const std::uint32_t slot = swap_->slot_of_frame.get(g.value()) - 1;
+  swap_->slot_of_frame.set(g.value(), 0);
+  swap_->cache.set(slot, 0);
+  --nr_swapcache_;
+  uninstall(g, 0);
+}
+
 bool GuestKernel::swap_out(Gfn g, MappingId m, std::uint64_t page) {
   // add_to_swap(), try_to_unmap() and pageout() of shrink_page_list.
   const std::optional<std::uint32_t> slot = alloc_slot(*swap_);

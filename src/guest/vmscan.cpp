@@ -231,12 +231,7 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
         keep();
         return false;
       }
-      // A clean swap cache page nobody maps: its copy is in the slot; free the frame.
-      const std::uint32_t slot = swap_->slot_of_frame.get(g.value()) - 1;
-      swap_->slot_of_frame.set(g.value(), 0);
-      swap_->cache.set(slot, 0);
-      --nr_swapcache_;
-      uninstall(g, 0);
+      free_swapcache_page(g);  // its copy is in the slot
       return true;
     }
     const std::optional<MappingOwner> o = slots_.owner(g);
@@ -253,12 +248,7 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
       keep();
       return false;
     }
-    // Stored without a disk write (frontswap): free it now.
-    const std::uint32_t slot = swap_->slot_of_frame.get(g.value()) - 1;
-    swap_->slot_of_frame.set(g.value(), 0);
-    swap_->cache.set(slot, 0);
-    --nr_swapcache_;
-    uninstall(g, 0);
+    free_swapcache_page(g);  // stored without a disk write (frontswap)
     return true;
   }
   const std::optional<MappingOwner> o = slots_.owner(g);
