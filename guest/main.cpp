@@ -63,5 +63,6 @@ int main(int argc, char** argv) {
   if (program == "page_fault") return guest::page_fault_main(args);
   if (program == "trace") return guest::trace_main(args);
   if (program == "meminfo") return guest::meminfo_main(args);
+  if (program == "file_reader") return guest::file_reader_main(args);
   guest::fail(tag, "unknown program " + program);
 }

@@ -11,5 +11,6 @@ int periodic_alloc_main(Args& a);
 int page_fault_main(Args& a);
 int trace_main(Args& a);
 int meminfo_main(Args& a);
+int file_reader_main(Args& a);
 
 }  // namespace guest

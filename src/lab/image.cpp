@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bumped when the layout of the image changes, so older image folders are rebuilt.
-constexpr int kImageFormat = 1;
+constexpr int kImageFormat = 2;
 
 // PID 1 of every guest. vm.sh comes from the guest's own appended archive.
 constexpr const char* kInit = R"(#!/bin/sh
@@ -49,9 +49,10 @@ while true; do sleep 3600; done
 )";
 
 // busybox applets the init and an interactive debugging shell use.
-constexpr const char* kApplets[] = {"sh",    "mount",    "umount", "insmod", "lsmod", "cat",
-                                    "echo",  "sleep",    "uname",  "ls",     "ps",    "free",
-                                    "dmesg", "poweroff", "kill",   "grep"};
+constexpr const char* kApplets[] = {"sh",      "mount",    "umount", "insmod", "lsmod", "cat",
+                                    "echo",    "sleep",    "uname",  "ls",     "ps",    "free",
+                                    "dmesg",   "poweroff", "kill",   "grep",   "mkdir", "swapon",
+                                    "swapoff", "sync",     "df"};
 
 std::string exe_dir() {
   std::error_code ec;
@@ -71,8 +72,8 @@ std::string release_of(const std::string& kernel) {
 }  // namespace
 
 const std::vector<std::string>& guest_modules() {
-  static const std::vector<std::string> kModules = {"virtio_ring", "virtio", "virtio_pci",
-                                                    "virtio_balloon", "virtio_console"};
+  static const std::vector<std::string> kModules = {
+      "virtio_ring", "virtio", "virtio_pci", "virtio_balloon", "virtio_blk", "virtio_console"};
   return kModules;
 }
 
@@ -194,8 +195,8 @@ GuestImage build_image(const ImageOptions& opt) {
   }
 
   CpioWriter w;
-  for (const char* d :
-       {"bin", "dev", "etc", "etc/memvirt", "lib", "lib/modules", "proc", "sys", "tmp"}) {
+  for (const char* d : {"bin", "dev", "etc", "etc/memvirt", "lib", "lib/modules", "mnt", "mnt/disk",
+                        "proc", "sys", "tmp"}) {
     w.directory(d, std::strcmp(d, "tmp") == 0 ? 01777 : 0755);
   }
   w.char_device("dev/console", 5, 1);

@@ -1,6 +1,7 @@
 // The lab's guest image, built from Debian packages: the cloud kernel
-// (linux-image-cloud-amd64), its virtio modules, busybox (busybox-static) and memvirt's own
-// guest programs (memvirt-guest, built with the project), in an initramfs whose /init loads
+// (linux-image-cloud-amd64), its virtio modules (balloon, console, block; ext4 is built in),
+// busybox (busybox-static) and memvirt's own guest programs (memvirt-guest, built with the
+// project), in an initramfs whose /init loads
 // the modules, applies the guest's settings and runs its workloads. Each guest gets its own
 // small archive appended (its /etc/memvirt/vm.sh), so one image serves every scenario.
 #pragma once

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "core/units.hpp"
+#include "lab/disk_image.hpp"
 #include "lab/files.hpp"
 #include "lab/host_probe.hpp"
 #include "lab/image.hpp"
@@ -81,10 +82,54 @@ std::string qemu_version(const std::string& qemu, const std::string& log_file) {
   }
 }
 
+// The guest's latest meminfo marker (guest/meminfo.cpp): bytes, and counters since boot.
+struct GuestMeminfo {
+  std::uint64_t free = 0, committed = 0, available = 0, cached = 0, dirty = 0, writeback = 0;
+  std::uint64_t active_file = 0, inactive_file = 0, active_anon = 0, inactive_anon = 0;
+  std::uint64_t swap_total = 0, swap_free = 0;
+  std::uint64_t major_faults = 0, refaults = 0, sectors_read = 0, sectors_written = 0;
+  std::uint64_t cpu_busy_ms = 0, cpu_total_ms = 0;
+  // CPU time between the two latest markers, summed over the vCPUs.
+  std::uint64_t busy_delta_ms = 0, total_delta_ms = 0;
+
+  // From a marker's fields; `previous` gives the CPU deltas.
+  static GuestMeminfo from(const Marker& m, const GuestMeminfo& previous, bool have_previous) {
+    // A missing or garbled field (a kernel message cut into the line) reads as 0.
+    auto n = [&](const char* key) -> std::uint64_t {
+      const std::string v = m.field(key);
+      return std::strtoull(v.c_str(), nullptr, 10);
+    };
+    GuestMeminfo g;
+    g.free = n("free");
+    g.committed = n("committed");
+    g.available = n("avail");
+    g.cached = n("cached");
+    g.dirty = n("dirty");
+    g.writeback = n("writeback");
+    g.active_file = n("active_file");
+    g.inactive_file = n("inactive_file");
+    g.active_anon = n("active_anon");
+    g.inactive_anon = n("inactive_anon");
+    g.swap_total = n("swap_total");
+    g.swap_free = n("swap_free");
+    g.major_faults = n("majflt");
+    g.refaults = n("refault_file");
+    g.sectors_read = n("rd_sectors");
+    g.sectors_written = n("wr_sectors");
+    g.cpu_busy_ms = n("cpu_busy_ms");
+    g.cpu_total_ms = n("cpu_total_ms");
+    if (have_previous && g.cpu_total_ms > previous.cpu_total_ms) {
+      g.busy_delta_ms = g.cpu_busy_ms - std::min(g.cpu_busy_ms, previous.cpu_busy_ms);
+      g.total_delta_ms = g.cpu_total_ms - previous.cpu_total_ms;
+    }
+    return g;
+  }
+};
+
 // One guest: its QEMU, QMP connection, console and what it has said.
 struct Guest {
   LabVm plan;
-  std::string dir, console_path, qemu_log, qmp_socket, initrd;
+  std::string dir, console_path, qemu_log, qmp_socket, initrd, disk;
   std::unique_ptr<ChildProcess> qemu;
   std::optional<QmpClient> qmp;
   std::ofstream console;
@@ -92,7 +137,7 @@ struct Guest {
   double launched_s = -1;
   std::optional<double> first_marker_s, last_marker_s, start_s, workloads_done_s;
   std::size_t next_target = 0;
-  std::uint64_t mem_free = 0, committed = 0;  // latest guest meminfo, bytes
+  GuestMeminfo meminfo;  // latest
   bool have_meminfo = false;
   double cpu_s = 0;
   std::uint64_t ram_peak = 0, rss_peak = 0;
@@ -105,8 +150,9 @@ struct Guest {
 
 class Session {
  public:
-  Session(const Scenario& s, const LabRunOptions& opt)
-      : s_(s), opt_(opt), plan_(make_lab_plan(s)) {}
+  Session(const Scenario& s, const LabRunOptions& opt) : s_(s), opt_(opt), plan_(make_lab_plan(s)) {
+    for (const std::string_view c : kGuestColumns) recorder_.add_column(std::string(c));
+  }
   ~Session() { cleanup(); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -199,6 +245,20 @@ void Session::prepare() {
     fs::remove(g->qemu_log, ec);
     guests_.push_back(std::move(g));
   }
+  // Each guest's disk: the image for its files, built once into the image folder's cache,
+  // then copied for the guest (which writes to it), before the run's clock starts.
+  for (auto& gp : guests_) {
+    Guest& g = *gp;
+    if (!g.plan.disk) continue;
+    const auto t = Clock::now();
+    const std::string base = cached_disk_image(*g.plan.disk, (fs::path(io.dir) / "disks").string());
+    g.disk = g.dir + "/disk.img";
+    copy_sparse(base, g.disk);
+    log(fmt::format("{}: disk {} ({} files, {} swap) from {} in {:.1f} s", g.plan.name,
+                    format_bytes(Bytes{g.plan.disk->layout.size}), g.plan.disk->files.size(),
+                    format_bytes(Bytes{g.plan.disk->layout.swap_bytes}), base,
+                    std::chrono::duration<double>(Clock::now() - t).count()));
+  }
   if (plan_.ksm) {
     // KSM is host-wide: another program merging at the same time shows in its counters.
     const KsmCounters before = read_ksm_counters();
@@ -233,6 +293,9 @@ void Session::launch(Guest& g) {
   l.reporting = plan_.reporting;
   l.deflate_on_oom = plan_.deflate_on_oom;
   l.mem_merge = plan_.ksm;
+  l.disk = g.disk;
+  l.disk_cache = plan_.lab.disk_cache;
+  l.disk_bps = plan_.disk_bandwidth;
   const std::vector<std::string> argv = qemu_argv(l);
   {
     std::ofstream cmd(g.dir + "/qemu.cmd");
@@ -259,9 +322,11 @@ void Session::launch(Guest& g) {
       }
     }
     if (plan_.stats_interval.ns() > 0) {
-      g.qmp->execute("qom-set", {{"path", "/machine/peripheral/balloon0"},
-                                 {"property", "guest-stats-polling-interval"},
-                                 {"value", plan_.stats_interval.ns() / 1'000'000'000}});
+      g.qmp->execute("qom-set",
+                     {{"path", "/machine/peripheral/balloon0"},
+                      {"property", "guest-stats-polling-interval"},
+                      {"value", plan_.stats_interval.ns() / 1'000'000'000}},
+                     millis(plan_.lab.qmp_timeout));
     }
   } catch (const QmpError& e) {
     if (auto ex = g.qemu->poll_exit()) {
@@ -318,8 +383,7 @@ void Session::on_marker(Guest& g, Marker m) {
     fail_guest(g, fmt::format("guest {} reported an error: {}", m.tag, m.field("what")));
   }
   if (m.event == "meminfo") {
-    g.mem_free = std::stoull("0" + m.field("free"));
-    g.committed = std::stoull("0" + m.field("committed"));
+    g.meminfo = GuestMeminfo::from(m, g.meminfo, g.have_meminfo);
     g.have_meminfo = true;
   } else if (m.event == "set") {
     const std::string path = m.field("path");
@@ -368,6 +432,9 @@ void Session::check(Guest& g, double now) {
 void Session::sample(double now) {
   double pss = 0, priv = 0, ram_rss = 0, ram_thp = 0, qemu_rss = 0, cpu = 0, in_use = 0, free = 0,
          committed = 0, balloon = 0;
+  // kGuestColumns, summed over the guests that have sent a meminfo marker.
+  std::vector<double> guest(std::size(kGuestColumns), 0.0);
+  double busy_ms = 0, total_ms = 0;
   unsigned alive = 0;
   for (auto& gp : guests_) {
     Guest& g = *gp;
@@ -392,14 +459,34 @@ void Session::sample(double now) {
     g.cpu_s = std::max(g.cpu_s, proc_process_cpu_seconds(g.qemu->pid()).value_or(0));
     cpu += g.cpu_s;
     if (g.have_meminfo) {
-      free += static_cast<double>(g.mem_free);
-      in_use +=
-          static_cast<double>(plan_.memory.value() - std::min(plan_.memory.value(), g.mem_free));
-      committed += static_cast<double>(g.committed);
+      const GuestMeminfo& mi = g.meminfo;
+      free += static_cast<double>(mi.free);
+      in_use += static_cast<double>(plan_.memory.value() - std::min(plan_.memory.value(), mi.free));
+      committed += static_cast<double>(mi.committed);
+      const auto gib = [](std::uint64_t bytes) { return static_cast<double>(bytes) / kGiB; };
+      // In the order of kGuestColumns; the last one, the vCPUs' busy share, is set below.
+      const double values[] = {gib(mi.cached),
+                               gib(mi.dirty),
+                               gib(mi.writeback),
+                               gib(mi.swap_total - std::min(mi.swap_total, mi.swap_free)),
+                               gib(mi.active_file),
+                               gib(mi.inactive_file),
+                               gib(mi.active_anon),
+                               gib(mi.inactive_anon),
+                               gib(mi.available),
+                               static_cast<double>(mi.major_faults),
+                               static_cast<double>(mi.refaults),
+                               static_cast<double>(mi.sectors_read),
+                               static_cast<double>(mi.sectors_written)};
+      static_assert(std::size(values) + 1 == std::size(kGuestColumns));
+      for (std::size_t i = 0; i < std::size(values); ++i) guest[i] += values[i];
+      busy_ms += static_cast<double>(mi.busy_delta_ms);
+      total_ms += static_cast<double>(mi.total_delta_ms);
     }
     if (g.qmp && g.first_marker_s) {
       try {
-        const auto b = g.qmp->execute("query-balloon");
+        const auto b = g.qmp->execute("query-balloon", nlohmann::json::object(),
+                                      millis(plan_.lab.qmp_timeout));
         g.balloon_actual = b.value("actual", plan_.memory.value());
         balloon += static_cast<double>(plan_.memory.value() -
                                        std::min(plan_.memory.value(), g.balloon_actual));
@@ -413,29 +500,32 @@ void Session::sample(double now) {
   const HostMeminfo h = read_host_meminfo();
   const double ksmd_cpu = ksmd_ ? proc_cpu_seconds(*ksmd_).value_or(ksmd_cpu0_) - ksmd_cpu0_ : 0;
   const double used_gib = pss / kGiB;
-  recorder_.add_row({now,
-                     used_gib,
-                     priv / kGiB,
-                     plan_.ksm ? static_cast<double>(k.pages_shared) * kPageSize / kGiB : 0.0,
-                     static_cast<double>(alive),
-                     in_use / kGiB,
-                     free / kGiB,
-                     committed / kGiB,
-                     std::numeric_limits<double>::quiet_NaN(),
-                     qemu_rss / kGiB,
-                     ram_rss / kGiB,
-                     static_cast<double>(h.free) / kGiB,
-                     static_cast<double>(h.available) / kGiB,
-                     static_cast<double>(k.pages_shared),
-                     static_cast<double>(k.pages_sharing),
-                     static_cast<double>(k.pages_unshared),
-                     static_cast<double>(k.full_scans),
-                     cpu,
-                     ksmd_cpu,
-                     balloon / kGiB,
-                     ram_thp / kGiB,
-                     static_cast<double>(k.ksm_zero_pages),
-                     static_cast<double>(k.pages_scanned)});
+  guest.back() = total_ms > 0 ? busy_ms / total_ms : 0.0;  // guest_vcpu_utilisation
+  std::vector<double> row{now,
+                          used_gib,
+                          priv / kGiB,
+                          plan_.ksm ? static_cast<double>(k.pages_shared) * kPageSize / kGiB : 0.0,
+                          static_cast<double>(alive),
+                          in_use / kGiB,
+                          free / kGiB,
+                          committed / kGiB,
+                          std::numeric_limits<double>::quiet_NaN(),
+                          qemu_rss / kGiB,
+                          ram_rss / kGiB,
+                          static_cast<double>(h.free) / kGiB,
+                          static_cast<double>(h.available) / kGiB,
+                          static_cast<double>(k.pages_shared),
+                          static_cast<double>(k.pages_sharing),
+                          static_cast<double>(k.pages_unshared),
+                          static_cast<double>(k.full_scans),
+                          cpu,
+                          ksmd_cpu,
+                          balloon / kGiB,
+                          ram_thp / kGiB,
+                          static_cast<double>(k.ksm_zero_pages),
+                          static_cast<double>(k.pages_scanned)};
+  row.insert(row.end(), guest.begin(), guest.end());
+  recorder_.add_row(std::move(row));
   recorder_.observe_host(TimePoint{} + Duration::seconds(now), used_gib);
 }
 
@@ -477,6 +567,7 @@ void Session::cleanup() noexcept {
     }
     std::error_code ec;
     fs::remove(g.initrd, ec);
+    if (!g.disk.empty()) fs::remove(g.disk, ec);
   }
   if (ksm_) {
     for (const auto& p : ksm_->restore()) cleanup_problems_.push_back("host KSM: " + p);
@@ -513,7 +604,7 @@ LabRun Session::run() {
         }
         const std::uint64_t value = plan_.memory.value() - t.size.value();
         try {
-          g.qmp->execute("balloon", {{"value", value}});
+          g.qmp->execute("balloon", {{"value", value}}, millis(plan_.lab.qmp_timeout));
         } catch (const QmpError& e) {
           check(g, now);
           throw LabError(e.what());
@@ -596,6 +687,25 @@ LabRun Session::run() {
   for (const auto& m : markers_) {
     if (m.tag.rfind('w', 0) == 0 && m.event == "end") ++run.workload_cycles;
   }
+  // The guests' own counters at their last meminfo marker, as the simulator counts its
+  // guests' (vCPU time: all but idle and iowait, boot included).
+  bool all_done = true;
+  double done_at = 0;
+  for (const auto& g : guests_) {
+    const GuestMeminfo& mi = g->meminfo;
+    run.sectors_read += mi.sectors_read;
+    run.sectors_written += mi.sectors_written;
+    run.major_faults += mi.major_faults;
+    run.refaults += mi.refaults;
+    run.vcpu_seconds += static_cast<double>(mi.cpu_busy_ms) / 1000.0;
+    if (g->workloads_done_s) {
+      done_at = std::max(done_at, *g->workloads_done_s);
+    } else {
+      all_done = false;
+    }
+    if (g->workloads_done_s) ++run.vms_completed;
+  }
+  if (all_done && !guests_.empty()) run.completion_s = done_at;
   if (plan_.ksm) {
     // Host KSM's sysfs counters, at the place of the scenario's ksm entry.
     const KsmCounters k = read_ksm_counters();
@@ -622,6 +732,9 @@ LabRun Session::run() {
                    {"digest", image_.digest},
                    {"modules", image_.modules}};
   info["kernel_command_line"] = guest_kernel_command_line(plan_);
+  if (s_.vm.disk.value() > 0) {
+    info["disk"] = {{"cache", plan_.lab.disk_cache}, {"bandwidth_limit", plan_.disk_bandwidth}};
+  }
   info["notes"] = plan_.notes;
   info["cleanup_problems"] = cleanup_problems_;
   nlohmann::json vms = nlohmann::json::array();
@@ -636,6 +749,20 @@ LabRun Session::run() {
     if (g->first_marker_s) v["boot_to_init_s"] = *g->first_marker_s - g->launched_s;
     if (g->start_s) v["boot_to_workloads_s"] = *g->start_s - g->launched_s;
     if (g->workloads_done_s) v["workloads_done_s"] = *g->workloads_done_s;
+    if (g->plan.disk) {
+      const DiskLayout& d = g->plan.disk->layout;
+      nlohmann::json files = nlohmann::json::array();
+      for (const auto& f : g->plan.disk->files) {
+        files.push_back({{"path", f.path}, {"bytes", f.bytes}, {"content", f.content}});
+      }
+      v["disk"] = {{"bytes", d.size},
+                   {"fs_offset", d.fs_offset},
+                   {"fs_bytes", d.fs_bytes},
+                   {"swap_offset", d.swap_offset},
+                   {"swap_bytes", d.swap_bytes},
+                   {"digest", disk_digest(*g->plan.disk)},
+                   {"files", files}};
+    }
     vms.push_back(v);
   }
   info["vms"] = vms;

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include "core/rng.hpp"
+#include "core/units.hpp"
 #include "reclaim/hinting.hpp"
 #include "reclaim/ksm.hpp"
 #include "reclaim/reporting.hpp"
 #include "scenario/experiments.hpp"
+#include "workload/file_reader.hpp"
 #include "workload/memhog.hpp"
 #include "workload/page_fault.hpp"
 #include "workload/periodic_alloc.hpp"
@@ -16,6 +18,8 @@ namespace memvirt {
 namespace {
 
 constexpr const char* kGuest = "/bin/memvirt-guest";
+// Where the guest mounts its disk's filesystem; workload i's files are in w<i>/ there.
+constexpr const char* kMount = "/mnt/disk";
 
 // Errors point at the scenario's own line for the field.
 [[noreturn]] void fail(const Scenario& s, const std::string& path, const std::string& message) {
@@ -73,7 +77,67 @@ std::string workload_command(const Scenario& s, const WorkloadSpec& w, unsigned 
                        kGuest, tag, c->file_backed ? 2 : 1, c->tasks, c->thp ? 1 : 0,
                        c->size.value(), ns(c->duration), ns(c->start));
   }
+  if (const FileReader::Config* c = w.as<FileReader>()) {
+    return fmt::format(
+        "{} file_reader {} dir={}/{} files={} size={} request={} pattern={} passes={} rate={} "
+        "start={} write={} seed={}",
+        kGuest, tag, kMount, tag, c->files, c->size.pages() * kPageSize, c->request.value(),
+        c->pattern == FileReader::Pattern::kRandom ? "random" : "sequential", c->passes,
+        c->rate.value(), ns(c->start), c->write ? 1 : 0, seed);
+  }
   fail(s, path + ".type", fmt::format("workload type '{}' has no guest program", w.name()));
+}
+
+// The disk of guest `vm`: the layout of vm.disk and the files its file_reader workloads read,
+// with the contents the simulator gives them (src/workload/file_reader.cpp): the image's
+// files for shared ones, the VM's own otherwise. Writers get an empty folder.
+DiskSpec disk_of(const Scenario& s, unsigned vm) {
+  DiskSpec d;
+  d.layout = disk_layout(s.vm.disk.value(), s.vm.kernel.swap.value());
+  std::vector<std::uint64_t> sizes;
+  for (unsigned w = 0; w < s.vm.workloads.size(); ++w) {
+    const FileReader::Config* c = s.vm.workloads[w]->as<FileReader>();
+    if (c == nullptr) continue;
+    const std::uint64_t bytes = c->size.pages() * kPageSize;
+    if (c->write) d.dirs.push_back(fmt::format("w{}", w));
+    for (std::uint64_t i = 0; i < c->files; ++i) {
+      sizes.push_back(bytes);
+      if (c->write) continue;
+      const std::uint64_t content =
+          c->shared ? name_hash(c->image) + i : splitmix64(s.seed ^ splitmix64(vm * 7919 + i + 1));
+      d.files.push_back({fmt::format("w{}/f{}", w, i), bytes, content});
+    }
+  }
+  if (d.layout.fs_bytes == 0) {
+    fail(s, "vm.disk",
+         fmt::format("{} leaves no room for a filesystem after 1 MiB of partition table and {} of "
+                     "swap",
+                     format_bytes(s.vm.disk), format_bytes(s.vm.kernel.swap)));
+  }
+  const std::uint64_t need = ext4_bytes_needed(d.layout.fs_bytes, sizes);
+  if (need > d.layout.fs_bytes) {
+    fail(s, "vm.disk",
+         fmt::format("the workloads' files need about {} of ext4 filesystem; the disk has {} for "
+                     "it",
+                     format_bytes(Bytes{need}), format_bytes(Bytes{d.layout.fs_bytes})));
+  }
+  return d;
+}
+
+// Shell lines of vm.sh that mount the disk's filesystem at kMount and enable its swap. The
+// partitions appear when virtio_blk has probed the disk; the loop waits for them a little.
+std::string mount_commands(const DiskSpec& d) {
+  std::string sh = fmt::format(
+      "n=0; while [ ! -b /dev/vda1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done\n"
+      "mount -t ext4 -o noatime /dev/vda1 {0} || $G marker init error what=cannot mount "
+      "/dev/vda1 on {0}\n",
+      kMount);
+  if (d.layout.swap_bytes > 0) {
+    sh += "swapon /dev/vda2 || $G marker init error what=swapon /dev/vda2 failed\n";
+  }
+  sh += fmt::format("$G marker init disk fs_bytes={} swap_bytes={} files={}\n", d.layout.fs_bytes,
+                    d.layout.swap_bytes, d.files.size());
+  return sh;
 }
 
 }  // namespace
@@ -168,6 +232,27 @@ LabPlan make_lab_plan(const Scenario& s) {
   }
   settings.emplace_back("/proc/sys/vm/watermark_scale_factor",
                         std::to_string(kernel.watermark_scale_factor));
+  // Reclaim, writeback and swap settings (Documentation/admin-guide/sysctl/vm.rst).
+  const auto centisecs = [&](const char* key, Duration d) {
+    if (d.ns() % 10'000'000 != 0) {
+      fail(s, fmt::format("vm.kernel.{}", key), "the kernel takes whole centiseconds");
+    }
+    return std::to_string(d.ns() / 10'000'000);
+  };
+  settings.emplace_back("/proc/sys/vm/swappiness", std::to_string(kernel.swappiness));
+  settings.emplace_back("/proc/sys/vm/dirty_background_ratio",
+                        std::to_string(kernel.dirty_background_ratio));
+  settings.emplace_back("/proc/sys/vm/dirty_ratio", std::to_string(kernel.dirty_ratio));
+  settings.emplace_back("/proc/sys/vm/dirty_expire_centisecs",
+                        centisecs("dirty_expire", kernel.dirty_expire));
+  settings.emplace_back("/proc/sys/vm/dirty_writeback_centisecs",
+                        centisecs("dirty_writeback", kernel.dirty_writeback));
+  settings.emplace_back("/proc/sys/vm/page-cluster", std::to_string(kernel.page_cluster));
+  const bool disk = s.vm.disk.value() > 0;
+  if (disk) {
+    settings.emplace_back("/sys/block/vda/queue/read_ahead_kb",
+                          std::to_string(kernel.read_ahead_pages * kPageSize / 1024));
+  }
   if (plan.lab.guest_thp != GuestThp::kDefault) {
     settings.emplace_back("/sys/kernel/mm/transparent_hugepage/enabled",
                           spelling_of(kGuestThpSpellings, plan.lab.guest_thp));
@@ -184,6 +269,35 @@ LabPlan make_lab_plan(const Scenario& s) {
                   kernel.min_free_kbytes_max != linux_defaults.min_free_kbytes_max);
   fixed_by_kernel("pcp_batch_cap", kernel.pcp_batch_cap != linux_defaults.pcp_batch_cap);
   fixed_by_kernel("pcp_high_factor", kernel.pcp_high_factor != linux_defaults.pcp_high_factor);
+  fixed_by_kernel("workingset", kernel.workingset != linux_defaults.workingset);
+  fixed_by_kernel("anon_starts_active",
+                  kernel.anon_starts_active != linux_defaults.anon_starts_active);
+  if (disk) {
+    // The guests' disks are files on the host's own storage; QEMU can cap their bandwidth.
+    if (plan.lab.disk_throttle) {
+      plan.disk_bandwidth = s.host.disk.bandwidth.value();
+      plan.notes.push_back(fmt::format(
+          "host.disk.bandwidth {}/s: QEMU limits each guest's disk to it; guests do not share "
+          "it (QEMU throttles within one process), and the host's own storage serves them",
+          format_bytes(s.host.disk.bandwidth)));
+    } else {
+      plan.notes.push_back(
+          "host.disk.bandwidth: not applied (lab.disk_throttle: false); the host's own storage "
+          "sets the guests' disk speed");
+    }
+    plan.notes.push_back(
+        fmt::format("host.disk.seek {}: not applied; positioning time is the host storage's own",
+                    format_duration(s.host.disk.seek)));
+  }
+  for (unsigned w = 0; w < s.vm.workloads.size(); ++w) {
+    const FileReader::Config* c = s.vm.workloads[w]->as<FileReader>();
+    if (c != nullptr && c->pattern == FileReader::Pattern::kRandom) {
+      plan.notes.push_back(
+          fmt::format("vm.workloads[{}].pattern random: the guest draws its own offsets (the same "
+                      "distribution, not the simulator's draws)",
+                      w));
+    }
+  }
   if (s.vm.boot.footprint.value() > 0 || s.vm.boot.transient.value() > 0 ||
       s.vm.boot.boot_time.ns() > 0) {
     plan.notes.push_back(
@@ -202,8 +316,15 @@ LabPlan make_lab_plan(const Scenario& s) {
         "# Guest {} of scenario {}: its settings and workloads, written by memvirt.\n"
         "G={}\n",
         g.name, s.name, kGuest);
+    // The kernel's own watermark setting before any is written: with transparent huge pages
+    // khugepaged raises min_free_kbytes above the sqrt formula (set_recommended_min_free_kbytes).
+    sh += "$G marker init kernel min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)\n";
     for (const auto& [path, value] : settings)
       sh += fmt::format("$G set init {} {}\n", path, value);
+    if (disk) {
+      g.disk = disk_of(s, i);
+      sh += mount_commands(*g.disk);
+    }
     sh += fmt::format("$G meminfo sys interval={} &\n", ns(plan.lab.guest_sample_interval));
     sh += "$G marker init start\nW=\n";
     for (unsigned w = 0; w < s.vm.workloads.size(); ++w) {

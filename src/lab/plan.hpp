@@ -1,9 +1,9 @@
 // A scenario turned into what the real lab runs: per guest, the files appended to its
-// initramfs (the settings and workload command lines in /etc/memvirt/vm.sh), and for the
-// host, the QEMU devices (virtio-balloon with or without free page reporting, stats polling,
-// balloon targets) and KSM's settings. Everything the real kernel or QEMU cannot do as the
-// scenario asks is an InputError naming the scenario's line; parameters of the simulator's
-// models that the real kernel fixes are listed as notes.
+// initramfs (the settings and workload command lines in /etc/memvirt/vm.sh) and its virtual
+// disk's contents, and for the host, the QEMU devices (virtio-balloon with or without free
+// page reporting, stats polling, balloon targets, the virtio disk) and KSM's settings. Everything
+// the real kernel or QEMU cannot do as the scenario asks is an InputError naming the scenario's
+// line; parameters of the simulator's models that the real kernel fixes are listed as notes.
 #pragma once
 
 #include <optional>
@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "lab/disk_image.hpp"
 #include "lab/lab_config.hpp"
 #include "reclaim/balloon.hpp"
 #include "scenario/scenario.hpp"
@@ -26,6 +27,9 @@ struct LabVm {
   // Kernel settings the guest writes: (path, value expected to read back).
   std::vector<std::pair<std::string, std::string>> settings;
   std::vector<std::string> workload_tags;  // "w0", ...
+  // The guest's virtio disk (vm.disk): partitions, and the files its file_reader workloads
+  // read, on the filesystem the guest mounts at /mnt/disk; nullopt without vm.disk.
+  std::optional<DiskSpec> disk;
 };
 
 struct LabPlan {
@@ -41,6 +45,10 @@ struct LabPlan {
   std::optional<std::size_t> ksm_entry;                           // its index in `reclaim:`
   std::vector<std::pair<std::string, std::string>> ksm_settings;  // sysfs name, value
   std::vector<LabVm> vms;
+  // Each guest disk's bandwidth limit (host.disk.bandwidth, QEMU's throttling of the drive),
+  // bytes per second; 0: not limited. QEMU throttles within one process, so guests do not
+  // share it as the simulator's VMs share the host's disk.
+  std::uint64_t disk_bandwidth = 0;
   Duration duration, warmup, sample_interval;
   LabConfig lab;
   std::vector<std::string> kernel_args;  // from the scenario's guest kernel settings

@@ -30,6 +30,15 @@ std::vector<std::string> qemu_argv(const QemuLaunch& l) {
            {"-device", fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting={},"
                                    "deflate-on-oom={}",
                                    l.reporting ? "on" : "off", l.deflate_on_oom ? "on" : "off")});
+  if (!l.disk.empty()) {
+    // QEMU's -drive options are comma-separated; a comma in the path is written twice.
+    std::string file;
+    for (char c : l.disk) file += c == ',' ? std::string(",,") : std::string(1, c);
+    std::string drive =
+        fmt::format("file={},if=none,id=disk0,format=raw,cache={}", file, l.disk_cache);
+    if (l.disk_bps > 0) drive += fmt::format(",throttling.bps-total={}", l.disk_bps);
+    a.insert(a.end(), {"-drive", drive, "-device", "virtio-blk-pci,drive=disk0"});
+  }
   return a;
 }
 

@@ -15,14 +15,18 @@ struct QemuLaunch {
   Bytes memory;
   unsigned vcpus = 1;
   std::string kernel, initrd, append;
-  std::string qmp_socket;       // QMP server socket QEMU creates; "@name": abstract namespace
-  bool reporting = false;       // virtio-balloon free-page-reporting
-  bool deflate_on_oom = false;  // virtio-balloon deflate-on-oom
-  bool mem_merge = false;       // guest RAM madvise(MADV_MERGEABLE) for host KSM
+  std::string qmp_socket;           // QMP server socket QEMU creates; "@name": abstract namespace
+  bool reporting = false;           // virtio-balloon free-page-reporting
+  bool deflate_on_oom = false;      // virtio-balloon deflate-on-oom
+  bool mem_merge = false;           // guest RAM madvise(MADV_MERGEABLE) for host KSM
+  std::string disk;                 // raw image for a virtio-blk disk (/dev/vda); empty: none
+  std::string disk_cache = "none";  // QEMU cache mode of the disk
+  std::uint64_t disk_bps = 0;  // the disk's throttle, bytes per second (reads and writes); 0: none
 };
 
 // argv for execv: serial console on stdout, QMP on a UNIX socket, no other devices than the
-// virtio balloon, no reboot (a guest panic or reboot ends QEMU).
+// virtio balloon and, with `disk`, one virtio-blk disk; no reboot (a guest panic or reboot
+// ends QEMU).
 std::vector<std::string> qemu_argv(const QemuLaunch& l);
 
 }  // namespace memvirt

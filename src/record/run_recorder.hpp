@@ -57,6 +57,17 @@ inline constexpr std::string_view kCommonColumns[] = {
     "time_s",           "host_used_gib",  "host_private_gib",    "host_shared_gib",  "vms_alive",
     "guest_in_use_gib", "guest_free_gib", "guest_committed_gib", "guest_touched_gib"};
 
+// The guests' memory and I/O columns, summed over the live VMs, in the simulator's and the
+// lab's time series alike: page cache (Cached, Dirty, Writeback), swap in use, the split LRU,
+// MemAvailable, then counters since boot (major faults, refaults, the disks' 512-byte sectors)
+// and the vCPUs' busy share since the previous sample.
+inline constexpr std::string_view kGuestColumns[] = {
+    "guest_cached_gib",      "guest_dirty_gib",         "guest_writeback_gib",
+    "guest_swap_used_gib",   "guest_active_file_gib",   "guest_inactive_file_gib",
+    "guest_active_anon_gib", "guest_inactive_anon_gib", "guest_available_gib",
+    "guest_major_faults",    "guest_refaults",          "guest_sectors_read",
+    "guest_sectors_written", "guest_vcpu_utilisation"};
+
 // Where a component writes its statistics: a StatsVisitor onto one node of the stats tree. A
 // counter written again at the same name adds up, so several VMs' counters visited into one
 // node give their sum; a value written again replaces.

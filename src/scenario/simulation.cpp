@@ -25,16 +25,6 @@ struct Simulation::Vm {
   std::vector<std::unique_ptr<Workload>> workloads;
 };
 
-namespace {
-// The guests' memory and I/O columns of timeseries.csv, summed over the live VMs.
-constexpr std::string_view kGuestColumns[] = {
-    "guest_cached_gib",      "guest_dirty_gib",         "guest_writeback_gib",
-    "guest_swap_used_gib",   "guest_active_file_gib",   "guest_inactive_file_gib",
-    "guest_active_anon_gib", "guest_inactive_anon_gib", "guest_available_gib",
-    "guest_major_faults",    "guest_refaults",          "guest_sectors_read",
-    "guest_sectors_written", "guest_vcpu_utilisation"};
-}  // namespace
-
 Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order)
     : s_(scenario),
       vm_count_(vms),

@@ -1,5 +1,6 @@
 // Real QEMU guests running the Debian cloud kernel (TCG where KVM cannot boot them): free
-// page reporting returns memory to the host and its absence returns none, and failures
+// page reporting returns memory to the host and its absence returns none, a guest's files on
+// its virtio disk go through its page cache, and failures
 // (QEMU exiting early, a guest kernel panic, a silent guest, Ctrl-C) end every QEMU process
 // and leave no temporary files. These tests start QEMU and take about a minute together;
 // they skip, with the reason, only where QEMU cannot start at all.
@@ -82,6 +83,7 @@ experiment: {type: fixed, duration: 20s, sample_interval: 500ms}
       const std::string n = e.path().filename().string();
       EXPECT_NE(n, "qmp.sock") << e.path();
       EXPECT_NE(n, "initramfs.cpio") << e.path();
+      EXPECT_NE(n, "disk.img") << e.path();
     }
     EXPECT_TRUE(processes_mentioning(out.string()).empty()) << "a QEMU process outlived the run";
   }
@@ -168,6 +170,54 @@ TEST_F(LabGuest, FreePageReportingReturnsMemoryAndNoReportingReturnsNone) {
                         "vm0/console.log"}) {
     EXPECT_TRUE(fs::exists(root_ / with.name / f)) << f;
   }
+}
+
+// A guest with a virtio disk: its files are read through the real page cache (which the host
+// then backs), a written file is flushed to the disk, and the swap partition is enabled.
+TEST_F(LabGuest, DiskFilesGoThroughThePageCache) {
+  const std::string file = (root_ / "disk.yaml").string();
+  std::ofstream(file) << R"(name: disk
+host: {memory: 4GiB}
+vm:
+  memory: 256MiB
+  disk: 256MiB
+  kernel: {swap: 32MiB, dirty_expire: 1s, dirty_writeback: 1s}
+  workloads:
+    - {type: file_reader, files: 2, size: 48MiB, start: 1s}
+    - {type: file_reader, files: 1, size: 16MiB, write: true, start: 1s}
+experiment: {type: fixed, duration: 12s, sample_interval: 500ms}
+)";
+  const Scenario s = load_scenario(file, {}, {lab_extension()});
+  LabRunOptions opt;
+  opt.out_dir = (root_ / "out").string();
+  const LabRun r = run_lab(s, opt);
+  const RunResult& run = r.result.run;
+  ASSERT_TRUE(run.completion_s.has_value()) << "the workloads did not finish";
+  EXPECT_EQ(run.workload_cycles, 2u);
+  // Everything read came from the disk once; the writes reached it.
+  EXPECT_GE(run.sectors_read, 96ULL * 2048);
+  EXPECT_LT(run.sectors_read, 96ULL * 2048 + 8192);
+  EXPECT_GE(run.sectors_written, 16ULL * 2048);
+  const TimeSeries& ts = run.series;
+  const auto& cols = ts.columns();
+  const auto col = [&](const char* name) {
+    return static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
+  };
+  ASSERT_LT(col("guest_cached_gib"), cols.size());
+  double cached = 0, host = 0;
+  for (const auto& row : ts.rows()) {
+    cached = std::max(cached, row[col("guest_cached_gib")]);
+    host = std::max(host, row[col("host_used_gib")]);
+  }
+  EXPECT_GT(cached, 100.0 / 1024) << "the files did not stay in the page cache";
+  EXPECT_GT(host, cached) << "the host did not back the page cache";
+  std::string swap_total;
+  for (const auto& m : r.markers) {
+    if (m.event == "meminfo") swap_total = m.field("swap_total");
+  }
+  EXPECT_GE(std::stoull("0" + swap_total), 31ULL << 20) << "no swap partition";
+  EXPECT_FALSE(fs::exists(root_ / "out" / "vm0" / "disk.img"));
+  expect_clean(root_ / "out");
 }
 
 TEST_F(LabGuest, QemuExitingEarlyNamesTheVm) {

@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/rng.hpp"
+#include "lab/qemu_command.hpp"
 #include "workload/periodic_alloc.hpp"
 
 namespace memvirt {
@@ -187,6 +189,126 @@ TEST_F(LabPlanTest, LabSectionIsReadAndChecked) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("lab.acel: unknown key"), std::string::npos) << e.what();
   }
+}
+
+const char* kFileVm = R"(seed: 3
+vm:
+  memory: 1GiB
+  disk: 4GiB
+  kernel: {swap: 512MiB, read_ahead: 256KiB, swappiness: 30}
+  workloads:
+    - {type: file_reader, files: 3, size: 512MiB, request: 64KiB, passes: 2, start: 5s}
+    - {type: file_reader, files: 2, size: 8MiB, shared: false, pattern: random, rate: 10MiB}
+    - {type: file_reader, files: 1, size: 16MiB, write: true}
+)";
+
+TEST_F(LabPlanTest, FileReaderGetsADiskWithTheSimulatorsFiles) {
+  const LabPlan plan = make_lab_plan(
+      load(std::string(kFileVm) + "experiment: {type: fixed, vms: 2, duration: 60s}\n"));
+  ASSERT_EQ(plan.vms.size(), 2u);
+  ASSERT_TRUE(plan.vms[0].disk.has_value());
+  const DiskSpec& d = *plan.vms[0].disk;
+  // The filesystem from 1 MiB to the swap partition, which ends the disk.
+  EXPECT_EQ(d.layout.size, 4ULL << 30);
+  EXPECT_EQ(d.layout.fs_offset, 1ULL << 20);
+  EXPECT_EQ(d.layout.swap_bytes, 512ULL << 20);
+  EXPECT_EQ(d.layout.swap_offset, (4ULL << 30) - (512ULL << 20));
+  EXPECT_EQ(d.layout.fs_offset + d.layout.fs_bytes, d.layout.swap_offset);
+  // Shared files: the image's contents, as the simulator's file_reader names them; own files:
+  // the VM's draw; written files are not on the image, only their folder.
+  ASSERT_EQ(d.files.size(), 5u);
+  EXPECT_EQ(d.files[0].path, "w0/f0");
+  EXPECT_EQ(d.files[2].path, "w0/f2");
+  EXPECT_EQ(d.files[0].bytes, 512ULL << 20);
+  EXPECT_EQ(d.files[0].content, name_hash("files"));
+  EXPECT_EQ(d.files[2].content, name_hash("files") + 2);
+  EXPECT_EQ(d.files[3].path, "w1/f0");
+  EXPECT_EQ(d.files[4].content, splitmix64(3 ^ splitmix64(0 * 7919 + 1 + 1)));
+  EXPECT_EQ(d.dirs, std::vector<std::string>{"w2"});
+  const DiskSpec& d1 = *plan.vms[1].disk;
+  EXPECT_EQ(d1.files[0].content, d.files[0].content);  // shared: the same in every VM
+  EXPECT_EQ(d1.files[3].content, splitmix64(3 ^ splitmix64(1 * 7919 + 0 + 1)));
+  EXPECT_NE(disk_digest(d), disk_digest(d1));
+
+  const std::string sh = file_of(plan.vms[0], "etc/memvirt/vm.sh");
+  EXPECT_NE(sh.find("mount -t ext4 -o noatime /dev/vda1 /mnt/disk || "), std::string::npos) << sh;
+  EXPECT_NE(sh.find("swapon /dev/vda2 || "), std::string::npos) << sh;
+  EXPECT_LT(sh.find("mount -t ext4"), sh.find("file_reader w0"));
+  EXPECT_NE(sh.find("file_reader w0 dir=/mnt/disk/w0 files=3 size=536870912 request=65536 "
+                    "pattern=sequential passes=2 rate=0 start=5000000000 write=0 seed="),
+            std::string::npos)
+      << sh;
+  EXPECT_NE(sh.find("file_reader w1 dir=/mnt/disk/w1 files=2 size=8388608 request=131072 "
+                    "pattern=random passes=1 rate=10485760 start=0 write=0"),
+            std::string::npos)
+      << sh;
+  EXPECT_NE(sh.find("file_reader w2 dir=/mnt/disk/w2 files=1 size=16777216"), std::string::npos);
+  EXPECT_NE(sh.find(" write=1 "), std::string::npos);
+  // The kernel's reclaim, writeback and readahead settings.
+  const auto has = [&](const std::string& path, const std::string& value) {
+    return std::find(plan.vms[0].settings.begin(), plan.vms[0].settings.end(),
+                     std::make_pair(path, value)) != plan.vms[0].settings.end();
+  };
+  EXPECT_TRUE(has("/sys/block/vda/queue/read_ahead_kb", "256"));
+  EXPECT_TRUE(has("/proc/sys/vm/swappiness", "30"));
+  EXPECT_TRUE(has("/proc/sys/vm/dirty_expire_centisecs", "3000"));
+  EXPECT_TRUE(has("/proc/sys/vm/page-cluster", "3"));
+  // The host's disk bandwidth limits each guest's disk; the seek is noted as not applied.
+  EXPECT_EQ(plan.disk_bandwidth, 100'000'000u);
+  const auto noted = [&](const std::string& text) {
+    return std::any_of(plan.notes.begin(), plan.notes.end(),
+                       [&](const std::string& n) { return n.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(noted("host.disk.seek"));
+  EXPECT_TRUE(noted("vm.workloads[1].pattern random"));
+}
+
+TEST_F(LabPlanTest, NoDiskNoDiskSettings) {
+  const LabPlan plan =
+      make_lab_plan(load(std::string(kVm) + "experiment: {type: fixed, duration: 10s}\n"));
+  EXPECT_FALSE(plan.vms[0].disk.has_value());
+  EXPECT_EQ(file_of(plan.vms[0], "etc/memvirt/vm.sh").find("mount"), std::string::npos);
+  for (const auto& [path, value] : plan.vms[0].settings)
+    EXPECT_EQ(path.find("vda"), std::string::npos);
+}
+
+TEST_F(LabPlanTest, DiskThrottleCanBeTurnedOff) {
+  const LabPlan plan = make_lab_plan(load(std::string(kFileVm) +
+                                          "experiment: {type: fixed, duration: 10s}\n"
+                                          "lab: {disk_throttle: false, disk_cache: writeback}\n"));
+  EXPECT_EQ(plan.disk_bandwidth, 0u);
+  EXPECT_EQ(plan.lab.disk_cache, "writeback");
+}
+
+TEST_F(LabPlanTest, FilesLargerThanTheDiskAreRefused) {
+  const std::string e = error_of(R"(vm:
+  memory: 1GiB
+  disk: 1GiB
+  workloads:
+    - {type: file_reader, files: 2, size: 512MiB}
+)");
+  EXPECT_NE(e.find("vm.disk: lab backend: the workloads' files need about"), std::string::npos)
+      << e;
+}
+
+TEST(LabDiskCommand, QemuGetsAThrottledVirtioDisk) {
+  QemuLaunch l;
+  l.qemu = "/usr/bin/qemu-system-x86_64";
+  l.accel = "tcg";
+  l.name = "vm0";
+  l.memory = Bytes{1ULL << 30};
+  l.disk = "/out/a,b/disk.img";
+  l.disk_bps = 100'000'000;
+  const std::vector<std::string> a = qemu_argv(l);
+  const auto drive = std::find(a.begin(), a.end(), "-drive");
+  ASSERT_NE(drive, a.end());
+  EXPECT_EQ(*(drive + 1),
+            "file=/out/a,,b/disk.img,if=none,id=disk0,format=raw,cache=none,"
+            "throttling.bps-total=100000000");
+  EXPECT_NE(std::find(a.begin(), a.end(), "virtio-blk-pci,drive=disk0"), a.end());
+  l.disk.clear();
+  const std::vector<std::string> none = qemu_argv(l);
+  EXPECT_EQ(std::find(none.begin(), none.end(), "-drive"), none.end());
 }
 
 }  // namespace
