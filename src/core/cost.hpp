@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -102,6 +103,8 @@ struct CpuTime {
   }
   CpuTime operator*(std::uint64_t n) const { return CpuTime{ps * n}; }
   CpuTime operator+(CpuTime o) const { return CpuTime{ps + o.ps}; }
+  auto operator<=>(const CpuTime&) const = default;
+  static CpuTime from(Duration d) { return CpuTime{static_cast<std::uint64_t>(d.ns()) * 1000}; }
   [[nodiscard]] Duration duration() const { return Duration{static_cast<std::int64_t>(ps / 1000)}; }
 };
 

@@ -191,6 +191,7 @@ void GuestKernel::attach_disk(EventQueue& queue, BlockDevice& disk, std::uint64_
     swap_->slot_of_frame.resize(map_.pages.size());
     lru_.set_track_anon(true, map_.pages.size());
   }
+  kswapd_pid_ = spawn("kswapd0", false);
 }
 
 bool GuestKernel::has_swap() const {
@@ -605,6 +606,7 @@ CpuTime GuestKernel::exit(std::uint32_t pid) {
   for (auto& r : p.regions) spent += release_region(p, r, 0);
   p.regions.clear();
   p.alive = false;
+  stop_running(p);
   return spent;
 }
 

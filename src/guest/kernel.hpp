@@ -22,6 +22,7 @@
 #include "guest/lru.hpp"
 #include "guest/mapping.hpp"
 #include "guest/zone.hpp"
+#include "host/cpu_scheduler.hpp"
 #include "host/host_memory.hpp"
 
 namespace memvirt {
@@ -142,6 +143,11 @@ struct Process {
   bool alive = true;
   std::uint64_t rss_pages = 0;
   std::vector<Region> regions;
+  // CPU work in progress (GuestKernel::run): at most one piece at a time.
+  bool running = false;
+  std::uint64_t run_token = 0;  // identifies the piece, so a superseded completion does nothing
+  std::optional<TaskId> task;   // on the host's scheduler
+  std::function<void()> then;   // called when the piece is done, or at once if killed
 };
 
 // What a program writes to a page it touches.
@@ -171,6 +177,17 @@ class GuestKernel {
   // need both. Without them the guest has anonymous memory only, as before it had a disk.
   // The swap partition (cfg.swap) follows the filesystem's `fs_sectors` on the disk.
   void attach_disk(EventQueue& queue, BlockDevice& disk, std::uint64_t fs_sectors);
+  // Gives the kernel the host CPUs its vCPUs run on: `group` of `cpus` (a group of
+  // vcpus() CPUs). Without it, each process runs as if it had a CPU of its own.
+  void attach_cpus(EventQueue& queue, CpuScheduler& cpus, GroupId group);
+
+  // Process `pid` runs `work` of CPU time (its program and the kernel work done for it) on
+  // the guest's vCPUs, shared with the guest's other runnable processes and, through the
+  // host's scheduler, with other VMs' vCPUs; `then` is called when the work is done. A
+  // process runs one piece at a time (a second one while it runs is a std::logic_error). If
+  // the process is killed first, its work stops and `then` is called at once, from an
+  // event; once the VM halts, never. Needs a clock (attach_cpus or attach_disk).
+  void run(std::uint32_t pid, CpuTime work, std::function<void()> then);
 
   // Page allocator entry points (alloc_pages/free_pages), with the hooks. Order 0 goes
   // through the per-CPU lists. Below the low watermark kswapd is woken; when every zone is
@@ -264,8 +281,9 @@ class GuestKernel {
   [[nodiscard]] Gfn region_gfn(const Region& r, std::uint64_t page) const;
   // Reclaims until `pages` are freed or nothing more can be (vmscan.cpp). Returns pages freed.
   std::uint64_t reclaim(std::uint64_t pages, bool direct);
-  // The VM is gone: pending I/O completions and daemon runs do nothing from now on.
-  void halt() { halted_ = true; }
+  // The VM is gone: its processes stop running, and pending I/O completions and daemon runs
+  // do nothing from now on.
+  void halt();
   // Cheap or full consistency checks of every zone, of page ownership and of the LRU: every
   // frame is free, on a per-CPU list, isolated or offline, on exactly one LRU list, or owned
   // by the kernel. Throws.
@@ -275,6 +293,9 @@ class GuestKernel {
   struct Io;
   struct Swap;
   Process& proc(std::uint32_t pid);
+  // sched.cpp: the process's work stops (it was killed, or the VM halted).
+  void stop_running(Process& p);
+  void finish_running(std::uint32_t pid, std::uint64_t token);
   Region& region(Process& p, std::uint64_t id);
   // Kills the killable process with the largest RSS (oom_badness). False when none is left.
   bool oom_kill();
@@ -362,6 +383,9 @@ class GuestKernel {
   std::uint64_t recent_scanned_[2]{}, recent_rotated_[2]{};
 
   EventQueue* queue_ = nullptr;
+  CpuScheduler* cpus_ = nullptr;
+  GroupId cpu_group_;
+  std::uint32_t kswapd_pid_ = 0;  // kswapd0, a kernel thread; spawned with the disk
   BlockDevice* disk_ = nullptr;
   std::uint64_t fs_sectors_ = 0, fs_next_sector_ = 0;
   std::unique_ptr<Swap> swap_;

@@ -36,7 +36,8 @@ void GuestKernel::wake_kswapd() {
 void GuestKernel::kswapd_run() {
   if (halted_) return;
   // balance_pgdat(): reclaim in SWAP_CLUSTER_MAX batches until every zone is above its high
-  // watermark. Each pass runs on the guest's vCPUs for the time its work costs.
+  // watermark. kswapd is a kernel thread: each pass's work runs on the guest's vCPUs, shared
+  // with its processes, before the next pass or its sleep.
   const CpuTime before = vcpu_.busy();
   std::uint64_t freed = 0;
   for (int pass = 0; pass < 16 && !zones_balanced(true); ++pass) {
@@ -44,19 +45,32 @@ void GuestKernel::kswapd_run() {
     freed += got;
     if (got == 0) break;
   }
-  if (zones_balanced(true)) {
-    kswapd_running_ = false;
-    return;
+  const CpuTime spent{vcpu_.busy().ps - before.ps};
+  enum class Next : std::uint8_t { kAgain, kCongested, kSleep };
+  Next next = Next::kSleep;
+  if (!zones_balanced(true)) {
+    if (freed > 0) {
+      next = Next::kAgain;
+    } else if (!io_.empty()) {
+      next = Next::kCongested;  // it met only pages under writeback
+    }
   }
-  const Duration spent = CpuTime{vcpu_.busy().ps - before.ps}.duration();
-  if (freed > 0) {
-    queue_->after(std::max(spent, Duration{1000}), EventQueue::kDaemon,
-                  [this](TimePoint) { kswapd_run(); });
-  } else if (!io_.empty()) {
-    queue_->after(kCongestionWait, EventQueue::kDaemon, [this](TimePoint) { kswapd_run(); });
-  } else {
-    kswapd_running_ = false;  // nothing left to reclaim: kswapd sleeps until woken again
-  }
+  // A pass that made progress takes at least a microsecond, so that kswapd never loops at
+  // one instant.
+  const CpuTime occupied = next == Next::kAgain ? std::max(spent, CpuTime{1'000'000}) : spent;
+  run(kswapd_pid_, occupied, [this, next] {
+    switch (next) {
+      case Next::kAgain:
+        kswapd_run();
+        return;
+      case Next::kCongested:
+        queue_->after(kCongestionWait, EventQueue::kDaemon, [this](TimePoint) { kswapd_run(); });
+        return;
+      case Next::kSleep:
+        kswapd_running_ = false;  // balanced, or nothing left to reclaim: asleep until woken
+        return;
+    }
+  });
 }
 
 std::uint64_t GuestKernel::reclaim(std::uint64_t pages, bool direct) {

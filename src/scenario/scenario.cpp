@@ -45,6 +45,10 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
                                "content backend: fingerprints (scale) or real bytes");
   s.host.kill_on_exhaustion = host.boolean(
       "kill_on_exhaustion", true, "host OOM killer ends the largest VM when memory runs out");
+  if (host.has("cpus")) {
+    s.host.cpus = static_cast<unsigned>(host.integer(
+        "cpus", 1, "host CPUs (hardware threads) the vCPUs share; absent: one per vCPU", 1, 65536));
+  }
   if (host.has("disk")) {
     Params disk = host.child("disk");
     s.host.disk = HostDisk::config_from(disk);

@@ -29,6 +29,8 @@ struct HostConfig {
   Bytes vm_budget;  // memory the VMs may use (density budget)
   ContentBackend content = ContentBackend::kFingerprint;
   bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
+  // Hardware threads the VMs' vCPUs share (a fair-share scheduler); none: a CPU per vCPU.
+  std::optional<unsigned> cpus;
   DiskConfig disk;                 // the one physical disk the VMs' virtual disks sit on
 };
 

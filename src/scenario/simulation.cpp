@@ -33,6 +33,10 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order
   host_ = std::make_unique<HostMemory>(make_content_store(s_.host.content, s_.host.memory.pages()));
   vcpus_ = &accounts_.get("guest_vcpus", 0);
   host_faults_ = &accounts_.get("host_fault_in", 1);
+  // Without a stated CPU count every vCPU has a host CPU of its own: as many as could ever
+  // be runnable at once.
+  cpus_ = std::make_unique<CpuScheduler>(
+      queue_, s_.host.cpus.value_or(std::max(1U, vm_count_) * s_.vm.vcpus));
   if (s_.vm.disk.value() > 0) {
     disk_ = std::make_unique<HostDisk>(queue_, s_.host.disk);
     io_backend_ = &accounts_.get("host_io_backend", 1);
@@ -83,6 +87,7 @@ void Simulation::launch(unsigned index) {
   vcpus_->add_threads(s_.vm.vcpus);
   vm->kernel =
       std::make_unique<GuestKernel>(s_.vm.kernel, *host_, vm->id, s_.costs, *vcpus_, *host_faults_);
+  vm->kernel->attach_cpus(queue_, *cpus_, cpus_->add_group(s_.vm.vcpus));
   if (disk_) {
     const std::uint64_t sectors = s_.vm.disk.value() / kSectorSize;
     vm->disk =
@@ -270,6 +275,8 @@ void Simulation::collect_stats(StatsNode root) const {
   StatsNode vm_node = root.child("vm");
   StatsNode kernel = vm_node.child("kernel");
   StatsNode host = root.child("host");
+  StatsNode cpus = root.child("host_cpus");
+  cpus_->visit(cpus);
   // Every element first: a node refers into its list, which must not grow after.
   for (std::size_t w = 0; w < s_.vm.workloads.size(); ++w) {
     vm_node.element("workloads", w).text("type", s_.vm.workloads[w]->name());

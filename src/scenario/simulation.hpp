@@ -11,6 +11,7 @@
 #include "core/event_queue.hpp"
 #include "core/stats.hpp"
 #include "guest/kernel.hpp"
+#include "host/cpu_scheduler.hpp"
 #include "host/disk.hpp"
 #include "host/host_memory.hpp"
 #include "record/run_recorder.hpp"
@@ -67,6 +68,7 @@ class Simulation {
   std::vector<std::unique_ptr<Mechanism>> mechanisms_;
   RunRecorder recorder_;
   unsigned killed_ = 0;
+  std::unique_ptr<CpuScheduler> cpus_;  // the host's CPUs, shared by the vCPUs
   std::unique_ptr<HostDisk> disk_;  // when the VMs have virtual disks
   CostAccount* io_backend_ = nullptr;
   std::optional<TimePoint> completion_;  // when the last VM finished its workloads

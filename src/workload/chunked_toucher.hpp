@@ -25,20 +25,30 @@ class ChunkedToucher {
                    std::uint64_t remaining, std::uint64_t chunk, UniqueContent* content,
                    WorkloadStats* stats, const Done& done) {
     if (!*env.vm_alive) return;
+    const Process* p = env.kernel->process(pid);
+    if (p == nullptr || !p->alive) {
+      done(TouchStatus::kKilled);  // the OOM killer chose it while another process ran
+      return;
+    }
     const std::uint64_t n = std::min(remaining, chunk);
     const TouchResult r =
         env.kernel->touch(pid, region, n, [content](std::uint64_t) { return content->next(); });
     stats->pages_touched.add(r.pages);
-    const Duration took = (r.guest + r.host).duration();
+    // The chunk's faults run on the guest's vCPUs, the host's share of each in the vCPU
+    // thread too; the next chunk (or the caller) goes on when they are done.
+    const CpuTime work = r.guest + r.host;
     if (r.status != TouchStatus::kDone || r.pages < n || remaining == n) {
-      env.queue->after(took, EventQueue::kWorkload, [done, st = r.status, env](TimePoint) {
-        if (*env.vm_alive) done(st);
-      });
+      const Process* after = env.kernel->process(pid);
+      if (after == nullptr || !after->alive) {
+        env.queue->after(Duration{0}, EventQueue::kWorkload,
+                         [done, st = r.status](TimePoint) { done(st); });
+        return;
+      }
+      env.kernel->run(pid, work, [done, st = r.status] { done(st); });
       return;
     }
-    env.queue->after(took, EventQueue::kWorkload,
-                     [env, pid, region, rest = remaining - n, chunk, content, stats, done](
-                         TimePoint) { step(env, pid, region, rest, chunk, content, stats, done); });
+    env.kernel->run(pid, work, [env, pid, region, rest = remaining - n, chunk, content, stats,
+                                done] { step(env, pid, region, rest, chunk, content, stats, done); });
   }
 };
 

@@ -51,6 +51,7 @@ void FileReader::next_request() {
   const std::uint64_t pages = cfg_.size.pages();
   request_pages_ = std::min(cfg_.request.pages(), pages);
   done_in_request_ = 0;
+  request_started_ = env_.queue->now();
   if (cfg_.pattern == Pattern::kRandom) {
     const std::uint64_t slots = std::max<std::uint64_t>(pages / request_pages_, 1);
     offset_ = rng_->below(slots) * request_pages_;
@@ -80,23 +81,22 @@ void FileReader::step() {
     if (env_.finished) env_.finished();
     return;
   }
-  const Duration took = r.guest.duration();
+  // The call's work runs on the guest's vCPUs; a blocked read then waits for its I/O (which
+  // was submitted before the work and may have completed meanwhile).
+  const CpuTime work = r.guest + r.host;
   if (r.status == TouchStatus::kBlocked) {
-    k.when_done(r.wait, [this, took] {
-      env_.queue->after(took, EventQueue::kWorkload, [this](TimePoint) { step(); });
-    });
+    k.run(pid_, work, [this, wait = r.wait] { env_.kernel->when_done(wait, [this] { step(); }); });
     return;
   }
   if (done_in_request_ < request_pages_ && r.pages > 0) {
-    env_.queue->after(took, EventQueue::kWorkload, [this](TimePoint) { step(); });
+    k.run(pid_, work, [this] { step(); });
     return;
   }
   // The request is done: on to the next one, paced by the rate.
-  Duration wait = took;
+  TimePoint not_before = env_.queue->now();
   if (cfg_.rate.value() > 0) {
-    const auto paced = Duration::seconds(static_cast<double>(request_pages_ * kPageSize) /
-                                         static_cast<double>(cfg_.rate.value()));
-    wait = std::max(wait, paced);
+    not_before = request_started_ + Duration::seconds(static_cast<double>(request_pages_ * kPageSize) /
+                                                      static_cast<double>(cfg_.rate.value()));
   }
   if (cfg_.pattern == Pattern::kSequential) offset_ += request_pages_;
   const std::uint64_t per_file = std::max<std::uint64_t>(cfg_.size.pages() / request_pages_, 1);
@@ -109,14 +109,19 @@ void FileReader::step() {
       file_ = 0;
       stats_.cycles.add();
       if (static_cast<std::int64_t>(++pass_) >= cfg_.passes) {
-        stats_.measured = env_.queue->now() - started_;
-        if (env_.finished) env_.finished();
+        k.run(pid_, work, [this] {
+          stats_.measured = env_.queue->now() - started_;
+          if (env_.finished) env_.finished();
+        });
         return;
       }
     }
   }
   next_request();
-  env_.queue->after(wait, EventQueue::kWorkload, [this](TimePoint) { step(); });
+  k.run(pid_, work, [this, not_before] {
+    env_.queue->at(std::max(not_before, env_.queue->now()), EventQueue::kWorkload,
+                   [this](TimePoint) { step(); });
+  });
 }
 
 }  // namespace memvirt

@@ -45,6 +45,7 @@ class FileReader final : public Workload {
   std::uint64_t pass_ = 0, file_ = 0, offset_ = 0;  // position of the current request
   std::uint64_t done_in_request_ = 0, request_pages_ = 0;
   TimePoint started_{};
+  TimePoint request_started_{};
 };
 
 }  // namespace memvirt

@@ -79,10 +79,15 @@ class PageFault final : public Workload {
     if (r.status == TouchStatus::kDone) spent += k.munmap(task.pid, region, task.cpu);
     stats_.pages_touched.add(r.pages);
     stats_.cycles.add();
-    const TimePoint done = now + spent.duration();
-    // Operations count when their iteration ends inside the measured window.
-    if (done <= end_) stats_.operations.add(r.pages);
-    env_.queue->at(done, EventQueue::kWorkload, [this, t](TimePoint) { iterate(t); });
+    if (!k.process(task.pid)->alive) {
+      iterate(t);  // killed: the task ends
+      return;
+    }
+    k.run(task.pid, spent, [this, t, pages = r.pages] {
+      // Operations count when their iteration ends inside the measured window.
+      if (env_.queue->now() <= end_) stats_.operations.add(pages);
+      iterate(t);
+    });
   }
 
   Config cfg_;
