@@ -180,13 +180,7 @@ TouchResult GuestKernel::read_file(std::uint32_t pid, FileId id, std::uint64_t f
     if (flags(g).test(PageFlags::kLocked)) {
       // Read by someone else's readahead, still in flight.
       result.status = TouchStatus::kBlocked;
-      result.wait = last_io_;
-      for (const auto& [io_id, io] : io_) {
-        if (std::find(io->pages.begin(), io->pages.end(), g) != io->pages.end()) {
-          result.wait = io_id;
-          break;
-        }
-      }
+      result.wait = io_reading(g);
       break;
     }
     mark_accessed(g);
@@ -248,9 +242,11 @@ TouchResult GuestKernel::write_file(std::uint32_t pid, FileId id, std::uint64_t 
 }
 
 void GuestKernel::evict_file_page(Gfn g, MappingId m, std::uint64_t page) {
-  // __remove_mapping(): the page leaves the page cache, leaving a shadow entry
-  // (workingset_eviction) when refault detection is on; cleancache_put_page() sees it first.
+  // try_to_unmap(), then __remove_mapping(): the page leaves the page cache, leaving a
+  // shadow entry (workingset_eviction) when refault detection is on; cleancache_put_page()
+  // sees it first.
   const FileId id = file_of(m);
+  unmap_everywhere(id, page, g);
   for (PageHooks* h : map_.hooks) {
     h->on_cache_evict(FileKey{0, id.value()}, page, host_.peek(vm_, g));
   }
@@ -271,6 +267,7 @@ void GuestKernel::drop_file_page(FileId id, std::uint64_t page, unsigned cpu) {
   slots_.set(f.mapping, page, SlotEntry{});
   if (e.kind() != SlotKind::kFrame) return;
   const Gfn g = e.gfn();
+  unmap_everywhere(id, page, g);  // truncate_pagecache's unmap_mapping_range
   const PageFlags pf = flags(g);
   if (pf.test(PageFlags::kDirty)) {
     --nr_dirty_;

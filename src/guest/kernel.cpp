@@ -343,16 +343,6 @@ std::uint64_t GuestKernel::mmap(std::uint32_t pid, Bytes length, bool thp) {
   return p.regions.back().id;
 }
 
-namespace {
-PageFlags new_anon_flags() {
-  PageFlags f;
-  f.set(PageFlags::kSwapBacked);
-  f.set(PageFlags::kMapped);
-  f.set(PageFlags::kYoung);
-  f.set(PageFlags::kDirty);
-  return f;
-}
-}  // namespace
 
 TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::uint64_t pages,
                                const ContentFn& content, unsigned cpu, bool fill) {
@@ -435,6 +425,10 @@ TouchResult GuestKernel::access(std::uint32_t pid, std::uint64_t region_id, std:
   const Region& r = region(p, region_id);
   if (page >= r.touched) throw std::out_of_range("region page not touched");
   SlotEntry e = slots_.entry(r.mapping, page);
+  // A file region's page that is not a private copy is the file's.
+  if (r.file && e.kind() == SlotKind::kNone) {
+    return access_file_page(pid, region_id, page, write, fp, out);
+  }
   if (e.kind() == SlotKind::kSwap) {
     const std::uint64_t wait = swap_in(r.mapping, page, e.payload(), 0);
     if (wait != 0) {
@@ -521,6 +515,7 @@ void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, SlotEntry e
 }
 
 CpuTime GuestKernel::release_region(Process& p, Region& r, unsigned cpu) {
+  if (r.file) release_file_region(p, r);
   const CpuTime per_page = costs_.cost(Op::kMadviseDontneedBatched);
   std::uint64_t freed = 0;
   constexpr std::uint64_t kHugePages = 1ULL << kPageblockOrder;
@@ -570,6 +565,7 @@ CpuTime GuestKernel::munmap_tail(std::uint32_t pid, std::uint64_t region_id, std
                                  unsigned cpu) {
   Process& p = proc(pid);
   Region& r = region(p, region_id);
+  if (r.file) throw std::logic_error("munmap_tail of a file region");
   pages = std::min(pages, r.touched);
   // Huge pages the tail reaches are split (split_huge_pmd): their pages go back one by one.
   const std::uint64_t first_chunk = (r.touched - pages) / (1ULL << kPageblockOrder);
@@ -693,6 +689,7 @@ void GuestKernel::check(bool full) const {
   if (!full) return;
   lru_.check();
   std::uint64_t owned_pages = 0;
+  std::unordered_map<std::uint32_t, std::uint32_t> mapped_file;  // gfn -> regions mapping it
   for (const auto& p : processes_) {
     std::uint64_t rss = 0;
     for (const auto& r : p.regions) {
@@ -710,10 +707,27 @@ void GuestKernel::check(bool full) const {
         ++rss;
       }
     }
+    owned_pages += rss;
+    for (const auto& r : p.regions) {
+      if (!r.file) continue;
+      const GuestFile& f = files_[r.file->value()];
+      for (std::uint64_t page = 0; page < r.file_mapped.size(); ++page) {
+        if (!r.file_mapped[page]) continue;
+        const SlotEntry e = slots_.entry(f.mapping, page);
+        if (e.kind() != SlotKind::kFrame || !flags(e.gfn()).test(PageFlags::kMapped)) {
+          throw std::logic_error(fmt::format("pid {} maps file {} page {}, not a mapped cached page",
+                                             p.pid, r.file->value(), page));
+        }
+        ++mapped_file[e.gfn().value()];
+        ++rss;
+      }
+    }
     if (rss != p.rss_pages) {
       throw std::logic_error(fmt::format("pid {} rss {} != {} resident", p.pid, p.rss_pages, rss));
     }
-    owned_pages += rss;
+  }
+  if (mapped_file != mapcount_) {
+    throw std::logic_error("file pages' mapcounts disagree with the regions that map them");
   }
   std::uint64_t cached = 0;
   for (const auto& f : files_) {

@@ -107,17 +107,25 @@ struct Meminfo {
   std::uint64_t swap_total = 0, swap_free = 0, committed_as = 0;
 };
 
+struct FileIdTag {};
+using FileId = StrongInt<FileIdTag, std::uint32_t>;
+
 struct Region {
   std::uint64_t id = 0;
-  MappingId mapping;               // its page table entries
+  // Its page table entries: every page of an anonymous region; a file region's private
+  // copies (written pages of a private mapping), its other pages being the file's.
+  MappingId mapping;
   std::uint64_t length_pages = 0;  // mapped (committed) size
   std::uint64_t touched = 0;       // pages faulted in so far, from the start of the region
   bool thp = false;        // transparent huge pages: faults fill 2 MiB at once when they can
   std::vector<bool> huge;  // per 512-page chunk of the region: backed by one order-9 block
+  // A file mapping (mmap of a file): which file, MAP_SHARED or MAP_PRIVATE, PROT_EXEC, and
+  // which of its pages map the file's page cache page now.
+  std::optional<FileId> file;
+  bool shared = false;
+  bool exec = false;
+  std::vector<bool> file_mapped;
 };
-
-struct FileIdTag {};
-using FileId = StrongInt<FileIdTag, std::uint32_t>;
 
 // A file of the guest's filesystem, stored contiguously on its disk.
 struct GuestFile {
@@ -134,6 +142,8 @@ struct GuestFile {
   std::uint64_t ra_next = 0, ra_window = 0;
   // Contents written back over the image's: page -> content.
   std::unordered_map<std::uint64_t, Fingerprint> on_disk;
+  // The regions that map it (process, region id): the reverse map of its mapped pages.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> mappers;
 };
 
 struct Process {
@@ -213,9 +223,17 @@ class GuestKernel {
   // whose cost is negligible beside the fault.
   TouchResult touch(std::uint32_t pid, std::uint64_t region, std::uint64_t pages,
                     const ContentFn& content, unsigned cpu = 0, bool fill = true);
+  // mmap of a file, `shared` (MAP_SHARED: writes dirty the page cache page) or private
+  // (MAP_PRIVATE: the first write to a page copies it into an anonymous page of the
+  // process, counted in Committed_AS), `exec` (PROT_EXEC: referenced pages stay active).
+  // Every page of the file as it is now may be accessed (access()); pages beyond its end
+  // are a std::out_of_range (SIGBUS). A truncate or unlink unmaps the pages it drops first.
+  std::uint64_t mmap_file(std::uint32_t pid, FileId file, bool shared, bool exec = false);
   // A program access to an already touched region page: reads it (returns its content in
   // *out) or writes `fp`. A swapped-out page faults in: from the swap cache at once, else
-  // the process blocks (kBlocked) while it is read and calls again.
+  // the process blocks (kBlocked) while it is read and calls again. In a file region, a page
+  // not in the page cache is read around the fault (read_ahead_kb, as filemap_fault) and
+  // the process blocks the same way; a page not yet mapped is a minor fault.
   TouchResult access(std::uint32_t pid, std::uint64_t region, std::uint64_t page, bool write,
                      Fingerprint fp, Fingerprint* out = nullptr);
   // A program write to an already touched, resident region page.
@@ -335,6 +353,17 @@ class GuestKernel {
   [[nodiscard]] FileId file_of(MappingId m) const { return FileId{slots_.owner_of_mapping(m)}; }
   [[nodiscard]] Fingerprint image_content(const GuestFile& f, std::uint64_t page) const;
 
+  // file_mmap.cpp
+  TouchResult access_file_page(std::uint32_t pid, std::uint64_t region, std::uint64_t page,
+                               bool write, Fingerprint fp, Fingerprint* out);
+  void map_file_page(Process& p, Region& r, std::uint64_t page, Gfn g);
+  void unmap_file_page(Process& p, Region& r, std::uint64_t page, Gfn g);
+  // try_to_unmap(): every region that maps file page (f, page), now frame g, unmaps it.
+  void unmap_everywhere(FileId f, std::uint64_t page, Gfn g);
+  void release_file_region(Process& p, Region& r);
+  // The I/O reading page g, which is locked; the last I/O if none is found.
+  [[nodiscard]] std::uint64_t io_reading(Gfn g) const;
+
   // swap.cpp
   bool swap_out(Gfn g, MappingId m, std::uint64_t page);
   void free_swap_slot(std::uint32_t slot);
@@ -378,6 +407,8 @@ class GuestKernel {
   // Page counts /proc/meminfo reports.
   std::uint64_t nr_file_ = 0, nr_anon_ = 0, nr_dirty_ = 0, nr_writeback_ = 0, nr_mapped_ = 0;
   std::uint64_t nr_swapcache_ = 0;
+  // page_mapcount() of the page cache pages that file regions map.
+  std::unordered_map<std::uint32_t, std::uint32_t> mapcount_;
   std::uint64_t eviction_clock_ = 0;  // workingset: evictions and activations (lruvec age)
   // Reclaim's recent scanned and rotated counts, [anon, file] (get_scan_count's ratios).
   std::uint64_t recent_scanned_[2]{}, recent_rotated_[2]{};

@@ -10,6 +10,16 @@
 
 namespace memvirt {
 
+// A new anonymous page as a fault leaves it: mapped, young and dirty (no copy anywhere).
+inline PageFlags new_anon_flags() {
+  PageFlags f;
+  f.set(PageFlags::kSwapBacked);
+  f.set(PageFlags::kMapped);
+  f.set(PageFlags::kYoung);
+  f.set(PageFlags::kDirty);
+  return f;
+}
+
 // One request to the disk: the pages it reads into or writes from.
 struct GuestKernel::Io {
   std::uint64_t id = 0;

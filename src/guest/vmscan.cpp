@@ -227,7 +227,11 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
   const bool referenced = f.test(PageFlags::kReferenced);
   f.set(PageFlags::kYoung, false);
   if (young) {
-    if (anon || referenced || f.test(PageFlags::kExec)) {
+    // referenced_ptes > 1: a page cache page that several processes map (the young bit is
+    // one per page here, so any young page mapped twice counts).
+    const auto shared = mapcount_.find(g.value());
+    const bool mapped_twice = shared != mapcount_.end() && shared->second > 1;
+    if (anon || referenced || mapped_twice || f.test(PageFlags::kExec)) {
       f.set(PageFlags::kReferenced, false);
       set_flags(g, f);
       activate();
@@ -277,10 +281,6 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
     set_flags(g, f);
     keep();
     start_writeback(file_of(o->mapping), 1024, false);
-    return false;
-  }
-  if (referenced && f.test(PageFlags::kMapped)) {
-    keep();
     return false;
   }
   evict_file_page(g, o->mapping, o->page);

@@ -225,9 +225,17 @@ TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
     std::vector<Fingerprint> anon_ref(anon_pages);
     UniqueContent content(*rc::gen::arbitrary<std::uint32_t>(), 0, 0);
     std::uint64_t touched = 0;
+    // The same file mapped shared (writes are the file's) and private (writes are copies).
+    const std::uint64_t shared = g.kernel->mmap_file(g.pid, f, true);
+    const std::uint64_t priv = g.kernel->mmap_file(g.pid, f, false);
+    std::map<std::uint64_t, Fingerprint> private_ref;
+    const auto file_want = [&](std::uint64_t page) {
+      const auto it = file_ref.find(page);
+      return it != file_ref.end() ? it->second : make_fingerprint(image_page_hash(11, page));
+    };
     const int steps = *rc::gen::inRange(20, 60);
     for (int s = 0; s < steps; ++s) {
-      const int op = *rc::gen::inRange(0, 5);
+      const int op = *rc::gen::inRange(0, 9);
       const std::uint64_t first = *rc::gen::inRange<std::uint64_t>(0, file_pages - 1024);
       const std::uint64_t n = *rc::gen::inRange<std::uint64_t>(1, 1024);
       if (op == 0) {
@@ -257,6 +265,30 @@ TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
         anon_ref[page] = fp;
       } else if (op == 4) {
         g.settle();
+      } else if (op == 5 || op == 6) {
+        // Writes through a mapping, to n pages from `first`.
+        for (std::uint64_t page = first; page < first + std::min<std::uint64_t>(n, 64); ++page) {
+          const Fingerprint fp = content.next();
+          g.run(
+              [&](std::uint64_t) {
+                return g.kernel->access(g.pid, op == 5 ? shared : priv, page, true, fp);
+              },
+              1);
+          (op == 5 ? file_ref : private_ref)[page] = fp;
+        }
+      } else if (op == 7 || op == 8) {
+        for (std::uint64_t page = first; page < first + std::min<std::uint64_t>(n, 64); ++page) {
+          Fingerprint got;
+          g.run(
+              [&](std::uint64_t) {
+                return g.kernel->access(g.pid, op == 7 ? shared : priv, page, false,
+                                        Fingerprint{}, &got);
+              },
+              1);
+          const auto own = private_ref.find(page);
+          // A private mapping sees the file until it writes the page.
+          RC_ASSERT(got == (op == 8 && own != private_ref.end() ? own->second : file_want(page)));
+        }
       }
       g.kernel->check(s % 8 == 0);
       g.host.check_accounting();
@@ -264,11 +296,18 @@ TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
     RC_CLASSIFY(g.kernel->stats().pswpout.value() > 0, "swapped out");
     RC_CLASSIFY(g.kernel->stats().pgsteal.value() > 0, "reclaimed");
     RC_CLASSIFY(g.kernel->stats().pages_written_back.value() > 0, "wrote back");
+    RC_CLASSIFY(g.kernel->meminfo().mapped > 0, "file pages mapped");
     for (std::uint64_t page = 0; page < file_pages; ++page) {
-      const auto it = file_ref.find(page);
-      const Fingerprint want =
-          it != file_ref.end() ? it->second : make_fingerprint(image_page_hash(11, page));
-      RC_ASSERT(g.kernel->file_content(f, page) == want);
+      RC_ASSERT(g.kernel->file_content(f, page) == file_want(page));
+    }
+    for (const auto& [page, fp] : private_ref) {
+      Fingerprint got;
+      g.run(
+          [&](std::uint64_t) {
+            return g.kernel->access(g.pid, priv, page, false, Fingerprint{}, &got);
+          },
+          1);
+      RC_ASSERT(got == fp);
     }
     // Reading through the page cache returns the same, once every page came back in.
     for (std::uint64_t page = 0; page < touched; ++page) {
@@ -387,6 +426,111 @@ TEST(Swap, AnonymousMemoryLargerThanTheGuestSwapsOutAndReadsBack) {
     ASSERT_EQ(got, make_fingerprint(i + 1)) << i;
   }
   EXPECT_GT(g.kernel->stats().pswpin.value(), 0U);
+  g.kernel->check(true);
+}
+
+}  // namespace
+}  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+// Accesses every page of a file region once (reads, or writes of `fp`).
+void access_all(DiskGuest& g, std::uint64_t region, std::uint64_t pages, bool write,
+                Fingerprint fp = Fingerprint{}) {
+  for (std::uint64_t page = 0; page < pages; ++page) {
+    const TouchResult r = g.run(
+        [&](std::uint64_t) { return g.kernel->access(g.pid, region, page, write, fp); }, 1);
+    ASSERT_EQ(r.status, TouchStatus::kDone);
+  }
+}
+
+TEST(FileMapping, PagesFaultInAroundTheFaultAndCountAsMapped) {
+  DiskGuest g(Bytes{256 * kMiB});
+  const std::uint64_t pages = pages_of(8);
+  const FileId f = g.kernel->create_file(Bytes{pages * kPageSize}, 5);
+  const std::uint64_t region = g.kernel->mmap_file(g.pid, f, true);
+  const std::uint64_t committed = g.kernel->committed_as_pages();
+  access_all(g, region, pages, false);
+  // Read around each fault: read_ahead_kb centred on it, so a walk from the start brings
+  // half a window of new pages per major fault (no async readahead on PG_readahead pages).
+  EXPECT_EQ(g.kernel->stats().major_faults.value(), pages / 16 - 1);
+  EXPECT_EQ(g.kernel->stats().minor_faults.value(), pages);
+  EXPECT_EQ(g.kernel->meminfo().mapped, pages);
+  EXPECT_EQ(g.kernel->process(g.pid)->rss_pages, pages);
+  EXPECT_EQ(g.kernel->committed_as_pages(), committed);  // a shared mapping commits nothing
+  // Mapped again: no fault.
+  access_all(g, region, pages, false);
+  EXPECT_EQ(g.kernel->stats().minor_faults.value(), pages);
+  g.kernel->munmap(g.pid, region);
+  EXPECT_EQ(g.kernel->meminfo().mapped, 0U);
+  EXPECT_EQ(g.kernel->process(g.pid)->rss_pages, 0U);
+  EXPECT_EQ(g.kernel->file(f).cached, pages);  // the page cache keeps them
+  g.kernel->check(true);
+}
+
+TEST(FileMapping, PrivateWritesAreCopiesAndSharedWritesDirtyTheFile) {
+  DiskGuest g(Bytes{256 * kMiB});
+  const std::uint64_t pages = pages_of(2);
+  const FileId f = g.kernel->create_file(Bytes{pages * kPageSize}, 5);
+  const std::uint64_t committed = g.kernel->committed_as_pages();
+  const std::uint64_t priv = g.kernel->mmap_file(g.pid, f, false);
+  EXPECT_EQ(g.kernel->committed_as_pages(), committed + pages);
+  const Fingerprint mine = make_fingerprint(77);
+  access_all(g, priv, pages, true, mine);
+  EXPECT_EQ(g.kernel->meminfo().dirty, 0U);
+  EXPECT_EQ(g.kernel->meminfo().anon, pages);  // each written page is an anonymous copy
+  EXPECT_EQ(g.kernel->meminfo().mapped, pages);  // the copies; the file pages are unmapped
+  EXPECT_EQ(g.kernel->file_content(f, 0), make_fingerprint(image_page_hash(5, 0)));
+  const std::uint64_t shared = g.kernel->mmap_file(g.pid, f, true);
+  const Fingerprint theirs = make_fingerprint(78);
+  access_all(g, shared, pages, true, theirs);
+  EXPECT_EQ(g.kernel->meminfo().dirty, pages);
+  EXPECT_EQ(g.kernel->file_content(f, 1), theirs);
+  Fingerprint got;
+  g.run([&](std::uint64_t) { return g.kernel->access(g.pid, priv, 1, false, {}, &got); }, 1);
+  EXPECT_EQ(got, mine);  // the private copy keeps its own write
+  g.kernel->check(true);
+  g.kernel->exit(g.pid);
+  EXPECT_EQ(g.kernel->committed_as_pages(), committed);
+  EXPECT_EQ(g.kernel->meminfo().mapped, 0U);
+  g.kernel->check(true);
+}
+
+TEST(FileMapping, ReclaimUnmapsPagesAndTheyFaultBackFromDisk) {
+  DiskGuest g(Bytes{64 * kMiB});
+  const std::uint64_t pages = pages_of(16);
+  const FileId f = g.kernel->create_file(Bytes{pages * kPageSize}, 5);
+  const std::uint64_t region = g.kernel->mmap_file(g.pid, f, false);
+  access_all(g, region, pages, false);
+  ASSERT_EQ(g.kernel->meminfo().mapped, pages);
+  // A scan of a file twice the guest's memory pushes the mapping's pages out.
+  const FileId big = g.kernel->create_file(Bytes{128 * kMiB}, 6);
+  g.read(big, 0, pages_of(128));
+  const std::uint64_t mapped = g.kernel->meminfo().mapped;
+  EXPECT_LT(mapped, pages);
+  EXPECT_EQ(g.kernel->process(g.pid)->rss_pages, mapped);
+  g.kernel->check(true);
+  const std::uint64_t major = g.kernel->stats().major_faults.value();
+  access_all(g, region, pages, false);
+  EXPECT_GT(g.kernel->stats().major_faults.value(), major);
+  g.kernel->check(true);
+}
+
+TEST(FileMapping, TruncateUnmapsAndAccessBeyondTheEndIsAnError) {
+  DiskGuest g(Bytes{128 * kMiB});
+  const std::uint64_t pages = 64;
+  const FileId f = g.kernel->create_file(Bytes{pages * kPageSize}, 5);
+  const std::uint64_t region = g.kernel->mmap_file(g.pid, f, true);
+  access_all(g, region, pages, false);
+  g.kernel->truncate(f, 16);
+  EXPECT_EQ(g.kernel->meminfo().mapped, 16U);
+  EXPECT_EQ(g.kernel->process(g.pid)->rss_pages, 16U);
+  EXPECT_THROW(g.kernel->access(g.pid, region, 20, false, {}), std::out_of_range);
+  g.kernel->check(true);
+  g.kernel->unlink(f);
+  EXPECT_EQ(g.kernel->meminfo().mapped, 0U);
+  g.kernel->munmap(g.pid, region);
   g.kernel->check(true);
 }
 
