@@ -22,7 +22,7 @@ LabConfig LabConfig::from_params(Params p) {
   c.guest_sample_interval = p.duration("guest_sample_interval", Duration::seconds(1),
                                        "time between the guest's meminfo markers");
   c.disk_cache =
-      p.choice("disk_cache", "none", {"none", "writeback", "writethrough", "directsync", "unsafe"},
+      p.option("disk_cache", DiskCache::kNone, kDiskCacheSpellings,
                "QEMU cache mode of the guests' disk images; none (O_DIRECT): the "
                "guests' reads reach the host's storage, not its page cache, as the "
                "simulator's host disk has no cache");

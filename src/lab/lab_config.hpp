@@ -7,6 +7,7 @@
 
 #include "core/params.hpp"
 #include "core/types.hpp"
+#include "lab/qemu_command.hpp"
 #include "scenario/scenario.hpp"
 
 namespace memvirt {
@@ -30,7 +31,7 @@ struct LabConfig {
   Duration silence_timeout;        // longest a booted guest may go without a marker
   Duration qmp_timeout;            // per QMP command
   Duration guest_sample_interval;  // the guest's meminfo markers
-  std::string disk_cache;          // QEMU's cache mode for the guests' disk images
+  DiskCache disk_cache = DiskCache::kNone;  // QEMU's cache mode for the guests' disk images
   bool disk_throttle = true;       // each guest's disk limited to host.disk.bandwidth
 
   static LabConfig from_params(Params p);

@@ -1,12 +1,24 @@
 // The QEMU command line of one lab guest.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "core/spelling.hpp"
 #include "core/types.hpp"
 
 namespace memvirt {
+
+// QEMU's cache mode for a disk image (-drive cache=).
+enum class DiskCache : std::uint8_t { kNone, kWriteback, kWritethrough, kDirectsync, kUnsafe };
+inline constexpr std::array<Spelling<DiskCache>, 5> kDiskCacheSpellings{
+    {{DiskCache::kNone, "none"},
+     {DiskCache::kWriteback, "writeback"},
+     {DiskCache::kWritethrough, "writethrough"},
+     {DiskCache::kDirectsync, "directsync"},
+     {DiskCache::kUnsafe, "unsafe"}}};
 
 struct QemuLaunch {
   std::string qemu;   // absolute path of qemu-system-x86_64
@@ -20,7 +32,7 @@ struct QemuLaunch {
   bool deflate_on_oom = false;      // virtio-balloon deflate-on-oom
   bool mem_merge = false;           // guest RAM madvise(MADV_MERGEABLE) for host KSM
   std::string disk;                 // raw image for a virtio-blk disk (/dev/vda); empty: none
-  std::string disk_cache = "none";  // QEMU cache mode of the disk
+  DiskCache disk_cache = DiskCache::kNone;
   std::uint64_t disk_bps = 0;  // the disk's throttle, bytes per second (reads and writes); 0: none
 };
 

@@ -277,7 +277,7 @@ TEST_F(LabPlanTest, DiskThrottleCanBeTurnedOff) {
                                           "experiment: {type: fixed, duration: 10s}\n"
                                           "lab: {disk_throttle: false, disk_cache: writeback}\n"));
   EXPECT_EQ(plan.disk_bandwidth, 0u);
-  EXPECT_EQ(plan.lab.disk_cache, "writeback");
+  EXPECT_EQ(plan.lab.disk_cache, DiskCache::kWriteback);
 }
 
 TEST_F(LabPlanTest, FilesLargerThanTheDiskAreRefused) {
