@@ -27,6 +27,10 @@ GuestKernelConfig GuestKernelConfig::from_params(Params p, Bytes memory, unsigne
       p.integer("min_free_kbytes_max", 65536,
                 "upper clamp of the default min_free_kbytes (65536 in Linux 4.4, 262144 from 5.8)",
                 128, 1 << 30));
+  c.khugepaged = p.boolean(
+      "khugepaged", false,
+      "transparent huge pages enabled (always or madvise): khugepaged raises min_free_kbytes "
+      "to its recommended value (set_recommended_min_free_kbytes)");
   c.watermark_scale_factor = static_cast<std::uint32_t>(p.integer(
       "watermark_scale_factor", 10, "vm.watermark_scale_factor (Linux default 10)", 1, 3000));
   c.pcp_batch_cap =
@@ -144,15 +148,35 @@ void GuestKernel::setup_watermarks(const GuestKernelConfig& cfg) {
         static_cast<std::uint64_t>(std::sqrt(static_cast<double>(lowmem_kbytes * 16)));
     min_free_kbytes = std::clamp<std::uint64_t>(min_free_kbytes, 128, cfg.min_free_kbytes_max);
   }
-  const std::uint64_t pages_min = min_free_kbytes >> (kPageShift - 10);
-  for (auto& z : zones_) {
-    Watermarks w;
-    w.min = pages_min * z->managed_pages() / lowmem_pages;
-    const std::uint64_t tmp = std::max<std::uint64_t>(
-        w.min >> 2, z->managed_pages() * cfg.watermark_scale_factor / 10000);
-    w.low = w.min + tmp;
-    w.high = w.min + tmp * 2;
-    z->set_watermarks(w);
+  const auto set_watermarks = [&](std::uint64_t kbytes) {
+    const std::uint64_t pages_min = kbytes >> (kPageShift - 10);
+    for (auto& z : zones_) {
+      Watermarks w;
+      w.min = pages_min * z->managed_pages() / lowmem_pages;
+      const std::uint64_t tmp = std::max<std::uint64_t>(
+          w.min >> 2, z->managed_pages() * cfg.watermark_scale_factor / 10000);
+      w.low = w.min + tmp;
+      w.high = w.min + tmp * 2;
+      z->set_watermarks(w);
+    }
+  };
+  set_watermarks(min_free_kbytes);
+  if (cfg.khugepaged) {
+    // set_recommended_min_free_kbytes(), when khugepaged starts: two free pageblocks per
+    // populated zone, plus MIGRATE_PCPTYPES^2 per zone for fallbacks, at most 5% of
+    // nr_free_buffer_pages() (managed pages above the high watermarks).
+    constexpr std::uint64_t kMigratePcpTypes = 3;
+    constexpr std::uint64_t kPageblockPages = 1ULL << kPageblockOrder;
+    std::uint64_t zones = 0, free_buffer = 0;
+    for (const auto& z : zones_) {
+      if (z->managed_pages() == 0) continue;
+      ++zones;
+      free_buffer += z->managed_pages() - std::min<std::uint64_t>(z->managed_pages(), z->watermarks().high);
+    }
+    std::uint64_t recommended =
+        kPageblockPages * zones * 2 + kPageblockPages * zones * kMigratePcpTypes * kMigratePcpTypes;
+    recommended = std::min(recommended, free_buffer / 20) << (kPageShift - 10);
+    if (recommended > min_free_kbytes) set_watermarks(recommended);
   }
   // setup_per_zone_lowmem_reserve() with sysctl_lowmem_reserve_ratio {256, 256, 32}.
   static constexpr std::uint64_t kRatio[] = {256, 256, 32};

@@ -35,6 +35,7 @@ struct GuestKernelConfig {
   std::optional<Bytes> lowmem;
   std::uint64_t min_free_kbytes = 0;  // 0: Linux's default, sqrt(lowmem_kbytes * 16)
   std::uint64_t min_free_kbytes_max = 65536;
+  bool khugepaged = false;  // THP enabled: min_free_kbytes raised for huge page allocations
   std::uint32_t watermark_scale_factor = 10;
   Bytes pcp_batch_cap{512ULL * 1024};
   std::uint32_t pcp_high_factor = 6;

@@ -29,6 +29,28 @@ TEST(GuestKernel, WatermarksFollowLinuxDefaults) {
   EXPECT_EQ(zones[1]->lowmem_reserve(2), 262144U / 256);
 }
 
+std::uint64_t min_watermark_kbytes(Bytes memory, bool khugepaged) {
+  testing::GuestFixture f(memory);
+  GuestKernelConfig cfg;
+  cfg.memory = memory;
+  cfg.khugepaged = khugepaged;
+  GuestKernel k(cfg, f.host, f.host.add_vm(memory), f.costs, f.vcpu, f.faults);
+  std::uint64_t pages = 0;
+  for (const auto& z : k.zones()) pages += z->watermarks().min;
+  return pages * 4;
+}
+
+TEST(GuestKernel, KhugepagedRaisesMinFreeKbytesForHugePages) {
+  // 1 GiB guest, DMA and DMA32 populated: 512 x 2 x 2 + 512 x 2 x 9 = 11264 pages, 45056 KiB,
+  // the value the lab's guest reports; without THP sqrt(16 x lowmem KiB), about 4 MiB.
+  EXPECT_NEAR(static_cast<double>(min_watermark_kbytes(Bytes{1ULL << 30}, true)), 45056, 12);
+  EXPECT_LT(min_watermark_kbytes(Bytes{1ULL << 30}, false), 4200U);
+  // 384 MiB (seed 003's guests): capped at 5% of the pages above the high watermarks.
+  const std::uint64_t small = min_watermark_kbytes(Bytes{384ULL << 20}, true);
+  EXPECT_LT(small, 384U * 1024 / 20);
+  EXPECT_GT(small, 384U * 1024 / 20 - 1024);
+}
+
 TEST(GuestKernel, PerCpuListsUseLinux44BatchAndHigh) {
   testing::GuestFixture f(Bytes{4ULL << 30});
   // zone_batchsize: min(managed/1024, 128) / 4 = 32 -> rounddown_pow_of_two(48) - 1 = 31.
