@@ -170,8 +170,7 @@ TouchResult GuestKernel::read_file(std::uint32_t pid, FileId id, std::uint64_t f
         break;
       }
       if (wait != 0 && flags(e.gfn()).test(PageFlags::kLocked)) {
-        stats_.major_faults.add();
-        result.status = TouchStatus::kBlocked;
+        result.status = TouchStatus::kBlocked;  // read(2) waits: not a fault (pgmajfault)
         result.wait = wait;
         break;
       }

@@ -63,8 +63,8 @@ struct GuestStats {
   Counter anon_faults;
   Counter oom_kills;
   Counter alloc_failures;
-  Counter major_faults;         // faults and reads that waited for the disk
-  Counter minor_faults;         // faults served from memory (swap cache, first touch)
+  Counter major_faults;         // page faults that waited for the disk (pgmajfault)
+  Counter minor_faults;         // page faults served from memory
   Counter refaults;             // workingset_refault: a page came back over a shadow entry
   Counter refault_activations;  // workingset_activate
   Counter pgscan;               // pages reclaim scanned (kswapd and direct)
