@@ -13,6 +13,8 @@
 #include "core/error.hpp"
 #include "guest/block.hpp"
 #include "host/cpu_scheduler.hpp"
+#include "scenario/experiment.hpp"
+#include "scenario/scenario.hpp"
 #include "test_util.hpp"
 
 namespace memvirt {
@@ -359,6 +361,56 @@ TEST(KernelBuildProfile, TheShippedProfileLoads) {
   EXPECT_NEAR(p.prepare_cpu_s, 7.304 + 1.798, 1e-9);
   EXPECT_NEAR(p.rest_cpu_s, 55.253 + 0.71, 1e-9);
   EXPECT_EQ(p.cmd_bytes, 46068041U / 1159U);
+}
+
+// A scenario naming the profile beside it, as the shipped scenarios name theirs.
+std::string scenario_text(const std::string& profile) {
+  return testing::with_source_profile(R"(name: kb
+calibration: profiles/default.yaml
+host: {memory: 2GiB, cpus: 2}
+vm:
+  memory: 256MiB
+  disk: 1GiB
+  kernel: {swap: 256MiB}
+  workloads:
+    - type: kernel_build
+      profile: )" + profile + R"(
+      jobs: 4
+experiment: {type: fixed, vms: 2, duration: 5min, sample_interval: 10s}
+)");
+}
+
+TEST(KernelBuildScenario, RunsAndReportsItsCompletion) {
+  const fs::path dir = testing::temp_dir();
+  testing::write_file(dir / "tiny.json", kProfile);
+  const std::string file = testing::write_file(dir / "kb.yaml", scenario_text("tiny.json"));
+  const Scenario s = load_scenario(file);
+  const ExperimentResult r = run_experiment(s);
+  ASSERT_TRUE(r.run.completion_s.has_value());
+  // Two VMs on two host CPUs, each two builds of 8 x 1.05 CPU-s (with make's share) on its
+  // one vCPU, plus the cleans and prepares.
+  EXPECT_GT(*r.run.completion_s, 2 * (8 * 1.05 + 0.3 + 0.4));
+  EXPECT_LT(*r.run.completion_s, 30.0);
+  EXPECT_EQ(r.run.workload_cycles, 4U);
+  EXPECT_GT(r.run.sectors_read, 0U);
+  EXPECT_GT(r.run.sectors_written, 0U);
+}
+
+TEST(KernelBuildScenario, AMalformedProfileIsNamedWithItsField) {
+  const fs::path dir = testing::temp_dir();
+  std::string text = kProfile;
+  const std::string cpu = "\"cpu_s\": 1.0, \"max_rss_kib\": 20480, \"start_s\": 0.1";
+  text.replace(text.find(cpu), cpu.size(), "\"max_rss_kib\": 20480, \"start_s\": 0.1");
+  testing::write_file(dir / "bad.json", text);
+  const std::string file = testing::write_file(dir / "kb.yaml", scenario_text("bad.json"));
+  try {
+    load_scenario(file);
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find((dir / "bad.json").string() + ": units[1].cpu_s: missing"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
