@@ -320,7 +320,9 @@ void KernelBuild::advance(std::uint32_t slot) {
 
 FileId KernelBuild::read_file_of(std::uint32_t ref) const {
   if ((ref & KernelBuildProfile::kStepOutput) == 0) return tree_[ref];
-  return FileId{outputs_[ref & ~KernelBuildProfile::kStepOutput]};
+  const std::uint32_t f = outputs_[ref & ~KernelBuildProfile::kStepOutput];
+  if (f == kNone) throw std::logic_error("kernel_build: a step reads an output not yet made");
+  return FileId{f};
 }
 
 void KernelBuild::read_phase(std::uint32_t slot) {
