@@ -8,6 +8,7 @@
 #include "core/compose.hpp"
 #include "scenario/experiments.hpp"
 #include "workload/file_reader.hpp"
+#include "workload/kernel_build.hpp"
 
 namespace memvirt {
 namespace {
@@ -95,6 +96,16 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     s.vm.workloads.push_back(workloads.parse(w));
     if (s.vm.workloads.back()->as<FileReader>() != nullptr && s.vm.disk.value() == 0) {
       w.fail("type", "file_reader needs a disk for its files: set vm.disk");
+    }
+    if (const KernelBuild::Config* c = s.vm.workloads.back()->as<KernelBuild>()) {
+      if (s.vm.disk.value() == 0)
+        w.fail("type", "kernel_build needs a disk for its tree: set vm.disk");
+      const Bytes fs = s.vm.disk - s.vm.kernel.swap;
+      if (fs < c->disk_needed()) {
+        vm.fail("disk", fmt::format("leaves {} MiB for the filesystem (beside kernel.swap); "
+                                    "kernel_build's tree and outputs need {} MiB",
+                                    fs.value() >> 20, (c->disk_needed().value() >> 20) + 1));
+      }
     }
   }
 

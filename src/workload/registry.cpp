@@ -1,4 +1,5 @@
 #include "workload/file_reader.hpp"
+#include "workload/kernel_build.hpp"
 #include "workload/memhog.hpp"
 #include "workload/page_fault.hpp"
 #include "workload/periodic_alloc.hpp"
@@ -12,6 +13,7 @@ WorkloadRegistry make_workload_registry() {
   r.add<PeriodicAlloc>("periodic_alloc");
   r.add<Memhog>("memhog");
   r.add<FileReader>("file_reader");
+  r.add<KernelBuild>("kernel_build");
   r.add<TraceReplay>("trace");
   r.add<PageFault>("page_fault1", [](Params& p) { return PageFault::config_from(p, false); });
   r.add<PageFault>("page_fault2", [](Params& p) { return PageFault::config_from(p, true); });
