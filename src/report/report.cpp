@@ -117,6 +117,17 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
   fmt::print(out, "\n");
   fmt::print(out, "  {:<34} {:.1f} GiB over {} VMs\n", "guest memory touched:",
              static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30), r.run.vms);
+  if (r.run.completion_s) {
+    fmt::print(out, "  {:<34} {:.1f} s\n", "workloads completed at:", *r.run.completion_s);
+  }
+  fmt::print(out, "  {:<34} {:.1f} s (host threads {:.1f} s)\n", "vCPU time:", r.run.vcpu_seconds,
+             r.run.host_cpu_seconds);
+  if (r.run.sectors_read + r.run.sectors_written > 0) {
+    fmt::print(out, "  {:<34} {} read, {} written\n", "guest disk sectors:", r.run.sectors_read,
+               r.run.sectors_written);
+    fmt::print(out, "  {:<34} {} major faults, {} refaults\n", "guest page faults:",
+               r.run.major_faults, r.run.refaults);
+  }
   for (const auto& a : r.run.cpu) {
     fmt::print(out, "  {:<34} {:.3f}% of a core{}\n", fmt::format("CPU {}:", a.name), a.cpu_percent,
                a.threads > 1 ? fmt::format(" per thread ({} threads)", a.threads) : "");
