@@ -18,13 +18,24 @@ FileId GuestKernel::create_file(Bytes size, std::uint64_t content, Bytes reserve
   f.pages = size.pages();
   f.content = content;
   f.extent_pages = std::max(f.pages, reserve.pages());
-  f.first_sector = fs_next_sector_;
-  if (fs_next_sector_ + f.extent_pages * kSectorsPerPage > fs_sectors_) {
-    throw std::length_error(
-        fmt::format("the guest's filesystem ({} MiB) has no room for a file of {} MiB",
-                    fs_sectors_ * kSectorSize >> 20, f.extent_pages * kPageSize >> 20));
+  const std::uint64_t sectors = f.extent_pages * kSectorsPerPage;
+  // The first freed extent that holds it (space of unlinked files), else the end.
+  const auto fit = std::find_if(free_extents_.begin(), free_extents_.end(),
+                                [&](const auto& e) { return e.second >= sectors; });
+  if (fit != free_extents_.end()) {
+    f.first_sector = fit->first;
+    fit->first += sectors;
+    fit->second -= sectors;
+    if (fit->second == 0) free_extents_.erase(fit);
+  } else {
+    if (fs_next_sector_ + sectors > fs_sectors_) {
+      throw std::length_error(
+          fmt::format("the guest's filesystem ({} MiB) has no room for a file of {} MiB",
+                      fs_sectors_ * kSectorSize >> 20, f.extent_pages * kPageSize >> 20));
+    }
+    f.first_sector = fs_next_sector_;
+    fs_next_sector_ += sectors;
   }
-  fs_next_sector_ += f.extent_pages * kSectorsPerPage;
   const auto id = FileId{static_cast<std::uint32_t>(files_.size())};
   f.mapping = slots_.create(MappingKind::kFile, id.value());
   files_.push_back(std::move(f));
@@ -295,6 +306,33 @@ void GuestKernel::unlink(FileId id) {
   slots_.release(f.mapping);
   f.live = false;
   f.on_disk.clear();
+  release_extent(f.first_sector, f.extent_pages * kSectorsPerPage);
+  f.extent_pages = 0;
+}
+
+void GuestKernel::release_extent(std::uint64_t first, std::uint64_t sectors) {
+  if (sectors == 0) return;
+  // Kept sorted and merged with its neighbours; a free extent at the end gives its space back.
+  auto it = std::lower_bound(free_extents_.begin(), free_extents_.end(),
+                             std::pair{first, std::uint64_t{0}});
+  it = free_extents_.insert(it, {first, sectors});
+  if (const auto next = std::next(it);
+      next != free_extents_.end() && it->first + it->second == next->first) {
+    it->second += next->second;
+    free_extents_.erase(next);
+  }
+  if (it != free_extents_.begin()) {
+    const auto prev = std::prev(it);
+    if (prev->first + prev->second == it->first) {
+      prev->second += it->second;
+      it = free_extents_.erase(it);
+      it = std::prev(it);
+    }
+  }
+  if (it->first + it->second == fs_next_sector_) {
+    fs_next_sector_ = it->first;
+    free_extents_.erase(it);
+  }
 }
 
 std::uint64_t GuestKernel::submit_io(bool write, std::uint64_t sector, std::vector<Gfn> pages,

@@ -252,7 +252,8 @@ class GuestKernel {
 
   // Files (filemap.cpp). A file created with `content` holds, until written, page i =
   // make_fingerprint(hash(content, i)): the same in every guest booted from one image.
-  // Its disk space is reserved for `reserve` (at least its size).
+  // Its disk space is reserved for `reserve` (at least its size): the first extent an
+  // unlinked file left that holds it, else after the last file.
   FileId create_file(Bytes size, std::uint64_t content, Bytes reserve = Bytes{0});
   // read(2) of pages [first, first + pages), through the page cache with readahead.
   TouchResult read_file(std::uint32_t pid, FileId file, std::uint64_t first, std::uint64_t pages,
@@ -353,6 +354,8 @@ class GuestKernel {
   void drop_file_page(FileId f, std::uint64_t page, unsigned cpu);
   [[nodiscard]] FileId file_of(MappingId m) const { return FileId{slots_.owner_of_mapping(m)}; }
   [[nodiscard]] Fingerprint image_content(const GuestFile& f, std::uint64_t page) const;
+  // An unlinked file's disk space becomes free for the next files (first fit).
+  void release_extent(std::uint64_t first, std::uint64_t sectors);
 
   // file_mmap.cpp
   TouchResult access_file_page(std::uint32_t pid, std::uint64_t region, std::uint64_t page,
@@ -420,6 +423,7 @@ class GuestKernel {
   std::uint32_t kswapd_pid_ = 0;  // kswapd0, a kernel thread; spawned with the disk
   BlockDevice* disk_ = nullptr;
   std::uint64_t fs_sectors_ = 0, fs_next_sector_ = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> free_extents_;  // (first sector, sectors)
   std::unique_ptr<Swap> swap_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Io>> io_;
   std::unordered_map<std::uint64_t, std::vector<std::function<void()>>> io_waiters_;

@@ -42,7 +42,9 @@ constexpr std::uint32_t kMaxIdleRetries = 10000;
 Bytes KernelBuild::Config::disk_needed() const {
   const std::uint64_t cmd = make_overhead ? file_pages(profile->cmd_bytes) : 0;
   const std::uint64_t per_build = profile->output_pages() + cmd * profile->steps.size();
-  return Bytes::from_pages(profile->tree_pages() + per_build * (clean_first ? builds : 1));
+  // make clean frees the previous build's space before the next one writes (the guest's
+  // filesystem reuses freed extents), and without it each build rewrites its files in place.
+  return Bytes::from_pages(profile->tree_pages() + per_build);
 }
 
 KernelBuild::Config KernelBuild::config_from(Params& p) {

@@ -42,8 +42,7 @@ class KernelBuild final : public Workload {
     Duration start{};
     std::uint64_t chunk_pages = 0;  // touch_chunk
 
-    // The filesystem space the workload needs: the tree and every output it writes (files
-    // deleted by make clean keep their space: the guest's filesystem does not reuse it).
+    // The filesystem space the workload needs: the tree and one build's outputs.
     [[nodiscard]] Bytes disk_needed() const;
   };
   // Reads the keys and loads the profile (relative to the scenario file that names it, then

@@ -539,3 +539,44 @@ TEST(FileMapping, TruncateUnmapsAndAccessBeyondTheEndIsAnError) {
 
 }  // namespace
 }  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+TEST(Filesystem, UnlinkedFilesLeaveTheirSpaceToTheNextFiles) {
+  DiskGuest g(Bytes{64 * kMiB});
+  const FileId a = g.kernel->create_file(Bytes{kMiB}, 1);
+  const FileId b = g.kernel->create_file(Bytes{2 * kMiB}, 2);
+  const FileId c = g.kernel->create_file(Bytes{kMiB}, 3);
+  const std::uint64_t b_first = g.kernel->file(b).first_sector;
+  g.kernel->unlink(b);
+  // First fit: a smaller file goes into b's space, at its start.
+  const FileId d = g.kernel->create_file(Bytes{kMiB}, 4);
+  EXPECT_EQ(g.kernel->file(d).first_sector, b_first);
+  // Once a and d are gone too, the free space before c is one extent of 3 MiB.
+  const std::uint64_t a_first = g.kernel->file(a).first_sector;
+  g.kernel->unlink(a);
+  g.kernel->unlink(d);
+  const FileId e = g.kernel->create_file(Bytes{3 * kMiB}, 5);
+  EXPECT_EQ(g.kernel->file(e).first_sector, a_first);
+  EXPECT_EQ(g.kernel->file(e).first_sector + pages_of(3) * kSectorsPerPage,
+            g.kernel->file(c).first_sector);
+  // Contents come with the file, not with the sectors.
+  g.read(e, 0, pages_of(3));
+  EXPECT_EQ(g.kernel->file_content(e, 0), make_fingerprint(image_page_hash(5, 0)));
+  g.kernel->check(true);
+}
+
+TEST(Filesystem, AFullFilesystemTakesANewFileAfterAnUnlink) {
+  DiskGuest g(Bytes{64 * kMiB});
+  // DiskGuest's filesystem holds 64 GiB: 64 files of 1 GiB fill it.
+  std::vector<FileId> files;
+  for (int i = 0; i < 64; ++i) files.push_back(g.kernel->create_file(Bytes{1ULL << 30}, 1));
+  EXPECT_THROW(g.kernel->create_file(Bytes{kMiB}, 2), std::length_error);
+  g.kernel->unlink(files[10]);
+  EXPECT_NO_THROW(g.kernel->create_file(Bytes{1ULL << 30}, 2));
+  EXPECT_THROW(g.kernel->create_file(Bytes{kMiB}, 2), std::length_error);
+}
+
+}  // namespace
+}  // namespace memvirt

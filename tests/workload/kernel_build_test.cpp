@@ -244,7 +244,8 @@ TEST(KernelBuild, SecondBuildFindsTheTreeCached) {
   const std::uint64_t second = rig.kernel->stats().sectors_read.value() - first;
   EXPECT_GT(first, 0U);
   EXPECT_LT(second, first / 10) << first << " " << second;
-  EXPECT_GT(rig.kernel->stats().major_faults.value(), 0U);
+  // The compilers read(2) their files: waits for the disk, but no page faults.
+  EXPECT_EQ(rig.kernel->stats().major_faults.value(), 0U);
 }
 
 std::string outcome(const KernelBuild::Config& c, Bytes memory, unsigned vcpus, Bytes swap) {
