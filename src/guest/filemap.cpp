@@ -310,6 +310,26 @@ void GuestKernel::unlink(FileId id) {
   f.extent_pages = 0;
 }
 
+void GuestKernel::umount(std::function<void()> fn) {
+  for (const GuestFile& f : files_) {
+    if (f.live && !f.mappers.empty()) throw std::logic_error("umount of a filesystem in use");
+  }
+  sync([this, fn = std::move(fn)] {
+    if (halted_) return;
+    // generic_shutdown_super(): evict_inodes, truncate_inode_pages_final for each file.
+    for (std::uint32_t i = 0; i < files_.size(); ++i) {
+      GuestFile& f = files_[i];
+      if (!f.live) continue;
+      const std::uint64_t extent = slots_.extent_pages(f.mapping);
+      for (std::uint64_t page = 0; page < extent; ++page) drop_file_page(FileId{i}, page, 0);
+      for (PageHooks* h : map_.hooks) h->on_invalidate_file(FileKey{0, i});
+      f.ra_next = f.ra_window = 0;
+    }
+    for (PageHooks* h : map_.hooks) h->on_invalidate_fs(0);
+    fn();
+  });
+}
+
 void GuestKernel::release_extent(std::uint64_t first, std::uint64_t sectors) {
   if (sectors == 0) return;
   // Kept sorted and merged with its neighbours; a free extent at the end gives its space back.

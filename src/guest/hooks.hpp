@@ -41,9 +41,11 @@ class PageHooks {
   virtual std::optional<Fingerprint> on_cache_miss(FileKey /*file*/, std::uint64_t /*page*/) {
     return std::nullopt;
   }
-  // Truncate or unlink drops a page, or a whole file (cleancache_invalidate_page/inode).
+  // Truncate, unlink or umount drops a page, or a whole file (cleancache_invalidate_page/inode).
   virtual void on_invalidate_page(FileKey /*file*/, std::uint64_t /*page*/) {}
   virtual void on_invalidate_file(FileKey /*file*/) {}
+  // The filesystem is unmounted (cleancache_invalidate_fs), after its files' pages went.
+  virtual void on_invalidate_fs(std::uint32_t /*fs*/) {}
   // Swap-out of a page to slot `slot` (frontswap_store): true when the hook stored it and
   // the disk write is not needed.
   virtual bool on_swap_out(std::uint32_t /*slot*/, Fingerprint /*content*/) { return false; }

@@ -274,6 +274,11 @@ class GuestKernel {
   void when_done(std::uint64_t wait, std::function<void()> fn);
   // sync(2): writes every dirty page; `fn` when all writeback has completed.
   void sync(std::function<void()> fn);
+  // umount and mount again: sync, then every file's pages leave the page cache (their
+  // cleancache copies are invalidated, then the filesystem's); `fn` when done. The files
+  // stay on disk and are read from it again. A mapped file makes it a std::logic_error
+  // (EBUSY).
+  void umount(std::function<void()> fn);
 
   [[nodiscard]] const Process* process(std::uint32_t pid) const;
   [[nodiscard]] std::uint64_t committed_as_pages() const { return committed_pages_; }

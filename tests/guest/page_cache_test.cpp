@@ -580,3 +580,45 @@ TEST(Filesystem, AFullFilesystemTakesANewFileAfterAnUnlink) {
 
 }  // namespace
 }  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+struct InvalidationCount final : PageHooks {
+  std::uint64_t files = 0, filesystems = 0;
+  void on_invalidate_file(FileKey) override { ++files; }
+  void on_invalidate_fs(std::uint32_t) override { ++filesystems; }
+};
+
+TEST(Filesystem, UmountWritesBackDropsTheCacheAndInvalidates) {
+  DiskGuest g(Bytes{256 * kMiB});
+  InvalidationCount hooks;
+  g.kernel->add_hooks(&hooks);
+  const FileId a = g.kernel->create_file(Bytes{4 * kMiB}, 1);
+  const FileId b = g.kernel->create_file(Bytes{0}, 2, Bytes{kMiB});
+  g.read(a, 0, pages_of(4));
+  const Fingerprint written = make_fingerprint(99);
+  g.write(b, 0, 1, [&](std::uint64_t) { return written; });
+  ASSERT_GT(g.kernel->meminfo().cached, 0U);
+  bool done = false;
+  g.kernel->umount([&] { done = true; });
+  g.settle();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(g.kernel->meminfo().cached, 0U);
+  EXPECT_EQ(g.kernel->meminfo().dirty, 0U);
+  EXPECT_EQ(hooks.files, 2U);
+  EXPECT_EQ(hooks.filesystems, 1U);
+  // The files are on disk: read again from it, with what was written.
+  const std::uint64_t sectors = g.kernel->stats().sectors_read.value();
+  g.read(b, 0, 1);
+  EXPECT_GT(g.kernel->stats().sectors_read.value(), sectors);
+  EXPECT_EQ(g.kernel->file_content(b, 0), written);
+  g.kernel->check(true);
+  // A mapped file keeps the filesystem busy.
+  g.kernel->mmap_file(g.pid, a, true);
+  EXPECT_THROW(g.kernel->umount([] {}), std::logic_error);
+  g.kernel->remove_hooks(&hooks);
+}
+
+}  // namespace
+}  // namespace memvirt
