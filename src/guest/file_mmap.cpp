@@ -26,6 +26,7 @@ std::uint64_t GuestKernel::mmap_file(std::uint32_t pid, FileId file, bool shared
   r.file_mapped.assign(f.pages, false);
   // A private writable mapping may need a copy of every page: it counts in Committed_AS.
   if (!shared) committed_pages_ += r.length_pages;
+  if (mapcount_.size() == 0) mapcount_.resize(map_.pages.size());
   f.mappers.emplace_back(pid, r.id);
   p.regions.push_back(std::move(r));
   return p.regions.back().id;
@@ -41,7 +42,9 @@ std::uint64_t GuestKernel::io_reading(Gfn g) const {
 void GuestKernel::map_file_page(Process& p, Region& r, std::uint64_t page, Gfn g) {
   r.file_mapped[page] = true;
   ++p.rss_pages;
-  if (mapcount_[g.value()]++ == 0) {
+  const std::uint32_t count = mapcount_.get(g.value());
+  mapcount_.set(g.value(), count + 1);
+  if (count == 0) {
     PageFlags f = flags(g);
     f.set(PageFlags::kMapped);
     if (r.exec) f.set(PageFlags::kExec);
@@ -53,10 +56,10 @@ void GuestKernel::map_file_page(Process& p, Region& r, std::uint64_t page, Gfn g
 void GuestKernel::unmap_file_page(Process& p, Region& r, std::uint64_t page, Gfn g) {
   r.file_mapped[page] = false;
   --p.rss_pages;
-  const auto it = mapcount_.find(g.value());
-  if (it == mapcount_.end()) throw std::logic_error("a mapped file page has no mapcount");
-  if (--it->second > 0) return;
-  mapcount_.erase(it);
+  const std::uint32_t count = mapcount_.get(g.value());
+  if (count == 0) throw std::logic_error("a mapped file page has no mapcount");
+  mapcount_.set(g.value(), count - 1);
+  if (count > 1) return;
   PageFlags f = flags(g);
   f.set(PageFlags::kMapped, false);
   f.set(PageFlags::kExec, false);

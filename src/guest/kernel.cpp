@@ -697,7 +697,9 @@ std::uint64_t GuestKernel::memory_bytes() const {
                         lru_.memory_bytes() + slots_.memory_bytes();
   for (const auto& p : processes_) {
     bytes += sizeof(Process) + p.regions.capacity() * sizeof(Region);
+    for (const auto& r : p.regions) bytes += r.file_mapped.capacity() / 8;
   }
+  bytes += mapcount_.memory_bytes() + free_extents_.capacity() * 16;
   bytes += files_.capacity() * sizeof(GuestFile);
   for (const auto& f : files_) bytes += f.on_disk.size() * 32;
   if (swap_) {
@@ -750,8 +752,13 @@ void GuestKernel::check(bool full) const {
       throw std::logic_error(fmt::format("pid {} rss {} != {} resident", p.pid, p.rss_pages, rss));
     }
   }
-  if (mapped_file != mapcount_) {
-    throw std::logic_error("file pages' mapcounts disagree with the regions that map them");
+  for (std::uint32_t g = 0; g < mapcount_.size(); ++g) {
+    const auto it = mapped_file.find(g);
+    if (mapcount_.get(g) != (it == mapped_file.end() ? 0 : it->second)) {
+      throw std::logic_error(fmt::format("gfn {} has mapcount {}, mapped by {} regions", g,
+                                         mapcount_.get(g),
+                                         it == mapped_file.end() ? 0 : it->second));
+    }
   }
   std::uint64_t cached = 0;
   for (const auto& f : files_) {

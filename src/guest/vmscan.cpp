@@ -229,8 +229,7 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
   if (young) {
     // referenced_ptes > 1: a page cache page that several processes map (the young bit is
     // one per page here, so any young page mapped twice counts).
-    const auto shared = mapcount_.find(g.value());
-    const bool mapped_twice = shared != mapcount_.end() && shared->second > 1;
+    const bool mapped_twice = mapcount_.size() > 0 && mapcount_.get(g.value()) > 1;
     if (anon || referenced || mapped_twice || f.test(PageFlags::kExec)) {
       f.set(PageFlags::kReferenced, false);
       set_flags(g, f);
