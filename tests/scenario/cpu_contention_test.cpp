@@ -22,15 +22,15 @@ using testing::write_file;
 const char* kBusy = R"(name: busy
 seed: 1
 calibration: profiles/default.yaml
-host: {memory: 8GiB, cpus: 4}
+host: {memory: 2GiB, cpus: 4}
 vm:
-  memory: 1GiB
+  memory: 256MiB
   vcpus: 2
-  boot: {footprint: 16MiB, time: 1s}
+  boot: {footprint: 16MiB, time: 100ms}
   workloads:
-    - {type: page_fault1, tasks: 2, size: 8MiB, start: 1s, duration: 1s}
+    - {type: page_fault1, tasks: 2, size: 1MiB, start: 0s, duration: 200ms}
 reclaim: []
-experiment: {type: fixed, vms: 1, duration: 3s, sample_interval: 1s}
+experiment: {type: fixed, vms: 1, duration: 400ms, sample_interval: 100ms}
 )";
 
 ExperimentResult run_busy(const std::vector<std::string>& overrides,
