@@ -94,8 +94,8 @@ TouchResult GuestKernel::access_file_page(std::uint32_t pid, std::uint64_t regio
   TouchResult result;
   const FileId id = *region(proc(pid), region_id).file;
   if (page >= files_[id.value()].pages) {
-    throw std::out_of_range(fmt::format("access to page {} beyond the end of mapped file {}",
-                                        page, id.value()));
+    throw std::out_of_range(
+        fmt::format("access to page {} beyond the end of mapped file {}", page, id.value()));
   }
   SlotEntry e = slots_.entry(files_[id.value()].mapping, page);
   if (e.kind() != SlotKind::kFrame) {

@@ -171,7 +171,8 @@ void GuestKernel::setup_watermarks(const GuestKernelConfig& cfg) {
     for (const auto& z : zones_) {
       if (z->managed_pages() == 0) continue;
       ++zones;
-      free_buffer += z->managed_pages() - std::min<std::uint64_t>(z->managed_pages(), z->watermarks().high);
+      free_buffer +=
+          z->managed_pages() - std::min<std::uint64_t>(z->managed_pages(), z->watermarks().high);
     }
     std::uint64_t recommended =
         kPageblockPages * zones * 2 + kPageblockPages * zones * kMigratePcpTypes * kMigratePcpTypes;
@@ -366,7 +367,6 @@ std::uint64_t GuestKernel::mmap(std::uint32_t pid, Bytes length, bool thp) {
   p.regions.push_back(std::move(r));
   return p.regions.back().id;
 }
-
 
 TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::uint64_t pages,
                                const ContentFn& content, unsigned cpu, bool fill) {
@@ -741,8 +741,9 @@ void GuestKernel::check(bool full) const {
         if (!r.file_mapped[page]) continue;
         const SlotEntry e = slots_.entry(f.mapping, page);
         if (e.kind() != SlotKind::kFrame || !flags(e.gfn()).test(PageFlags::kMapped)) {
-          throw std::logic_error(fmt::format("pid {} maps file {} page {}, not a mapped cached page",
-                                             p.pid, r.file->value(), page));
+          throw std::logic_error(
+              fmt::format("pid {} maps file {} page {}, not a mapped cached page", p.pid,
+                          r.file->value(), page));
         }
         ++mapped_file[e.gfn().value()];
         ++rss;

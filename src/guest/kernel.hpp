@@ -418,7 +418,7 @@ class GuestKernel {
   std::uint64_t nr_file_ = 0, nr_anon_ = 0, nr_dirty_ = 0, nr_writeback_ = 0, nr_mapped_ = 0;
   std::uint64_t nr_swapcache_ = 0;
   // page_mapcount() of the page cache pages that file regions map.
-  RunArray mapcount_;  // gfn -> count; sized at the first file mapping
+  RunArray mapcount_;                 // gfn -> count; sized at the first file mapping
   std::uint64_t eviction_clock_ = 0;  // workingset: evictions and activations (lruvec age)
   // Reclaim's recent scanned and rotated counts, [anon, file] (get_scan_count's ratios).
   std::uint64_t recent_scanned_[2]{}, recent_rotated_[2]{};

@@ -26,8 +26,8 @@ void GuestKernel::run(std::uint32_t pid, CpuTime work, std::function<void()> the
   p.then = std::move(then);
   const std::uint64_t token = ++p.run_token;
   if (cpus_ != nullptr) {
-    p.task = cpus_->run(cpu_group_, work,
-                        [this, pid, token](TimePoint) { finish_running(pid, token); });
+    p.task =
+        cpus_->run(cpu_group_, work, [this, pid, token](TimePoint) { finish_running(pid, token); });
   } else {
     queue_->after(work.duration(), EventQueue::kWorkload,
                   [this, pid, token](TimePoint) { finish_running(pid, token); });
@@ -56,10 +56,9 @@ void GuestKernel::stop_running(Process& p) {
     return;
   }
   // The program learns of its death when it next runs: now.
-  queue_->after(Duration{0}, EventQueue::kWorkload,
-                [this, then = std::move(p.then)](TimePoint) {
-                  if (!halted_) then();
-                });
+  queue_->after(Duration{0}, EventQueue::kWorkload, [this, then = std::move(p.then)](TimePoint) {
+    if (!halted_) then();
+  });
   p.then = nullptr;
 }
 

@@ -21,11 +21,10 @@ LabConfig LabConfig::from_params(Params p) {
   c.qmp_timeout = p.duration("qmp_timeout", Duration::seconds(10), "per QMP command");
   c.guest_sample_interval = p.duration("guest_sample_interval", Duration::seconds(1),
                                        "time between the guest's meminfo markers");
-  c.disk_cache =
-      p.option("disk_cache", DiskCache::kNone, kDiskCacheSpellings,
-               "QEMU cache mode of the guests' disk images; none (O_DIRECT): the "
-               "guests' reads reach the host's storage, not its page cache, as the "
-               "simulator's host disk has no cache");
+  c.disk_cache = p.option("disk_cache", DiskCache::kNone, kDiskCacheSpellings,
+                          "QEMU cache mode of the guests' disk images; none (O_DIRECT): the "
+                          "guests' reads reach the host's storage, not its page cache, as the "
+                          "simulator's host disk has no cache");
   c.disk_throttle = p.boolean("disk_throttle", true,
                               "QEMU limits each guest's disk to host.disk.bandwidth bytes "
                               "per second");

@@ -27,12 +27,12 @@ struct LabConfig {
   std::string kernel;       // guest kernel; empty: newest /boot/vmlinuz-*-cloud-amd64
   std::string kernel_args;  // appended to the guest kernel command line
   GuestThp guest_thp = GuestThp::kDefault;
-  Duration boot_timeout;           // launch to the guest's first marker
-  Duration silence_timeout;        // longest a booted guest may go without a marker
-  Duration qmp_timeout;            // per QMP command
-  Duration guest_sample_interval;  // the guest's meminfo markers
+  Duration boot_timeout;                    // launch to the guest's first marker
+  Duration silence_timeout;                 // longest a booted guest may go without a marker
+  Duration qmp_timeout;                     // per QMP command
+  Duration guest_sample_interval;           // the guest's meminfo markers
   DiskCache disk_cache = DiskCache::kNone;  // QEMU's cache mode for the guests' disk images
-  bool disk_throttle = true;       // each guest's disk limited to host.disk.bandwidth
+  bool disk_throttle = true;                // each guest's disk limited to host.disk.bandwidth
 
   static LabConfig from_params(Params p);
 };

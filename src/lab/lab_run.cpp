@@ -733,7 +733,8 @@ LabRun Session::run() {
                    {"modules", image_.modules}};
   info["kernel_command_line"] = guest_kernel_command_line(plan_);
   if (s_.vm.disk.value() > 0) {
-    info["disk"] = {{"cache", spelling_of(kDiskCacheSpellings, plan_.lab.disk_cache)}, {"bandwidth_limit", plan_.disk_bandwidth}};
+    info["disk"] = {{"cache", spelling_of(kDiskCacheSpellings, plan_.lab.disk_cache)},
+                    {"bandwidth_limit", plan_.disk_bandwidth}};
   }
   info["notes"] = plan_.notes;
   info["cleanup_problems"] = cleanup_problems_;

@@ -34,9 +34,8 @@ std::vector<std::string> qemu_argv(const QemuLaunch& l) {
     // QEMU's -drive options are comma-separated; a comma in the path is written twice.
     std::string file;
     for (char c : l.disk) file += c == ',' ? std::string(",,") : std::string(1, c);
-    std::string drive =
-        fmt::format("file={},if=none,id=disk0,format=raw,cache={}", file,
-                    spelling_of(kDiskCacheSpellings, l.disk_cache));
+    std::string drive = fmt::format("file={},if=none,id=disk0,format=raw,cache={}", file,
+                                    spelling_of(kDiskCacheSpellings, l.disk_cache));
     if (l.disk_bps > 0) drive += fmt::format(",throttling.bps-total={}", l.disk_bps);
     a.insert(a.end(), {"-drive", drive, "-device", "virtio-blk-pci,drive=disk0"});
   }

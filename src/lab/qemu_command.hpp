@@ -27,11 +27,11 @@ struct QemuLaunch {
   Bytes memory;
   unsigned vcpus = 1;
   std::string kernel, initrd, append;
-  std::string qmp_socket;           // QMP server socket QEMU creates; "@name": abstract namespace
-  bool reporting = false;           // virtio-balloon free-page-reporting
-  bool deflate_on_oom = false;      // virtio-balloon deflate-on-oom
-  bool mem_merge = false;           // guest RAM madvise(MADV_MERGEABLE) for host KSM
-  std::string disk;                 // raw image for a virtio-blk disk (/dev/vda); empty: none
+  std::string qmp_socket;       // QMP server socket QEMU creates; "@name": abstract namespace
+  bool reporting = false;       // virtio-balloon free-page-reporting
+  bool deflate_on_oom = false;  // virtio-balloon deflate-on-oom
+  bool mem_merge = false;       // guest RAM madvise(MADV_MERGEABLE) for host KSM
+  std::string disk;             // raw image for a virtio-blk disk (/dev/vda); empty: none
   DiskCache disk_cache = DiskCache::kNone;
   std::uint64_t disk_bps = 0;  // the disk's throttle, bytes per second (reads and writes); 0: none
 };

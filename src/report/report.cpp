@@ -125,8 +125,8 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
   if (r.run.sectors_read + r.run.sectors_written > 0) {
     fmt::print(out, "  {:<34} {} read, {} written\n", "guest disk sectors:", r.run.sectors_read,
                r.run.sectors_written);
-    fmt::print(out, "  {:<34} {} major faults, {} refaults\n", "guest page faults:",
-               r.run.major_faults, r.run.refaults);
+    fmt::print(out, "  {:<34} {} major faults, {} refaults\n",
+               "guest page faults:", r.run.major_faults, r.run.refaults);
   }
   for (const auto& a : r.run.cpu) {
     fmt::print(out, "  {:<34} {:.3f}% of a core{}\n", fmt::format("CPU {}:", a.name), a.cpu_percent,

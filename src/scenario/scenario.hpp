@@ -31,7 +31,7 @@ struct HostConfig {
   bool kill_on_exhaustion = true;  // host OOM killer ends the largest VM when memory runs out
   // Hardware threads the VMs' vCPUs share (a fair-share scheduler); none: a CPU per vCPU.
   std::optional<unsigned> cpus;
-  DiskConfig disk;                 // the one physical disk the VMs' virtual disks sit on
+  DiskConfig disk;  // the one physical disk the VMs' virtual disks sit on
 };
 
 struct BootConfig {

@@ -69,7 +69,7 @@ class Simulation {
   RunRecorder recorder_;
   unsigned killed_ = 0;
   std::unique_ptr<CpuScheduler> cpus_;  // the host's CPUs, shared by the vCPUs
-  std::unique_ptr<HostDisk> disk_;  // when the VMs have virtual disks
+  std::unique_ptr<HostDisk> disk_;      // when the VMs have virtual disks
   CostAccount* io_backend_ = nullptr;
   std::optional<TimePoint> completion_;  // when the last VM finished its workloads
   TimePoint last_sample_{};

@@ -47,8 +47,10 @@ class ChunkedToucher {
       env.kernel->run(pid, work, [done, st = r.status] { done(st); });
       return;
     }
-    env.kernel->run(pid, work, [env, pid, region, rest = remaining - n, chunk, content, stats,
-                                done] { step(env, pid, region, rest, chunk, content, stats, done); });
+    env.kernel->run(pid, work,
+                    [env, pid, region, rest = remaining - n, chunk, content, stats, done] {
+                      step(env, pid, region, rest, chunk, content, stats, done);
+                    });
   }
 };
 

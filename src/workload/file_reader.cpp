@@ -95,8 +95,9 @@ void FileReader::step() {
   // The request is done: on to the next one, paced by the rate.
   TimePoint not_before = env_.queue->now();
   if (cfg_.rate.value() > 0) {
-    not_before = request_started_ + Duration::seconds(static_cast<double>(request_pages_ * kPageSize) /
-                                                      static_cast<double>(cfg_.rate.value()));
+    not_before =
+        request_started_ + Duration::seconds(static_cast<double>(request_pages_ * kPageSize) /
+                                             static_cast<double>(cfg_.rate.value()));
   }
   if (cfg_.pattern == Pattern::kSequential) offset_ += request_pages_;
   const std::uint64_t per_file = std::max<std::uint64_t>(cfg_.size.pages() / request_pages_, 1);

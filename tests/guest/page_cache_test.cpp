@@ -284,8 +284,8 @@ TEST(PageCache, EveryPageReadsBackWhatWasLastWritten) {
           Fingerprint got;
           g.run(
               [&](std::uint64_t) {
-                return g.kernel->access(g.pid, op == 7 ? shared : priv, page, false,
-                                        Fingerprint{}, &got);
+                return g.kernel->access(g.pid, op == 7 ? shared : priv, page, false, Fingerprint{},
+                                        &got);
               },
               1);
           const auto own = private_ref.find(page);
@@ -442,8 +442,8 @@ namespace {
 void access_all(DiskGuest& g, std::uint64_t region, std::uint64_t pages, bool write,
                 Fingerprint fp = Fingerprint{}) {
   for (std::uint64_t page = 0; page < pages; ++page) {
-    const TouchResult r = g.run(
-        [&](std::uint64_t) { return g.kernel->access(g.pid, region, page, write, fp); }, 1);
+    const TouchResult r =
+        g.run([&](std::uint64_t) { return g.kernel->access(g.pid, region, page, write, fp); }, 1);
     ASSERT_EQ(r.status, TouchStatus::kDone);
   }
 }
@@ -482,7 +482,7 @@ TEST(FileMapping, PrivateWritesAreCopiesAndSharedWritesDirtyTheFile) {
   const Fingerprint mine = make_fingerprint(77);
   access_all(g, priv, pages, true, mine);
   EXPECT_EQ(g.kernel->meminfo().dirty, 0U);
-  EXPECT_EQ(g.kernel->meminfo().anon, pages);  // each written page is an anonymous copy
+  EXPECT_EQ(g.kernel->meminfo().anon, pages);    // each written page is an anonymous copy
   EXPECT_EQ(g.kernel->meminfo().mapped, pages);  // the copies; the file pages are unmapped
   EXPECT_EQ(g.kernel->file_content(f, 0), make_fingerprint(image_page_hash(5, 0)));
   const std::uint64_t shared = g.kernel->mmap_file(g.pid, f, true);

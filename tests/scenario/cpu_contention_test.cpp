@@ -71,7 +71,8 @@ TEST(CpuContention, CpuTimeIsTheSameWorkOnlySpreadOverMoreTime) {
   const ExperimentResult alone = run_busy({});
   const ExperimentResult shared = run_busy({"host.cpus=1"});
   // Half the CPU: half the iterations in the window, each costing the same vCPU time.
-  const double per_op_alone = alone.run.vcpu_seconds / static_cast<double>(alone.run.workload_cycles);
+  const double per_op_alone =
+      alone.run.vcpu_seconds / static_cast<double>(alone.run.workload_cycles);
   const double per_op_shared =
       shared.run.vcpu_seconds / static_cast<double>(shared.run.workload_cycles);
   EXPECT_NEAR(per_op_shared / per_op_alone, 1.0, 0.05);
