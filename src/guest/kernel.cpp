@@ -518,8 +518,7 @@ void GuestKernel::release_anon_page(MappingId m, std::uint64_t page, SlotEntry e
     // A swap cache page nobody maps any more goes with its slot.
     if (const std::uint32_t cached = swap_->cache.get(e.payload()); cached != 0) {
       const Gfn g = SlotEntry{cached}.gfn();
-      delete_from_swap_cache(g);
-      if (flags(g).test(PageFlags::kWriteback)) --nr_writeback_;
+      delete_from_swap_cache(g);  // ends its writeback, if its swap write is in flight
       uninstall(g, cpu);
     }
     free_swap_slot(e.payload());
@@ -776,9 +775,14 @@ void GuestKernel::check(bool full) const {
     if (resident != f.cached) throw std::logic_error("file cached count disagrees with its pages");
     cached += resident;
   }
-  std::uint64_t isolated = 0, on_lru = 0;
+  std::uint64_t isolated = 0, on_lru = 0, writeback = 0, dirty_file = 0;
   for (std::uint32_t g = 0; g < map_.pages.size(); ++g) {
     const PageMeta m = map_[Gfn{g}];
+    if (m.state() == GuestPageState::kInUse) {
+      const PageFlags f = m.flags();
+      if (f.test(PageFlags::kWriteback)) ++writeback;
+      if (f.test(PageFlags::kDirty) && !f.test(PageFlags::kSwapBacked)) ++dirty_file;
+    }
     if (m.state() == GuestPageState::kIsolated || m.state() == GuestPageState::kOffline) {
       isolated += m.order().pages();
     }
@@ -789,6 +793,14 @@ void GuestKernel::check(bool full) const {
   if (on_lru != lru_total) {
     throw std::logic_error(
         fmt::format("{} pages flagged on an LRU list, lists count {}", on_lru, lru_total));
+  }
+  if (writeback != nr_writeback_) {
+    throw std::logic_error(
+        fmt::format("{} pages under writeback, Writeback counts {}", writeback, nr_writeback_));
+  }
+  if (dirty_file != nr_dirty_) {
+    throw std::logic_error(
+        fmt::format("{} dirty page cache pages, Dirty counts {}", dirty_file, nr_dirty_));
   }
   if (nr_file_ != cached) {
     throw std::logic_error(fmt::format("page cache count {} != {} cached pages", nr_file_, cached));

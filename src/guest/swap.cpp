@@ -42,6 +42,13 @@ void GuestKernel::delete_from_swap_cache(Gfn g) {
   PageFlags f = flags(g);
   f.set(PageFlags::kSwapCache, false);
   f.set(PageFlags::kDirty);
+  if (f.test(PageFlags::kWriteback)) {
+    // Its swap write is still in flight and no longer matters to the page: the write's
+    // completion finds it out of the swap cache and does nothing, so its writeback ends here.
+    f.set(PageFlags::kWriteback, false);
+    f.set(PageFlags::kReclaim, false);
+    --nr_writeback_;
+  }
   set_flags(g, f);
   --nr_swapcache_;
   if (f.test(PageFlags::kMapped)) free_swap_slot(slot);

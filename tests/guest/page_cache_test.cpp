@@ -622,3 +622,59 @@ TEST(Filesystem, UmountWritesBackDropsTheCacheAndInvalidates) {
 
 }  // namespace
 }  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+// Pages whose swap write is still in flight, written again or freed by an exit: their
+// writeback ends with them, and Writeback returns to zero (a leak there once throttled every
+// writer of the guest for good).
+TEST(Swap, PagesWrittenOrFreedDuringTheirSwapWriteLeaveNoWriteback) {
+  for (const bool exit_first : {false, true}) {
+    DiskGuest g(Bytes{16 * kMiB}, Bytes{32 * kMiB});
+    const std::uint64_t pages = pages_of(24);
+    const std::uint64_t region = g.kernel->mmap(g.pid, Bytes{pages * kPageSize});
+    UniqueContent content(1, 0, 0);
+    // Touch until reclaim has to wait for its swap writes: they are in flight then.
+    TouchResult r;
+    for (std::uint64_t done = 0; done < pages; done += r.pages) {
+      r = g.kernel->touch(g.pid, region, pages - done,
+                          [&](std::uint64_t) { return content.next(); });
+      if (r.status == TouchStatus::kBlocked) break;
+      ASSERT_EQ(r.status, TouchStatus::kDone);
+    }
+    ASSERT_GT(g.kernel->meminfo().writeback, 0U) << "swap writes should be in flight";
+    // Read back what is still in the swap cache: mapped again, its swap write in flight.
+    const std::uint64_t touched = g.kernel->process(g.pid)->regions[0].touched;
+    std::uint64_t read_back = 0;
+    for (std::uint64_t page = 0; page < touched; ++page) {
+      const SlotEntry e =
+          g.kernel->slots().entry(g.kernel->process(g.pid)->regions[0].mapping, page);
+      if (e.kind() != SlotKind::kSwap) continue;
+      const TouchResult a = g.kernel->access(g.pid, region, page, false, {});
+      if (a.status == TouchStatus::kDone) ++read_back;
+      if (a.status != TouchStatus::kDone) break;  // the next needs the disk; enough
+    }
+    ASSERT_GT(read_back, 0U);
+    ASSERT_GT(g.kernel->meminfo().writeback, 0U);
+    if (!exit_first) {
+      // Write every page still resident (some in the swap cache, under writeback).
+      for (std::uint64_t page = 0; page < touched; ++page) {
+        if (g.kernel->slots().entry(g.kernel->process(g.pid)->regions[0].mapping, page).kind() !=
+            SlotKind::kFrame) {
+          continue;
+        }
+        g.kernel->access(g.pid, region, page, true, content.next());
+      }
+      g.kernel->check(true);
+    }
+    g.kernel->exit(g.pid);
+    g.kernel->check(true);
+    g.settle();
+    EXPECT_EQ(g.kernel->meminfo().writeback, 0U) << exit_first;
+    g.kernel->check(true);
+  }
+}
+
+}  // namespace
+}  // namespace memvirt
