@@ -11,6 +11,8 @@ run, and assemble the kernel-build profile from the records scripts/kbuild-wrap.
   kbuild-profile.py dryrun-profile ARGS...     a profile of a configured, dry-run tree only
   kbuild-profile.py pick --profile P --every N the objects of every N-th unit of profile P
   kbuild-profile.py rss-split ARGS...          anonymous and file-backed memory of sampled units
+  kbuild-profile.py reuse ARGS...              how much of sampled units' anonymous memory
+                                               they reference again, interval by interval
 """
 import argparse
 import collections
@@ -698,6 +700,116 @@ def cmd_rss_split(argv):
     return 0
 
 
+LIFE_BINS = 8  # the unit's life in eighths (the workload's default ramp_steps)
+
+
+def reuse_unit(rows, fields):
+    """One unit's reuse series summarised. Row i's share of anonymous memory referenced is its
+    referenced anonymous-mapping pages over the anonymous-mapping pages it has then
+    (`ref_share`). Pages a fault made in the interval are referenced too; `reref_share` counts
+    only the pages that were there at the start of the interval: the referenced pages less the
+    new ones (the larger of the growth and the minor faults, 4 KiB each: a lower bound), over
+    the pages of the interval before. Means are over intervals; the pooled shares weight each
+    interval by its pages."""
+    col = {f: i for i, f in enumerate(fields)}
+    ref_share, reref, life = [], [], [[] for _ in range(LIFE_BINS)]
+    sum_ref = sum_anon = sum_reref = sum_prev = 0
+    end = rows[-1][col["t_s"]] if rows else 0
+    prev = None
+    for r in rows:
+        rss, ref = r[col["anon_map_rss_kib"]], r[col["anon_map_ref_kib"]]
+        if rss > 0:
+            ref_share.append(ref / rss)
+            sum_ref += ref
+            sum_anon += rss
+        if prev is not None and prev > 0:
+            new = max(rss - prev, 4 * r[col["minflt"]], 0)
+            old_ref = min(max(ref - new, 0), prev)
+            reref.append(old_ref / prev)
+            sum_reref += old_ref
+            sum_prev += prev
+            mid = r[col["t_s"]] - r[col["wall_ms"]] / 2000.0
+            b = min(int(mid / end * LIFE_BINS), LIFE_BINS - 1) if end > 0 else 0
+            life[b].append(old_ref / prev)
+        prev = rss
+    mean = lambda v: round(statistics.fmean(v), 4) if v else None
+    cpu_ms = [r[col["cpu_ms"]] for r in rows]
+    return {
+        "intervals": len(rows),
+        "cpu_ms_per_interval": mean(cpu_ms),
+        "peak_anon_map_kib": max((r[col["anon_map_rss_kib"]] for r in rows), default=0),
+        "peak_anon_kib": max((r[col["anon_kib"]] for r in rows), default=0),
+        "ref_share": mean(ref_share),
+        "reref_share": mean(reref),
+        "ref_share_pooled": round(sum_ref / sum_anon, 4) if sum_anon else None,
+        "reref_share_pooled": round(sum_reref / sum_prev, 4) if sum_prev else None,
+        "reref_by_life": [mean(v) for v in life],
+        "_pooled": (sum_ref, sum_anon, sum_reref, sum_prev),
+    }
+
+
+def cmd_reuse(argv):
+    """How much of each sampled compile's anonymous memory it referenced in each interval."""
+    ap = argparse.ArgumentParser(prog="kbuild-profile.py reuse")
+    ap.add_argument("--tree", required=True)
+    ap.add_argument("--logs", required=True, help="directory with one reuse-T folder per period")
+    ap.add_argument("--runs", required=True, help="directory with the run-reuse-T.json records")
+    ap.add_argument("--periods", nargs="+", required=True, help="the periods T (ms)")
+    ap.add_argument("--provenance", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    tree = os.path.realpath(a.tree)
+    units, summary, fields = [], {}, None
+    for period in a.periods:
+        per = []
+        for r in load_records(os.path.join(a.logs, "reuse-" + period)):
+            if r["tool"] != "gcc" or "reuse" not in r or r["rc"] != 0:
+                continue
+            kind, src = classify_gcc(r, tree)
+            if kind != "unit":
+                continue
+            fields = r["reuse"]["fields"]
+            u = {"period_ms": float(period), "src": src,
+                 "obj": norm(r["out"], r["cwd"], tree), "cpu_s": round(cpu(r), 4),
+                 "max_rss_kib": r["max_rss_kib"]}
+            u.update(reuse_unit(r["reuse"]["rows"], fields))
+            u["series"] = r["reuse"]["rows"]
+            per.append(u)
+        pooled = [sum(u["_pooled"][i] for u in per) for i in range(4)]
+        run = load(os.path.join(a.runs, "run-reuse-%s.json" % period))
+        vals = lambda k: [u[k] for u in per if u[k] is not None]
+        summary[period] = {
+            "units": len(per),
+            "intervals": sum(u["intervals"] for u in per),
+            "cpu_ms_per_interval": dist(vals("cpu_ms_per_interval"), 2),
+            "ref_share": dist(vals("ref_share")),
+            "reref_share": dist(vals("reref_share")),
+            "ref_share_pooled": round(pooled[0] / pooled[1], 4) if pooled[1] else None,
+            "reref_share_pooled": round(pooled[2] / pooled[3], 4) if pooled[3] else None,
+            "reref_by_life": [round(statistics.fmean(v), 4) if v else None
+                              for v in ([u["reref_by_life"][b] for u in per
+                                         if u["reref_by_life"][b] is not None]
+                                        for b in range(LIFE_BINS))],
+            "peak_anon_map_kib": dist(vals("peak_anon_map_kib"), 1),
+            "wall_s": run["wall_s"],
+            "loadavg_before": run["loadavg_before"],
+            "loadavg_after": run["loadavg_after"],
+        }
+        for u in per:
+            del u["_pooled"]
+        units.extend(per)
+    prov = load(a.provenance)
+    prov["periods_ms"] = [float(p) for p in a.periods]
+    write_profile({"format": "memvirt-kernel-build-reuse/1", "provenance": prov,
+                   "fields": fields, "summary": summary, "units": units}, a.out)
+    print("reuse: %s (%d unit runs)" % (a.out, len(units)))
+    for period, sm in summary.items():
+        print("  T=%s ms: %d units, %d intervals, reref_share mean %s, pooled %s; ref_share "
+              "pooled %s" % (period, sm["units"], sm["intervals"], sm["reref_share"].get("mean"),
+                             sm["reref_share_pooled"], sm["ref_share_pooled"]))
+    return 0
+
+
 def write_profile(profile, path):
     # one unit, link or header per line: readable, diffable, and still one JSON document
     with open(path, "w") as f:
@@ -732,7 +844,7 @@ def main():
     cmd, argv = sys.argv[1], sys.argv[2:]
     return {"run": cmd_run, "snapshot": cmd_snapshot, "dryrun": cmd_dryrun,
             "assemble": cmd_assemble, "dryrun-profile": cmd_dryrun_profile,
-            "pick": cmd_pick, "rss-split": cmd_rss_split}[cmd](argv)
+            "pick": cmd_pick, "rss-split": cmd_rss_split, "reuse": cmd_reuse}[cmd](argv)
 
 
 if __name__ == "__main__":

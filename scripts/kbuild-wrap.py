@@ -16,6 +16,13 @@ every that many milliseconds while it runs and records the largest RssAnon of an
 binary) with that process's RssFile and VmRSS at the same moment. Polling can miss a short
 peak, so the sampled peak is a lower bound.
 
+With KBW_REUSE_MS set, the shim finds the child's cc1 (a descendant whose name is cc1) and,
+every that many milliseconds until it exits, writes 1 to /proc/PID/clear_refs (clearing the
+accessed bit of every page it maps), sleeps the period, and reads /proc/PID/smaps (the pages
+of each mapping that were referenced since), /proc/PID/stat (minor faults) and
+/proc/PID/schedstat (CPU time): how much of the compiler's anonymous memory it uses again in
+each interval. One row per interval goes into the record (columns in REUSE_FIELDS).
+
 Calls made from inside another wrapped call (collect2 running ld, for example) are passed
 straight through, so each step is counted once. The shim's own start-up cost is recorded too,
 so it can be subtracted from the whole build's counters.
@@ -116,6 +123,112 @@ def status_kib(pid):
     return vals
 
 
+# the columns of a reuse row (kbuild-profile.py reuse reads them by these names)
+REUSE_FIELDS = ["t_s", "wall_ms", "cpu_ms", "minflt", "rss_kib", "anon_kib", "ref_kib",
+                "anon_map_rss_kib", "anon_map_ref_kib", "anon_huge_kib"]
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def smaps_sums(pid):
+    """Sums over the mappings of /proc/PID/smaps: Rss, Anonymous, Referenced and
+    AnonHugePages of all, and Rss and Referenced of the anonymous mappings (no file: the
+    heap, the stack, mmap'd anonymous memory), whose every page is anonymous. smaps_rollup
+    has the first sums only, and its Referenced includes cc1's file-backed text. None if the
+    process has no memory (gone, or a zombie)."""
+    rss = anon = ref = huge = amap_rss = amap_ref = 0
+    anon_map = False
+    maps = 0
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            key, _, rest = line.partition(" ")
+            if not key.endswith(":"):
+                # a mapping's header: address perms offset dev inode [path]
+                parts = line.split(None, 5)
+                path = parts[5].strip() if len(parts) > 5 else ""
+                anon_map = path == "" or path in ("[heap]", "[stack]") or path.startswith("[anon")
+                maps += 1
+                continue
+            if key == "Rss:":
+                v = int(rest.split()[0])
+                rss += v
+                if anon_map:
+                    amap_rss += v
+            elif key == "Anonymous:":
+                anon += int(rest.split()[0])
+            elif key == "Referenced:":
+                v = int(rest.split()[0])
+                ref += v
+                if anon_map:
+                    amap_ref += v
+            elif key == "AnonHugePages:":
+                huge += int(rest.split()[0])
+    if maps == 0:
+        return None
+    return rss, anon, ref, amap_rss, amap_ref, huge
+
+
+def run_ns(pid):
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
+def minflt_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rpartition(")")[2].split()[7])
+
+
+def wait_reuse(pid, period):
+    """Waits for pid; meanwhile samples its cc1 every period seconds (see the docstring)."""
+    out = {"process": "", "pid": 0, "period_ms": round(period * 1000, 3), "rows": []}
+    target = None
+    done = False
+    t_start = 0.0
+    while True:
+        wpid, status, ru = os.wait4(pid, os.WNOHANG)
+        if wpid:
+            return status, ru, out
+        if done:
+            time.sleep(0.005)
+            continue
+        if target is None:
+            for p in descendants(pid)[1:]:
+                if comm(p) == "cc1":
+                    target = p
+                    break
+            if target is None:
+                time.sleep(0.001)
+                continue
+            out.update(process="cc1", pid=target)
+            t_start = time.monotonic()
+        try:
+            with open("/proc/%d/clear_refs" % target, "w") as f:
+                f.write("1")
+            t0 = time.monotonic()
+            cpu0 = run_ns(target)
+            flt0 = minflt_of(target)
+            time.sleep(period)
+            t1 = time.monotonic()
+            sums = smaps_sums(target)
+            cpu1 = run_ns(target)
+            flt1 = minflt_of(target)
+        except (OSError, ValueError, IndexError):
+            sums = None
+        if sums is None:  # cc1 exited during the interval: that interval is not counted
+            done = True
+            continue
+        rss, anon, ref, amap_rss, amap_ref, huge = sums
+        out["rows"].append([round(t1 - t_start, 4), round((t1 - t0) * 1000, 2),
+                            round((cpu1 - cpu0) / 1e6, 2), flt1 - flt0, rss, anon, ref,
+                            amap_rss, amap_ref, huge])
+
+
 def wait_sampling(pid, period):
     peak = {"rss_anon_kib": 0, "rss_file_kib": 0, "vm_rss_kib": 0, "process": "", "samples": 0}
     while True:
@@ -153,8 +266,12 @@ def main():
         finally:
             os._exit(127)
     sample_ms = float(os.environ.get("KBW_SAMPLE_MS") or 0)
+    reuse_ms = float(os.environ.get("KBW_REUSE_MS") or 0)
     peak = None
-    if sample_ms > 0:
+    reuse = None
+    if reuse_ms > 0 and name == "gcc":
+        status, ru, reuse = wait_reuse(pid, reuse_ms / 1000.0)
+    elif sample_ms > 0:
         status, ru, peak = wait_sampling(pid, sample_ms / 1000.0)
     else:
         while True:
@@ -187,6 +304,9 @@ def main():
     }
     if peak is not None:
         rec["sampled"] = peak
+    if reuse is not None and reuse["rows"]:
+        reuse["fields"] = REUSE_FIELDS
+        rec["reuse"] = reuse
     if name == "gcc":
         dep = depfile_of(args)
         if dep:
