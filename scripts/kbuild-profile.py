@@ -644,9 +644,12 @@ def cmd_pick(argv):
     ap = argparse.ArgumentParser(prog="kbuild-profile.py pick")
     ap.add_argument("--profile", required=True)
     ap.add_argument("--every", type=int, default=20)
+    ap.add_argument("--cpu-out", help="also write {object: cpu_s} of the picked units here")
     a = ap.parse_args(argv)
     units = [u for u in load(a.profile)["units"] if not u["module"] and not u["src_generated"]]
     print(" ".join(u["obj"] for u in units[::a.every]))
+    if a.cpu_out:
+        dump({u["obj"]: u["cpu_s"] for u in units[::a.every]}, a.cpu_out)
     return 0
 
 
@@ -710,27 +713,34 @@ def reuse_unit(rows, fields):
     only the pages that were there at the start of the interval: the referenced pages less the
     new ones (the larger of the growth and the minor faults, 4 KiB each: a lower bound), over
     the pages of the interval before. Means are over intervals; the pooled shares weight each
-    interval by its pages."""
+    interval by its pages. `reref` holds each interval's share (None for the first)."""
     col = {f: i for i, f in enumerate(fields)}
-    ref_share, reref, life = [], [], [[] for _ in range(LIFE_BINS)]
+    ref_share, reref, per_row, life = [], [], [], [[] for _ in range(LIFE_BINS)]
     sum_ref = sum_anon = sum_reref = sum_prev = 0
     end = rows[-1][col["t_s"]] if rows else 0
     prev = None
+    pooled_rows = []
     for r in rows:
         rss, ref = r[col["anon_map_rss_kib"]], r[col["anon_map_ref_kib"]]
         if rss > 0:
             ref_share.append(ref / rss)
             sum_ref += ref
             sum_anon += rss
+        share = None
         if prev is not None and prev > 0:
             new = max(rss - prev, 4 * r[col["minflt"]], 0)
             old_ref = min(max(ref - new, 0), prev)
-            reref.append(old_ref / prev)
+            share = old_ref / prev
+            reref.append(share)
             sum_reref += old_ref
             sum_prev += prev
             mid = r[col["t_s"]] - r[col["wall_ms"]] / 2000.0
             b = min(int(mid / end * LIFE_BINS), LIFE_BINS - 1) if end > 0 else 0
-            life[b].append(old_ref / prev)
+            life[b].append(share)
+            pooled_rows.append((old_ref, prev))
+        else:
+            pooled_rows.append(None)
+        per_row.append(None if share is None else round(share, 4))
         prev = rss
     mean = lambda v: round(statistics.fmean(v), 4) if v else None
     cpu_ms = [r[col["cpu_ms"]] for r in rows]
@@ -744,7 +754,9 @@ def reuse_unit(rows, fields):
         "ref_share_pooled": round(sum_ref / sum_anon, 4) if sum_anon else None,
         "reref_share_pooled": round(sum_reref / sum_prev, 4) if sum_prev else None,
         "reref_by_life": [mean(v) for v in life],
+        "reref": per_row,
         "_pooled": (sum_ref, sum_anon, sum_reref, sum_prev),
+        "_rows": pooled_rows,
     }
 
 
@@ -752,33 +764,45 @@ def cmd_reuse(argv):
     """How much of each sampled compile's anonymous memory it referenced in each interval."""
     ap = argparse.ArgumentParser(prog="kbuild-profile.py reuse")
     ap.add_argument("--tree", required=True)
-    ap.add_argument("--logs", required=True, help="directory with one reuse-T folder per period")
-    ap.add_argument("--runs", required=True, help="directory with the run-reuse-T.json records")
-    ap.add_argument("--periods", nargs="+", required=True, help="the periods T (ms)")
+    ap.add_argument("--logs", required=True,
+                    help="directory with a reuse-T folder per period, reuse-slicesN per slicing")
+    ap.add_argument("--runs", required=True, help="directory with the run-reuse-*.json records")
+    ap.add_argument("--periods", nargs="*", default=[], help="the periods T (ms)")
+    ap.add_argument("--slices", nargs="*", default=[], help="the slicings N (CPU slices)")
     ap.add_argument("--provenance", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     tree = os.path.realpath(a.tree)
-    units, summary, fields = [], {}, None
-    for period in a.periods:
+    units, passes, fields = [], [], None
+    todo = [("wall", p, "reuse-" + p) for p in a.periods] + \
+           [("cpu-slices", n, "reuse-slices" + n) for n in a.slices]
+    for mode, value, name in todo:
         per = []
-        for r in load_records(os.path.join(a.logs, "reuse-" + period)):
+        for r in load_records(os.path.join(a.logs, name)):
             if r["tool"] != "gcc" or "reuse" not in r or r["rc"] != 0:
                 continue
             kind, src = classify_gcc(r, tree)
             if kind != "unit":
                 continue
             fields = r["reuse"]["fields"]
-            u = {"period_ms": float(period), "src": src,
-                 "obj": norm(r["out"], r["cwd"], tree), "cpu_s": round(cpu(r), 4),
-                 "max_rss_kib": r["max_rss_kib"]}
+            u = {"pass": name, "src": src, "obj": norm(r["out"], r["cwd"], tree),
+                 "cpu_s": round(cpu(r), 4), "max_rss_kib": r["max_rss_kib"]}
+            if mode == "cpu-slices":
+                u["slice_cpu_ms"] = r["reuse"]["slice_cpu_ms"]
             u.update(reuse_unit(r["reuse"]["rows"], fields))
+            if mode == "cpu-slices":
+                del u["reref_by_life"]  # the slices are the life
             u["series"] = r["reuse"]["rows"]
             per.append(u)
         pooled = [sum(u["_pooled"][i] for u in per) for i in range(4)]
-        run = load(os.path.join(a.runs, "run-reuse-%s.json" % period))
-        vals = lambda k: [u[k] for u in per if u[k] is not None]
-        summary[period] = {
+        run = load(os.path.join(a.runs, "run-%s.json" % name))
+        vals = lambda k: [u[k] for u in per if u.get(k) is not None]
+        sm = {"pass": name, "mode": mode}
+        if mode == "wall":
+            sm["period_ms"] = float(value)
+        else:
+            sm["slices"] = int(value)
+        sm.update({
             "units": len(per),
             "intervals": sum(u["intervals"] for u in per),
             "cpu_ms_per_interval": dist(vals("cpu_ms_per_interval"), 2),
@@ -786,27 +810,39 @@ def cmd_reuse(argv):
             "reref_share": dist(vals("reref_share")),
             "ref_share_pooled": round(pooled[0] / pooled[1], 4) if pooled[1] else None,
             "reref_share_pooled": round(pooled[2] / pooled[3], 4) if pooled[3] else None,
-            "reref_by_life": [round(statistics.fmean(v), 4) if v else None
-                              for v in ([u["reref_by_life"][b] for u in per
-                                         if u["reref_by_life"][b] is not None]
-                                        for b in range(LIFE_BINS))],
-            "peak_anon_map_kib": dist(vals("peak_anon_map_kib"), 1),
-            "wall_s": run["wall_s"],
-            "loadavg_before": run["loadavg_before"],
-            "loadavg_after": run["loadavg_after"],
-        }
+        })
+        if mode == "wall":
+            sm["reref_by_life"] = [
+                round(statistics.fmean(v), 4) if v else None
+                for v in ([u["reref_by_life"][b] for u in per if u["reref_by_life"][b] is not None]
+                          for b in range(LIFE_BINS))]
+        else:
+            # interval i is the unit's slice i + 1: each slice's mean and pooled share
+            n = int(value)
+            by = [[u["_rows"][i] for u in per if i < len(u["_rows"]) and u["_rows"][i]]
+                  for i in range(n)]
+            sm["reref_by_slice"] = [
+                {"slice": i + 1, "units": len(v),
+                 "mean": round(statistics.fmean(o / p for o, p in v), 4) if v else None,
+                 "pooled": round(sum(o for o, _ in v) / sum(p for _, p in v), 4) if v else None}
+                for i, v in enumerate(by)]
+        sm.update({"wall_s": run["wall_s"], "loadavg_before": run["loadavg_before"],
+                   "loadavg_after": run["loadavg_after"]})
         for u in per:
-            del u["_pooled"]
+            del u["_pooled"], u["_rows"]
+        passes.append(sm)
         units.extend(per)
     prov = load(a.provenance)
     prov["periods_ms"] = [float(p) for p in a.periods]
+    prov["slices"] = [int(n) for n in a.slices]
     write_profile({"format": "memvirt-kernel-build-reuse/1", "provenance": prov,
-                   "fields": fields, "summary": summary, "units": units}, a.out)
+                   "fields": fields, "summary": passes, "units": units}, a.out)
     print("reuse: %s (%d unit runs)" % (a.out, len(units)))
-    for period, sm in summary.items():
-        print("  T=%s ms: %d units, %d intervals, reref_share mean %s, pooled %s; ref_share "
-              "pooled %s" % (period, sm["units"], sm["intervals"], sm["reref_share"].get("mean"),
-                             sm["reref_share_pooled"], sm["ref_share_pooled"]))
+    for sm in passes:
+        print("  %s: %d units, %d intervals, reref_share mean %s, pooled %s; ref_share "
+              "pooled %s" % (sm["pass"], sm["units"], sm["intervals"],
+                             sm["reref_share"].get("mean"), sm["reref_share_pooled"],
+                             sm["ref_share_pooled"]))
     return 0
 
 

@@ -21,7 +21,10 @@ every that many milliseconds until it exits, writes 1 to /proc/PID/clear_refs (c
 accessed bit of every page it maps), sleeps the period, and reads /proc/PID/smaps (the pages
 of each mapping that were referenced since), /proc/PID/stat (minor faults) and
 /proc/PID/schedstat (CPU time): how much of the compiler's anonymous memory it uses again in
-each interval. One row per interval goes into the record (columns in REUSE_FIELDS).
+each interval. One row per interval goes into the record (columns in REUSE_FIELDS). With
+KBW_REUSE_SLICES=N and KBW_REUSE_CPU (a JSON file {object: CPU seconds}, from the build
+profile) instead, an interval ends when cc1 has run 1/N of the object's measured CPU time (polled
+every 2 ms): the workload's ramp slices, whatever the machine's load.
 
 Calls made from inside another wrapped call (collect2 running ld, for example) are passed
 straight through, so each step is counted once. The shim's own start-up cost is recorded too,
@@ -87,6 +90,14 @@ def parse_depfile(path):
                 seen.add(tok)
                 files.append(tok)
     return files
+
+
+def out_arg(args):
+    out = None
+    for i, a in enumerate(args):
+        if a == "-o" and i + 1 < len(args):
+            out = args[i + 1]
+    return out
 
 
 def size_of(path):
@@ -179,14 +190,24 @@ def run_ns(pid):
         return int(f.read().split()[0])
 
 
+def zombie(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+
+
 def minflt_of(pid):
     with open("/proc/%d/stat" % pid) as f:
         return int(f.read().rpartition(")")[2].split()[7])
 
 
-def wait_reuse(pid, period):
-    """Waits for pid; meanwhile samples its cc1 every period seconds (see the docstring)."""
-    out = {"process": "", "pid": 0, "period_ms": round(period * 1000, 3), "rows": []}
+def wait_reuse(pid, period, slice_ns=0):
+    """Waits for pid; meanwhile samples its cc1 every period seconds, or every slice_ns of its
+    CPU time if that is set (see the docstring)."""
+    out = {"process": "", "pid": 0, "rows": []}
+    if slice_ns:
+        out["slice_cpu_ms"] = round(slice_ns / 1e6, 3)
+    else:
+        out["period_ms"] = round(period * 1000, 3)
     target = None
     done = False
     t_start = 0.0
@@ -213,7 +234,13 @@ def wait_reuse(pid, period):
             t0 = time.monotonic()
             cpu0 = run_ns(target)
             flt0 = minflt_of(target)
-            time.sleep(period)
+            if slice_ns:
+                while run_ns(target) - cpu0 < slice_ns:
+                    if zombie(target):
+                        raise OSError("exited")
+                    time.sleep(0.002)
+            else:
+                time.sleep(period)
             t1 = time.monotonic()
             sums = smaps_sums(target)
             cpu1 = run_ns(target)
@@ -268,8 +295,16 @@ def main():
     sample_ms = float(os.environ.get("KBW_SAMPLE_MS") or 0)
     reuse_ms = float(os.environ.get("KBW_REUSE_MS") or 0)
     peak = None
+    reuse_slices = int(os.environ.get("KBW_REUSE_SLICES") or 0)
     reuse = None
-    if reuse_ms > 0 and name == "gcc":
+    slice_ns = 0
+    if reuse_slices > 0 and name == "gcc":
+        with open(os.environ["KBW_REUSE_CPU"]) as f:
+            cpu_s = json.load(f).get(os.path.normpath(out_arg(args) or ""), 0)
+        slice_ns = int(cpu_s * 1e9 / reuse_slices)
+    if slice_ns > 0:
+        status, ru, reuse = wait_reuse(pid, 0, slice_ns)
+    elif reuse_ms > 0 and name == "gcc":
         status, ru, reuse = wait_reuse(pid, reuse_ms / 1000.0)
     elif sample_ms > 0:
         status, ru, peak = wait_sampling(pid, sample_ms / 1000.0)
@@ -313,10 +348,7 @@ def main():
             files = parse_depfile(dep)
             if files is not None:
                 rec["deps"] = [[p, size_of(p)] for p in files]
-    out = None
-    for i, a in enumerate(args):
-        if a == "-o" and i + 1 < len(args):
-            out = args[i + 1]
+    out = out_arg(args)
     if name == "ar" and len(args) >= 2:
         out = args[1]
     if out:
