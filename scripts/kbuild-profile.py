@@ -760,6 +760,23 @@ def reuse_unit(rows, fields):
     }
 
 
+def reuse_derived(passes):
+    """What the passes say together. A slice of 1/N of the CPU time is two slices of 1/2N:
+    if a share a of the pages is referenced in each half (pooled reref_share of the 1/2N
+    pass) and u in the whole (that of the 1/N pass), the halves share 2a - u, so of the pages
+    referenced in one slice, (2a - u) / a are referenced again in the next: `persistence`
+    (1 for a fixed working set, a for pages drawn afresh in every slice)."""
+    pooled = {sm["slices"]: sm["reref_share_pooled"] for sm in passes
+              if sm["mode"] == "cpu-slices" and sm["reref_share_pooled"]}
+    out = []
+    for n in sorted(pooled):
+        if 2 * n in pooled:
+            a, u = pooled[2 * n], pooled[n]
+            out.append({"slices": 2 * n, "from_slices": n, "share_per_slice": a,
+                        "share_per_double_slice": u, "persistence": round((2 * a - u) / a, 4)})
+    return {"persistence": out}
+
+
 def cmd_reuse(argv):
     """How much of each sampled compile's anonymous memory it referenced in each interval."""
     ap = argparse.ArgumentParser(prog="kbuild-profile.py reuse")
@@ -836,7 +853,8 @@ def cmd_reuse(argv):
     prov["periods_ms"] = [float(p) for p in a.periods]
     prov["slices"] = [int(n) for n in a.slices]
     write_profile({"format": "memvirt-kernel-build-reuse/1", "provenance": prov,
-                   "fields": fields, "summary": passes, "units": units}, a.out)
+                   "fields": fields, "summary": passes, "derived": reuse_derived(passes),
+                   "units": units}, a.out)
     print("reuse: %s (%d unit runs)" % (a.out, len(units)))
     for sm in passes:
         print("  %s: %d units, %d intervals, reref_share mean %s, pooled %s; ref_share "
