@@ -2,9 +2,9 @@
 // `make clean; make -j8; make clean; make -j8` in every guest). The source tree is files of
 // the guest's filesystem, cold on disk; each compile unit is a process that reads its source
 // and headers through the page cache, grows its anonymous memory while it computes its
-// measured CPU (referencing a measured share of its older pages again in every step), frees it
-// and writes its object; archive and link steps read their inputs
-// once those are made. At most `jobs` steps run at once, sharing the guest's vCPUs. The
+// measured CPU (reading a measured share of its older pages again in every step), frees it
+// and writes its object; archive and link steps read their inputs once those are made. At
+// most `jobs` steps run at once, sharing the guest's vCPUs. The
 // profile (workload/kernel_build_profile.hpp) gives every size, CPU time and memory; what
 // the workload assumes beyond it is written beside each choice in kernel_build.cpp and in
 // docs/kernel-build-profile.md.
