@@ -11,6 +11,8 @@ run, and assemble the kernel-build profile from the records scripts/kbuild-wrap.
   kbuild-profile.py dryrun-profile ARGS...     a profile of a configured, dry-run tree only
   kbuild-profile.py pick --profile P --every N the objects of every N-th unit of profile P
   kbuild-profile.py rss-split ARGS...          anonymous and file-backed memory of sampled units
+  kbuild-profile.py reuse ARGS...              how much of sampled units' anonymous memory
+                                               they reference again, interval by interval
 """
 import argparse
 import collections
@@ -642,9 +644,12 @@ def cmd_pick(argv):
     ap = argparse.ArgumentParser(prog="kbuild-profile.py pick")
     ap.add_argument("--profile", required=True)
     ap.add_argument("--every", type=int, default=20)
+    ap.add_argument("--cpu-out", help="also write {object: cpu_s} of the picked units here")
     a = ap.parse_args(argv)
     units = [u for u in load(a.profile)["units"] if not u["module"] and not u["src_generated"]]
     print(" ".join(u["obj"] for u in units[::a.every]))
+    if a.cpu_out:
+        dump({u["obj"]: u["cpu_s"] for u in units[::a.every]}, a.cpu_out)
     return 0
 
 
@@ -698,6 +703,167 @@ def cmd_rss_split(argv):
     return 0
 
 
+LIFE_BINS = 8  # the unit's life in eighths (the workload's default ramp_steps)
+
+
+def reuse_unit(rows, fields):
+    """One unit's reuse series summarised. Row i's share of anonymous memory referenced is its
+    referenced anonymous-mapping pages over the anonymous-mapping pages it has then
+    (`ref_share`). Pages a fault made in the interval are referenced too; `reref_share` counts
+    only the pages that were there at the start of the interval: the referenced pages less the
+    new ones (the larger of the growth and the minor faults, 4 KiB each: a lower bound), over
+    the pages of the interval before. Means are over intervals; the pooled shares weight each
+    interval by its pages. `reref` holds each interval's share (None for the first)."""
+    col = {f: i for i, f in enumerate(fields)}
+    ref_share, reref, per_row, life = [], [], [], [[] for _ in range(LIFE_BINS)]
+    sum_ref = sum_anon = sum_reref = sum_prev = 0
+    end = rows[-1][col["t_s"]] if rows else 0
+    prev = None
+    pooled_rows = []
+    for r in rows:
+        rss, ref = r[col["anon_map_rss_kib"]], r[col["anon_map_ref_kib"]]
+        if rss > 0:
+            ref_share.append(ref / rss)
+            sum_ref += ref
+            sum_anon += rss
+        share = None
+        if prev is not None and prev > 0:
+            new = max(rss - prev, 4 * r[col["minflt"]], 0)
+            old_ref = min(max(ref - new, 0), prev)
+            share = old_ref / prev
+            reref.append(share)
+            sum_reref += old_ref
+            sum_prev += prev
+            mid = r[col["t_s"]] - r[col["wall_ms"]] / 2000.0
+            b = min(int(mid / end * LIFE_BINS), LIFE_BINS - 1) if end > 0 else 0
+            life[b].append(share)
+            pooled_rows.append((old_ref, prev))
+        else:
+            pooled_rows.append(None)
+        per_row.append(None if share is None else round(share, 4))
+        prev = rss
+    mean = lambda v: round(statistics.fmean(v), 4) if v else None
+    cpu_ms = [r[col["cpu_ms"]] for r in rows]
+    return {
+        "intervals": len(rows),
+        "cpu_ms_per_interval": mean(cpu_ms),
+        "peak_anon_map_kib": max((r[col["anon_map_rss_kib"]] for r in rows), default=0),
+        "peak_anon_kib": max((r[col["anon_kib"]] for r in rows), default=0),
+        "ref_share": mean(ref_share),
+        "reref_share": mean(reref),
+        "ref_share_pooled": round(sum_ref / sum_anon, 4) if sum_anon else None,
+        "reref_share_pooled": round(sum_reref / sum_prev, 4) if sum_prev else None,
+        "reref_by_life": [mean(v) for v in life],
+        "reref": per_row,
+        "_pooled": (sum_ref, sum_anon, sum_reref, sum_prev),
+        "_rows": pooled_rows,
+    }
+
+
+def reuse_derived(passes):
+    """What the passes say together. A slice of 1/N of the CPU time is two slices of 1/2N:
+    if a share a of the pages is referenced in each half (pooled reref_share of the 1/2N
+    pass) and u in the whole (that of the 1/N pass), the halves share 2a - u, so of the pages
+    referenced in one slice, (2a - u) / a are referenced again in the next: `persistence`
+    (1 for a fixed working set, a for pages drawn afresh in every slice)."""
+    pooled = {sm["slices"]: sm["reref_share_pooled"] for sm in passes
+              if sm["mode"] == "cpu-slices" and sm["reref_share_pooled"]}
+    out = []
+    for n in sorted(pooled):
+        if 2 * n in pooled:
+            a, u = pooled[2 * n], pooled[n]
+            out.append({"slices": 2 * n, "from_slices": n, "share_per_slice": a,
+                        "share_per_double_slice": u, "persistence": round((2 * a - u) / a, 4)})
+    return {"persistence": out}
+
+
+def cmd_reuse(argv):
+    """How much of each sampled compile's anonymous memory it referenced in each interval."""
+    ap = argparse.ArgumentParser(prog="kbuild-profile.py reuse")
+    ap.add_argument("--tree", required=True)
+    ap.add_argument("--logs", required=True,
+                    help="directory with a reuse-T folder per period, reuse-slicesN per slicing")
+    ap.add_argument("--runs", required=True, help="directory with the run-reuse-*.json records")
+    ap.add_argument("--periods", nargs="*", default=[], help="the periods T (ms)")
+    ap.add_argument("--slices", nargs="*", default=[], help="the slicings N (CPU slices)")
+    ap.add_argument("--provenance", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    tree = os.path.realpath(a.tree)
+    units, passes, fields = [], [], None
+    todo = [("wall", p, "reuse-" + p) for p in a.periods] + \
+           [("cpu-slices", n, "reuse-slices" + n) for n in a.slices]
+    for mode, value, name in todo:
+        per = []
+        for r in load_records(os.path.join(a.logs, name)):
+            if r["tool"] != "gcc" or "reuse" not in r or r["rc"] != 0:
+                continue
+            kind, src = classify_gcc(r, tree)
+            if kind != "unit":
+                continue
+            fields = r["reuse"]["fields"]
+            u = {"pass": name, "src": src, "obj": norm(r["out"], r["cwd"], tree),
+                 "cpu_s": round(cpu(r), 4), "max_rss_kib": r["max_rss_kib"]}
+            if mode == "cpu-slices":
+                u["slice_cpu_ms"] = r["reuse"]["slice_cpu_ms"]
+            u.update(reuse_unit(r["reuse"]["rows"], fields))
+            if mode == "cpu-slices":
+                del u["reref_by_life"]  # the slices are the life
+            u["series"] = r["reuse"]["rows"]
+            per.append(u)
+        pooled = [sum(u["_pooled"][i] for u in per) for i in range(4)]
+        run = load(os.path.join(a.runs, "run-%s.json" % name))
+        vals = lambda k: [u[k] for u in per if u.get(k) is not None]
+        sm = {"pass": name, "mode": mode}
+        if mode == "wall":
+            sm["period_ms"] = float(value)
+        else:
+            sm["slices"] = int(value)
+        sm.update({
+            "units": len(per),
+            "intervals": sum(u["intervals"] for u in per),
+            "cpu_ms_per_interval": dist(vals("cpu_ms_per_interval"), 2),
+            "ref_share": dist(vals("ref_share")),
+            "reref_share": dist(vals("reref_share")),
+            "ref_share_pooled": round(pooled[0] / pooled[1], 4) if pooled[1] else None,
+            "reref_share_pooled": round(pooled[2] / pooled[3], 4) if pooled[3] else None,
+        })
+        if mode == "wall":
+            sm["reref_by_life"] = [
+                round(statistics.fmean(v), 4) if v else None
+                for v in ([u["reref_by_life"][b] for u in per if u["reref_by_life"][b] is not None]
+                          for b in range(LIFE_BINS))]
+        else:
+            # interval i is the unit's slice i + 1: each slice's mean and pooled share
+            n = int(value)
+            by = [[u["_rows"][i] for u in per if i < len(u["_rows"]) and u["_rows"][i]]
+                  for i in range(n)]
+            sm["reref_by_slice"] = [
+                {"slice": i + 1, "units": len(v),
+                 "mean": round(statistics.fmean(o / p for o, p in v), 4) if v else None,
+                 "pooled": round(sum(o for o, _ in v) / sum(p for _, p in v), 4) if v else None}
+                for i, v in enumerate(by)]
+        sm.update({"wall_s": run["wall_s"], "loadavg_before": run["loadavg_before"],
+                   "loadavg_after": run["loadavg_after"]})
+        for u in per:
+            del u["_pooled"], u["_rows"]
+        passes.append(sm)
+        units.extend(per)
+    prov = load(a.provenance)
+    prov["periods_ms"] = [float(p) for p in a.periods]
+    prov["slices"] = [int(n) for n in a.slices]
+    write_profile({"format": "memvirt-kernel-build-reuse/1", "provenance": prov,
+                   "fields": fields, "summary": passes, "derived": reuse_derived(passes),
+                   "units": units}, a.out)
+    print("reuse: %s (%d unit runs)" % (a.out, len(units)))
+    for sm in passes:
+        print("  %s: %d units, %d intervals, reref_share mean %s, pooled %s; ref_share "
+              "pooled %s" % (sm["pass"], sm["units"], sm["intervals"],
+                             sm["reref_share"].get("mean"), sm["reref_share_pooled"],
+                             sm["ref_share_pooled"]))
+    return 0
+
+
 def write_profile(profile, path):
     # one unit, link or header per line: readable, diffable, and still one JSON document
     with open(path, "w") as f:
@@ -732,7 +898,7 @@ def main():
     cmd, argv = sys.argv[1], sys.argv[2:]
     return {"run": cmd_run, "snapshot": cmd_snapshot, "dryrun": cmd_dryrun,
             "assemble": cmd_assemble, "dryrun-profile": cmd_dryrun_profile,
-            "pick": cmd_pick, "rss-split": cmd_rss_split}[cmd](argv)
+            "pick": cmd_pick, "rss-split": cmd_rss_split, "reuse": cmd_reuse}[cmd](argv)
 
 
 if __name__ == "__main__":

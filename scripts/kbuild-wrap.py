@@ -16,6 +16,16 @@ every that many milliseconds while it runs and records the largest RssAnon of an
 binary) with that process's RssFile and VmRSS at the same moment. Polling can miss a short
 peak, so the sampled peak is a lower bound.
 
+With KBW_REUSE_MS set, the shim finds the child's cc1 (a descendant whose name is cc1) and,
+every that many milliseconds until it exits, writes 1 to /proc/PID/clear_refs (clearing the
+accessed bit of every page it maps), sleeps the period, and reads /proc/PID/smaps (the pages
+of each mapping that were referenced since), /proc/PID/stat (minor faults) and
+/proc/PID/schedstat (CPU time): how much of the compiler's anonymous memory it uses again in
+each interval. One row per interval goes into the record (columns in REUSE_FIELDS). With
+KBW_REUSE_SLICES=N and KBW_REUSE_CPU (a JSON file {object: CPU seconds}, from the build
+profile) instead, an interval ends when cc1 has run 1/N of the object's measured CPU time (polled
+every 2 ms): the workload's ramp slices, whatever the machine's load.
+
 Calls made from inside another wrapped call (collect2 running ld, for example) are passed
 straight through, so each step is counted once. The shim's own start-up cost is recorded too,
 so it can be subtracted from the whole build's counters.
@@ -82,6 +92,14 @@ def parse_depfile(path):
     return files
 
 
+def out_arg(args):
+    out = None
+    for i, a in enumerate(args):
+        if a == "-o" and i + 1 < len(args):
+            out = args[i + 1]
+    return out
+
+
 def size_of(path):
     try:
         return os.stat(path).st_size
@@ -114,6 +132,128 @@ def status_kib(pid):
     except (OSError, ValueError, IndexError):
         return None
     return vals
+
+
+# the columns of a reuse row (kbuild-profile.py reuse reads them by these names)
+REUSE_FIELDS = ["t_s", "wall_ms", "cpu_ms", "minflt", "rss_kib", "anon_kib", "ref_kib",
+                "anon_map_rss_kib", "anon_map_ref_kib", "anon_huge_kib"]
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def smaps_sums(pid):
+    """Sums over the mappings of /proc/PID/smaps: Rss, Anonymous, Referenced and
+    AnonHugePages of all, and Rss and Referenced of the anonymous mappings (no file: the
+    heap, the stack, mmap'd anonymous memory), whose every page is anonymous. smaps_rollup
+    has the first sums only, and its Referenced includes cc1's file-backed text. None if the
+    process has no memory (gone, or a zombie)."""
+    rss = anon = ref = huge = amap_rss = amap_ref = 0
+    anon_map = False
+    maps = 0
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            key, _, rest = line.partition(" ")
+            if not key.endswith(":"):
+                # a mapping's header: address perms offset dev inode [path]
+                parts = line.split(None, 5)
+                path = parts[5].strip() if len(parts) > 5 else ""
+                anon_map = path == "" or path in ("[heap]", "[stack]") or path.startswith("[anon")
+                maps += 1
+                continue
+            if key == "Rss:":
+                v = int(rest.split()[0])
+                rss += v
+                if anon_map:
+                    amap_rss += v
+            elif key == "Anonymous:":
+                anon += int(rest.split()[0])
+            elif key == "Referenced:":
+                v = int(rest.split()[0])
+                ref += v
+                if anon_map:
+                    amap_ref += v
+            elif key == "AnonHugePages:":
+                huge += int(rest.split()[0])
+    if maps == 0:
+        return None
+    return rss, anon, ref, amap_rss, amap_ref, huge
+
+
+def run_ns(pid):
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
+def zombie(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def minflt_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rpartition(")")[2].split()[7])
+
+
+def wait_reuse(pid, period, slice_ns=0):
+    """Waits for pid; meanwhile samples its cc1 every period seconds, or every slice_ns of its
+    CPU time if that is set (see the docstring)."""
+    out = {"process": "", "pid": 0, "rows": []}
+    if slice_ns:
+        out["slice_cpu_ms"] = round(slice_ns / 1e6, 3)
+    else:
+        out["period_ms"] = round(period * 1000, 3)
+    target = None
+    done = False
+    t_start = 0.0
+    while True:
+        wpid, status, ru = os.wait4(pid, os.WNOHANG)
+        if wpid:
+            return status, ru, out
+        if done:
+            time.sleep(0.005)
+            continue
+        if target is None:
+            for p in descendants(pid)[1:]:
+                if comm(p) == "cc1":
+                    target = p
+                    break
+            if target is None:
+                time.sleep(0.001)
+                continue
+            out.update(process="cc1", pid=target)
+            t_start = time.monotonic()
+        try:
+            with open("/proc/%d/clear_refs" % target, "w") as f:
+                f.write("1")
+            t0 = time.monotonic()
+            cpu0 = run_ns(target)
+            flt0 = minflt_of(target)
+            if slice_ns:
+                while run_ns(target) - cpu0 < slice_ns:
+                    if zombie(target):
+                        raise OSError("exited")
+                    time.sleep(0.002)
+            else:
+                time.sleep(period)
+            t1 = time.monotonic()
+            sums = smaps_sums(target)
+            cpu1 = run_ns(target)
+            flt1 = minflt_of(target)
+        except (OSError, ValueError, IndexError):
+            sums = None
+        if sums is None:  # cc1 exited during the interval: that interval is not counted
+            done = True
+            continue
+        rss, anon, ref, amap_rss, amap_ref, huge = sums
+        out["rows"].append([round(t1 - t_start, 4), round((t1 - t0) * 1000, 2),
+                            round((cpu1 - cpu0) / 1e6, 2), flt1 - flt0, rss, anon, ref,
+                            amap_rss, amap_ref, huge])
 
 
 def wait_sampling(pid, period):
@@ -153,8 +293,20 @@ def main():
         finally:
             os._exit(127)
     sample_ms = float(os.environ.get("KBW_SAMPLE_MS") or 0)
+    reuse_ms = float(os.environ.get("KBW_REUSE_MS") or 0)
     peak = None
-    if sample_ms > 0:
+    reuse_slices = int(os.environ.get("KBW_REUSE_SLICES") or 0)
+    reuse = None
+    slice_ns = 0
+    if reuse_slices > 0 and name == "gcc":
+        with open(os.environ["KBW_REUSE_CPU"]) as f:
+            cpu_s = json.load(f).get(os.path.normpath(out_arg(args) or ""), 0)
+        slice_ns = int(cpu_s * 1e9 / reuse_slices)
+    if slice_ns > 0:
+        status, ru, reuse = wait_reuse(pid, 0, slice_ns)
+    elif reuse_ms > 0 and name == "gcc":
+        status, ru, reuse = wait_reuse(pid, reuse_ms / 1000.0)
+    elif sample_ms > 0:
         status, ru, peak = wait_sampling(pid, sample_ms / 1000.0)
     else:
         while True:
@@ -187,16 +339,16 @@ def main():
     }
     if peak is not None:
         rec["sampled"] = peak
+    if reuse is not None and reuse["rows"]:
+        reuse["fields"] = REUSE_FIELDS
+        rec["reuse"] = reuse
     if name == "gcc":
         dep = depfile_of(args)
         if dep:
             files = parse_depfile(dep)
             if files is not None:
                 rec["deps"] = [[p, size_of(p)] for p in files]
-    out = None
-    for i, a in enumerate(args):
-        if a == "-o" and i + 1 < len(args):
-            out = args[i + 1]
+    out = out_arg(args)
     if name == "ar" and len(args) >= 2:
         out = args[1]
     if out:

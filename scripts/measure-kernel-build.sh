@@ -33,6 +33,15 @@
 # every RSS_EVERY-th unit of that profile again while polling /proc for the compiler's
 # anonymous (RssAnon) and file-backed (RssFile) resident memory, and writes
 # linux-6.1-x86_64-CONFIG-rss-split.json.
+#
+# Reuse mode: REUSE_SAMPLE_FROM=profiles/kernel-build/linux-6.1-x86_64-defconfig-subset.json
+# [REUSE_EVERY=20] [REUSE_MS="100"] [REUSE_SLICES="8"] configures and prepares a fresh tree as
+# above and, for each period T in REUSE_MS (milliseconds), compiles every REUSE_EVERY-th unit of
+# that profile while the shim, every T ms, clears the referenced bits of the compiler's (cc1's)
+# pages (/proc/PID/clear_refs) and reads back how many of its anonymous pages were referenced
+# since (/proc/PID/smaps); then once more for each N in REUSE_SLICES, the intervals being 1/N of
+# each unit's measured CPU time as cc1 runs it. The objects are deleted before each pass.
+# Writes linux-6.1-x86_64-CONFIG-reuse.json.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,6 +52,9 @@ WORK=${WORK:-/tmp/kbuild-measure}
 if [[ -n ${RSS_SAMPLE_FROM:-} ]]; then
   OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG-rss-split.json}
   RSS_SAMPLE_FROM=$(realpath "$RSS_SAMPLE_FROM")
+elif [[ -n ${REUSE_SAMPLE_FROM:-} ]]; then
+  OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG-reuse.json}
+  REUSE_SAMPLE_FROM=$(realpath "$REUSE_SAMPLE_FROM")
 else
   OUT=${OUT:-$repo/profiles/kernel-build/linux-6.1-x86_64-$CONFIG${TARGETS:+-subset}.json}
 fi
@@ -181,6 +193,39 @@ if [[ -n ${RSS_SAMPLE_FROM:-} ]]; then
   python3 "$helper" rss-split --tree "$tree" --logs "$WORK/logs/sample" \
     --provenance "$WORK/provenance.json" --run "$WORK/runs/run-sample.json" \
     --sample-ms "$KBW_SAMPLE_MS" --out "$OUT"
+  finish
+  exit 0
+fi
+
+if [[ -n ${REUSE_SAMPLE_FROM:-} ]]; then
+  # reuse mode: compile every REUSE_EVERY-th unit of an existing profile once per period in
+  # REUSE_MS (the shim sampling cc1's referenced anonymous pages every period) and once per
+  # slicing in REUSE_SLICES (every 1/N of the unit's measured CPU time, as cc1 runs it)
+  objs=$(python3 "$helper" pick --profile "$REUSE_SAMPLE_FROM" --every "${REUSE_EVERY:-20}" \
+    --cpu-out "$WORK/unit-cpu.json")
+  TARGETS=$objs
+  REUSE_MS=${REUSE_MS-100}
+  REUSE_SLICES=${REUSE_SLICES-8}
+  export KBW_REUSE_MS KBW_REUSE_SLICES KBW_REUSE_CPU=$WORK/unit-cpu.json
+  reuse_pass() { # reuse_pass NAME: compile the objects again, measured under logs/NAME
+    # shellcheck disable=SC2086
+    (cd "$tree" && rm -f $objs)
+    # shellcheck disable=SC2086
+    phase "$1" "${mk[@]}" -j"$JOBS" $objs >"$WORK/$1.out" 2>&1 || {
+      tail -30 "$WORK/$1.out" >&2; exit 1; }
+  }
+  KBW_REUSE_SLICES=
+  for ms in $REUSE_MS; do KBW_REUSE_MS=$ms; reuse_pass "reuse-$ms"; done
+  KBW_REUSE_MS=
+  for n in $REUSE_SLICES; do KBW_REUSE_SLICES=$n; reuse_pass "reuse-slices$n"; done
+  unset KBW_REUSE_MS KBW_REUSE_SLICES KBW_REUSE_CPU
+  # shellcheck disable=SC2086
+  write_provenance "$WORK/provenance.json" \
+    "for T in $REUSE_MS: KBW_REUSE_MS=T ${mk[*]} -j$JOBS; for N in $REUSE_SLICES: KBW_REUSE_SLICES=N ${mk[*]} -j$JOBS (every ${REUSE_EVERY:-20}th object of $(basename "$REUSE_SAMPLE_FROM"), deleted before each)"
+  mkdir -p "$(dirname "$OUT")"
+  # shellcheck disable=SC2086
+  python3 "$helper" reuse --tree "$tree" --logs "$WORK/logs" --runs "$WORK/runs" \
+    --periods $REUSE_MS --slices $REUSE_SLICES --provenance "$WORK/provenance.json" --out "$OUT"
   finish
   exit 0
 fi

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "core/rng.hpp"
+
 namespace memvirt {
 namespace {
 
@@ -81,6 +83,11 @@ KernelBuild::Config KernelBuild::config_from(Params& p) {
                 "steps in which a compiler's anonymous memory grows while it computes (each "
                 "touches its share, then runs its share of the CPU); 1: all of it first",
                 1, 1024));
+  c.reuse = p.real("reuse", kMeasuredReuse,
+                   "share of a compiler's older anonymous pages it reads again in each ramp step "
+                   "(measured: the reuse profile's pooled share per eighth of cc1's CPU time); "
+                   "0: each page is touched once",
+                   0, 1);
   c.request = p.bytes("request", Bytes{128 * 1024},
                       "bytes per read(2) or write(2) call; small files read one after another "
                       "share one piece of CPU work per request's worth");
@@ -268,6 +275,12 @@ void KernelBuild::launch(std::uint32_t step) {
   j = Job{};
   j.step = step;
   j.pid = env_.kernel->spawn(prof_->steps[step].link ? "ld" : "cc1");
+  // The pages the unit accesses again depend only on the scenario seed, the VM, the
+  // workload, the build and the step, not on what else runs.
+  j.key =
+      Rng(env_.seed, "kernel_build.reuse",
+          splitmix64(splitmix64(splitmix64(env_.vm_index) ^ env_.workload_index) ^ build_) ^ step)
+          .next();
   ++running_;
   advance(slot);
 }
@@ -392,8 +405,14 @@ void KernelBuild::compute_phase(std::uint32_t slot) {
   Job& j = jobs_[slot];
   GuestKernel& k = *env_.kernel;
   const KernelBuildProfile::Step& s = prof_->steps[j.step];
+  if (!j.slice_begun) {
+    j.slice_begun = true;
+    j.base = j.touched;
+    j.scan = 0;
+  }
   // The compiler's memory grows while it computes [assumed: evenly over its CPU time]: ramp
-  // step r touches up to (r + 1) / ramp_steps of it, then runs its share of the CPU.
+  // step r touches up to (r + 1) / ramp_steps of it, accesses `reuse` of what it had before
+  // the step again, then runs its share of the CPU.
   const std::uint64_t target = j.anon_pages * (j.ramp + 1) / cfg_.ramp_steps;
   CpuTime work{};
   if (j.touched < target) {
@@ -424,9 +443,54 @@ void KernelBuild::compute_phase(std::uint32_t slot) {
     }
     j.idle_retries = 0;
   }
+  // A compiler references a share of the pages it had before the step again during the
+  // step [measured: `reuse`, cc1's referenced pages per eighth of its CPU time], most of them
+  // the pages it referenced in the step before [measured: kMeasuredReusePersistence]. Which
+  // pages is not measured [assumed: each page has a position drawn for it in [0, 1), from the
+  // unit and the page; step r accesses the pages whose position lies in a window of width
+  // `reuse` that moves by (1 - persistence) x reuse each step, so a page is used for a few
+  // steps in a row, then rests, and the pages used are spread over the whole region]. They
+  // are read [assumed: the profile counts referenced pages, not written ones; a page swapped
+  // in keeps its swap copy]. Archive and link steps' memory is not measured: not reused.
+  // Up to touch_chunk pages are accessed per call; a page swapped out blocks the compiler
+  // while it is read back, then the same page is accessed again.
+  if (cfg_.reuse > 0 && !s.link) {
+    const double width = cfg_.reuse;
+    const double drift = (1 - kMeasuredReusePersistence) * width;
+    const double from = std::fmod(drift * static_cast<double>(j.ramp), 1.0);
+    for (std::uint64_t n = 0; j.scan < j.base; ++j.scan) {
+      const double position =
+          static_cast<double>(splitmix64(j.key + j.scan) >> 11) * 0x1.0p-53 - from;
+      if ((position < 0 ? position + 1 : position) >= width) continue;
+      if (n++ == cfg_.chunk_pages) {
+        run_then(slot, work);
+        return;
+      }
+      const TouchResult r = k.access(j.pid, j.region, j.scan, false, Fingerprint{});
+      work += r.guest + r.host;
+      if (!alive(j.pid)) {
+        stats_.killed.add();
+        finish_job(slot, false);
+        return;
+      }
+      if (r.status == TouchStatus::kBlocked) {
+        // Swapped in, or waiting for memory to read it into (given up, as out of memory,
+        // when none comes).
+        if (++j.idle_retries > kMaxIdleRetries) {
+          stats_.killed.add();
+          finish_job(slot, false);
+          return;
+        }
+        run_then(slot, work, r.wait);
+        return;
+      }
+      j.idle_retries = 0;
+    }
+  }
   const std::uint64_t total = program_cpu(s).ps;
   const CpuTime share{total * (j.ramp + 1) / cfg_.ramp_steps - total * j.ramp / cfg_.ramp_steps};
   k.charge_vcpu(share);
+  j.slice_begun = false;
   if (++j.ramp == cfg_.ramp_steps) j.phase = Phase::kRelease;
   run_then(slot, work + share);
 }
