@@ -29,13 +29,6 @@
 namespace guest {
 namespace {
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
 // Reads or writes `len` bytes at `off`, as many calls as the kernel needs; false on error.
 bool transfer(int fd, bool write_mode, char* buf, std::uint64_t len, std::uint64_t off) {
   std::uint64_t done = 0;

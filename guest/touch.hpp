@@ -9,6 +9,14 @@ namespace guest {
 
 constexpr std::size_t kPage = 4096;
 
+// splitmix64's finalizer: the programs' stamps and random draws.
+inline std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
 enum class Thp { kDefault, kNever, kAlways };
 
 // Maps `bytes` of private anonymous memory with the given huge page advice; nullptr when the
