@@ -79,7 +79,7 @@ TEST(CpuContention, CpuTimeIsTheSameWorkOnlySpreadOverMoreTime) {
   EXPECT_LT(shared.run.vcpu_seconds, 0.6 * alone.run.vcpu_seconds);
 }
 
-TEST(CpuContention, BadHostCpusIsNamed) {
+TEST(CpuContention, BadHostCpusAndKhugepagedValuesAreErrors) {
   try {
     run_busy({"host.cpus=0"});
     FAIL();
@@ -87,6 +87,7 @@ TEST(CpuContention, BadHostCpusIsNamed) {
     EXPECT_NE(std::string(e.what()).find("host.cpus"), std::string::npos) << e.what();
   }
   EXPECT_THROW(run_busy({"host.cpus=two"}), InputError);
+  EXPECT_THROW(run_busy({"vm.kernel.khugepaged=perhaps"}), InputError);
 }
 
 }  // namespace
