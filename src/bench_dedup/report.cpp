@@ -221,15 +221,16 @@ nlohmann::json dedup_json(const DedupBenchResult& r) {
 
 void write_dedup_outputs(const std::string& dir, const DedupBenchResult& r) {
   const OutputDir out(dir);
-  out.open("results.json") << dedup_json(r).dump(2) << "\n";
-  auto csv = out.open("timeline.csv");
-  csv << "phase,t_s,pages_saved,cpu_s,rounds,pages_scanned,rss_bytes\n";
-  for (const DedupPhaseResult* p : {&r.real_ksm, &r.model_ksm, &r.pageone}) {
-    for (const DedupSample& s : p->timeline) {
-      csv << fmt::format("{},{:.3f},{},{:.4f},{},{},{}\n", p->name, s.t, s.pages, s.cpu_seconds,
-                         s.rounds, s.scanned, s.rss_bytes);
+  out.write("results.json", [&](std::ostream& f) { f << dedup_json(r).dump(2) << "\n"; });
+  out.write("timeline.csv", [&](std::ostream& csv) {
+    csv << "phase,t_s,pages_saved,cpu_s,rounds,pages_scanned,rss_bytes\n";
+    for (const DedupPhaseResult* p : {&r.real_ksm, &r.model_ksm, &r.pageone}) {
+      for (const DedupSample& s : p->timeline) {
+        csv << fmt::format("{},{:.3f},{},{:.4f},{},{},{}\n", p->name, s.t, s.pages, s.cpu_seconds,
+                           s.rounds, s.scanned, s.rss_bytes);
+      }
     }
-  }
+  });
 }
 
 }  // namespace memvirt

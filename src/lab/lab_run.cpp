@@ -880,20 +880,21 @@ LabRun run_lab(const Scenario& s, const LabRunOptions& opt) {
 void write_lab_outputs(const std::string& dir, const Scenario& s, const LabRun& run) {
   write_outputs(dir, s, run.result);
   const OutputDir out(dir);
-  auto csv = out.open("markers.csv");
-  csv << "time_s,vm,guest_s,tag,event,fields\n";
-  for (const auto& m : run.markers) {
-    std::string fields;
-    for (const auto& [k, v] : m.fields)
-      fields += fmt::format("{}{}={}", fields.empty() ? "" : " ", k, v);
-    // Fields may hold commas (error texts); quote them for CSV.
-    std::string quoted = "\"";
-    for (char c : fields) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    quoted += "\"";
-    csv << fmt::format("{:.3f},{},{:.6f},{},{},{}\n", m.host_s, m.vm, m.guest_s, m.tag, m.event,
-                       quoted);
-  }
-  out.open("lab.json") << run.info.dump(2) << "\n";
+  out.write("markers.csv", [&](std::ostream& csv) {
+    csv << "time_s,vm,guest_s,tag,event,fields\n";
+    for (const auto& m : run.markers) {
+      std::string fields;
+      for (const auto& [k, v] : m.fields)
+        fields += fmt::format("{}{}={}", fields.empty() ? "" : " ", k, v);
+      // Fields may hold commas (error texts); quote them for CSV.
+      std::string quoted = "\"";
+      for (char c : fields) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+      quoted += "\"";
+      csv << fmt::format("{:.3f},{},{:.6f},{},{},{}\n", m.host_s, m.vm, m.guest_s, m.tag, m.event,
+                         quoted);
+    }
+  });
+  out.write("lab.json", [&](std::ostream& f) { f << run.info.dump(2) << "\n"; });
 }
 
 }  // namespace memvirt

@@ -1,7 +1,10 @@
 #include "record/output_dir.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -16,19 +19,42 @@ OutputDir::OutputDir(std::string dir) : dir_(std::move(dir)) {
   }
 }
 
-std::ofstream OutputDir::open(const std::string& name) const {
-  const std::string path = (std::filesystem::path(dir_) / name).string();
-  std::ofstream f(path);
-  if (!f) throw InputError(SourcePlace{path, 0, ""}, "cannot write");
-  return f;
+void OutputDir::write(const std::string& name,
+                      const std::function<void(std::ostream&)>& fill) const {
+  const std::filesystem::path path = std::filesystem::path(dir_) / name;
+  const std::filesystem::path temp =
+      std::filesystem::path(dir_) / fmt::format(".{}.partial-{}", name, ::getpid());
+  const auto fail = [&](const std::string& why) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    throw InputError(SourcePlace{path.string(), 0, ""}, "cannot write: " + why);
+  };
+  {
+    std::ofstream f(temp);
+    if (!f) fail(std::strerror(errno));
+    try {
+      fill(f);
+    } catch (...) {
+      f.close();
+      std::error_code ignored;
+      std::filesystem::remove(temp, ignored);
+      throw;
+    }
+    f.flush();
+    if (!f) fail(errno != 0 ? std::strerror(errno) : "the write failed (is the disk full?)");
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) fail(ec.message());
 }
 
 void OutputDir::write_config(const YAML::Node& effective, const std::string& scenario_file) const {
-  auto f = open("config.yaml");
   YAML::Emitter e;
   e << effective;
-  f << "# Effective configuration of " << scenario_file << " (defaults filled in)\n"
-    << e.c_str() << "\n";
+  write("config.yaml", [&](std::ostream& f) {
+    f << "# Effective configuration of " << scenario_file << " (defaults filled in)\n"
+      << e.c_str() << "\n";
+  });
 }
 
 void write_timeseries_csv(const TimeSeries& series, std::ostream& out) {

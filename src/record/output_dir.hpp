@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -12,12 +13,14 @@
 
 namespace memvirt {
 
-// Created on construction; files in it open for writing or throw an InputError naming the
-// path.
+// Created on construction. Each file is written whole or not at all: `fill` writes it to a
+// temporary file beside it, which is renamed over `name` only once every byte is written,
+// so an interrupted run or a full disk never leaves a file that looks complete. A write
+// that fails throws an InputError naming the path and the reason.
 class OutputDir {
  public:
   explicit OutputDir(std::string dir);
-  [[nodiscard]] std::ofstream open(const std::string& name) const;
+  void write(const std::string& name, const std::function<void(std::ostream&)>& fill) const;
   // config.yaml: the effective configuration, itself a scenario that reproduces the run.
   void write_config(const YAML::Node& effective, const std::string& scenario_file) const;
   [[nodiscard]] const std::string& path() const { return dir_; }

@@ -72,9 +72,8 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
 void write_outputs(const std::string& dir, const Scenario& s, const ExperimentResult& r) {
   const OutputDir out(dir);
   out.write_config(s.effective, s.file);
-  out.open("results.json") << results_json(s, r).dump(2) << "\n";
-  auto csv = out.open("timeseries.csv");
-  write_timeseries_csv(r.run.series, csv);
+  out.write("results.json", [&](std::ostream& f) { f << results_json(s, r).dump(2) << "\n"; });
+  out.write("timeseries.csv", [&](std::ostream& f) { write_timeseries_csv(r.run.series, f); });
 }
 
 void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult& r) {

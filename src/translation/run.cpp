@@ -39,9 +39,9 @@ int run_translation_scenario(const std::string& file, const std::vector<std::str
   });
   const OutputDir out(out_dir);
   out.write_config(s.effective, s.file);
-  out.open("results.json") << translation_results_json(s, results).dump(2) << "\n";
-  auto csv = out.open("results.csv");
-  write_translation_csv(results, csv);
+  out.write("results.json",
+            [&](std::ostream& f) { f << translation_results_json(s, results).dump(2) << "\n"; });
+  out.write("results.csv", [&](std::ostream& f) { write_translation_csv(results, f); });
   print_translation_summary(std::cout, s, results);
   fmt::print("  results in {}/ (results.json, results.csv, config.yaml)\n", out_dir);
   return 0;
