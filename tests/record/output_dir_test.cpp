@@ -3,10 +3,10 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "lab/files.hpp"
 #include "record/output_dir.hpp"
 #include "test_util.hpp"
 
@@ -15,25 +15,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_all(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 TEST(OutputDir, AnInterruptedWriteLeavesThePreviousFileAndNoPartialOne) {
   const fs::path dir = testing::temp_dir();
   const OutputDir out(dir.string());
   out.write("results.json", [](std::ostream& f) { f << "{\"complete\": true}\n"; });
-  EXPECT_EQ(read_all(dir / "results.json"), "{\"complete\": true}\n");
+  EXPECT_EQ(read_file(dir / "results.json"), "{\"complete\": true}\n");
   EXPECT_THROW(out.write("results.json",
                          [](std::ostream& f) {
                            f << "{\"comp";
                            throw std::runtime_error("interrupted");
                          }),
                std::runtime_error);
-  EXPECT_EQ(read_all(dir / "results.json"), "{\"complete\": true}\n");
+  EXPECT_EQ(read_file(dir / "results.json"), "{\"complete\": true}\n");
   std::size_t files = 0;
   for (const auto& e : fs::directory_iterator(dir)) {
     ++files;
