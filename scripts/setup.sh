@@ -7,7 +7,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   gnuplot-nox
-  qemu-system-x86 linux-image-cloud-amd64 busybox-static
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static e2fsprogs
 )
 missing=()
 for p in "${packages[@]}"; do

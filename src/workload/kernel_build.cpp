@@ -176,14 +176,19 @@ void KernelBuild::make_clean() {
     }
   }
   cleaned_ = true;
+  run_make(cfg_.make_overhead ? cpu_seconds(prof_->clean_cpu_s * cfg_.cpu_scale) : CpuTime{},
+           [this] { begin_build(); });
+}
+
+void KernelBuild::run_make(CpuTime cpu, std::function<void()> then) {
+  // make's own work: a process that runs `cpu` on the vCPUs, exits, then the build goes on.
+  GuestKernel& k = *env_.kernel;
   const std::uint32_t pid = k.spawn("make");
-  const CpuTime cpu =
-      cfg_.make_overhead ? cpu_seconds(prof_->clean_cpu_s * cfg_.cpu_scale) : CpuTime{};
   k.charge_vcpu(cpu);
-  k.run(pid, cpu, [this, pid] {
+  k.run(pid, cpu, [this, pid, then = std::move(then)] {
     if (!*env_.vm_alive) return;
     if (alive(pid)) env_.kernel->exit(pid);
-    begin_build();
+    then();
   });
 }
 
@@ -205,15 +210,7 @@ void KernelBuild::begin_build() {
   }
   // After a clean, the build first redoes what make clean removed of make prepare's work
   // (measured: phases.prepare_after_clean), before any unit.
-  GuestKernel& k = *env_.kernel;
-  const std::uint32_t pid = k.spawn("make");
-  const CpuTime cpu = cpu_seconds(prof_->prepare_cpu_s * cfg_.cpu_scale);
-  k.charge_vcpu(cpu);
-  k.run(pid, cpu, [this, pid] {
-    if (!*env_.vm_alive) return;
-    if (alive(pid)) env_.kernel->exit(pid);
-    dispatch();
-  });
+  run_make(cpu_seconds(prof_->prepare_cpu_s * cfg_.cpu_scale), [this] { dispatch(); });
 }
 
 void KernelBuild::dispatch() {

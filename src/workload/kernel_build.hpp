@@ -10,6 +10,7 @@
 // docs/kernel-build-profile.md.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,6 +96,7 @@ class KernelBuild final : public Workload {
   void next_command();
   void make_clean();
   void begin_build();
+  void run_make(CpuTime cpu, std::function<void()> then);
   // Starts steps while jobs are free; ends the build when none is left. Reentrant calls
   // (a step that fails at once) are folded into the running one.
   void dispatch();
