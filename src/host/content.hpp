@@ -8,6 +8,7 @@
 #include <span>
 
 #include "core/rng.hpp"
+#include "core/spelling.hpp"
 #include "core/types.hpp"
 
 namespace memvirt {
@@ -23,6 +24,33 @@ inline constexpr Fingerprint kZeroContent{0};
 // (class + 1) / 8; the others repeat one word. Class 7 is incompressible.
 inline constexpr unsigned compressibility_class(Fingerprint fp) {
   return static_cast<unsigned>((fp.value() >> 58) & 7);
+}
+
+// What kind of data a page holds, in the same three bits: the compression model looks its
+// compressed size up by class (host/compression_profile.hpp, measured on real files of each
+// class); the bytes backend generates the class's share of random words as above.
+enum class ContentClass : std::uint8_t {
+  kSource = 0,        // C sources (.c, .S)
+  kHeader = 1,        // headers and other text the build reads (.h, linker scripts, Kconfig)
+  kObject = 2,        // compiler and linker outputs (.o, .a, built-in archives)
+  kBinary = 3,        // executables and shared libraries (the compiler, the guest's programs)
+  kCompilerHeap = 4,  // a compiler's anonymous memory (cc1's heap: trees, RTL, obstacks)
+  kText = 5,          // generated small text files (make's .cmd dependency files)
+  kUnmeasured = 6,    // reserved: no measurement stands behind it
+  kOpaque = 7,        // random bytes: incompressible (the default)
+};
+inline constexpr std::array<Spelling<ContentClass>, 8> kContentClassSpellings{{
+    {ContentClass::kSource, "source"},
+    {ContentClass::kHeader, "header"},
+    {ContentClass::kObject, "object"},
+    {ContentClass::kBinary, "binary"},
+    {ContentClass::kCompilerHeap, "compiler_heap"},
+    {ContentClass::kText, "text"},
+    {ContentClass::kUnmeasured, "unmeasured"},
+    {ContentClass::kOpaque, "opaque"},
+}};
+inline constexpr ContentClass content_class(Fingerprint fp) {
+  return static_cast<ContentClass>(compressibility_class(fp));
 }
 
 // Bit 57 marks contents that are unique by construction: no other page ever holds them. A
@@ -41,6 +69,13 @@ inline constexpr Fingerprint make_fingerprint(std::uint64_t draw, unsigned cls =
 // A fingerprint that no other page will ever hold (a program's own data).
 inline constexpr Fingerprint make_unique_fingerprint(std::uint64_t draw, unsigned cls = 7) {
   return Fingerprint{make_fingerprint(draw, cls).value() | kUniqueContentBit};
+}
+
+inline constexpr Fingerprint make_fingerprint(std::uint64_t draw, ContentClass cls) {
+  return make_fingerprint(draw, static_cast<unsigned>(cls));
+}
+inline constexpr Fingerprint make_unique_fingerprint(std::uint64_t draw, ContentClass cls) {
+  return make_unique_fingerprint(draw, static_cast<unsigned>(cls));
 }
 
 inline constexpr bool is_unique_content(Fingerprint fp) {
