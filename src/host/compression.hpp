@@ -1,0 +1,19 @@
+// The page compressors memvirt models and runs: LZO1X-1 (Xen tmem's tmh_compress, zswap's
+// first default), LZ4 and zstd (zswap's and zram's later choices).
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "core/spelling.hpp"
+
+namespace memvirt {
+
+enum class Compressor : std::uint8_t { kLzo1x1, kLz4, kZstd };
+inline constexpr std::array<Spelling<Compressor>, 3> kCompressorSpellings{{
+    {Compressor::kLzo1x1, "lzo1x-1"},
+    {Compressor::kLz4, "lz4"},
+    {Compressor::kZstd, "zstd"},
+}};
+
+}  // namespace memvirt
