@@ -11,23 +11,6 @@
 #include "workload/kernel_build.hpp"
 
 namespace memvirt {
-namespace {
-
-std::string resolve_profile(const std::string& scenario_file, const std::string& name) {
-  namespace fs = std::filesystem;
-  const fs::path p(name);
-  if (p.is_absolute() && fs::exists(p)) return p.string();
-  // Relative to the scenario file, then to the working directory, then the source tree.
-  const fs::path beside = fs::path(scenario_file).parent_path() / p;
-  if (fs::exists(beside)) return beside.string();
-  if (fs::exists(p)) return p.string();
-  const fs::path in_tree = fs::path(MEMVIRT_SOURCE_DIR) / p;
-  if (fs::exists(in_tree)) return in_tree.string();
-  return {};
-}
-
-}  // namespace
-
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
                        const std::vector<ScenarioExtension>& extensions) {
   auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides);
@@ -65,13 +48,9 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     host.fail("dom0_memory", "only with hypervisor: xen");
   }
 
-  s.profile_file = p.string("calibration", "profiles/default.yaml", "cost profile file");
-  const std::string resolved = resolve_profile(ctx->anchor_of("calibration"), s.profile_file);
-  if (resolved.empty()) {
-    p.fail("calibration", fmt::format("profile '{}' not found (beside the scenario, in the "
-                                      "working directory or in the source tree)",
-                                      s.profile_file));
-  }
+  const std::string resolved =
+      p.data_file("calibration", "profiles/default.yaml", "cost profile file");
+  s.profile_file = resolved;
   s.costs = CostProfile::load(resolved);
 
   Params vm = p.child("vm");

@@ -86,7 +86,7 @@ struct Scenario {
   std::string description;
   std::uint64_t seed = 1;
   HostConfig host;
-  std::string profile_file;
+  std::string profile_file;  // the cost profile, as found
   CostProfile costs;
   VmConfig vm;
   std::vector<SpecPtr<Mechanism>> reclaim;  // host mechanisms, in the order given
