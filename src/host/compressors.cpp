@@ -54,6 +54,10 @@ LzoPageCompressor::LzoPageCompressor() : work_(new std::byte[LZO1X_1_MEM_COMPRES
 }
 LzoPageCompressor::~LzoPageCompressor() = default;
 
+std::string LzoPageCompressor::library() const {
+  return std::string("liblzo2 ") + lzo_version_string() + " lzo1x_1_compress";
+}
+
 std::size_t LzoPageCompressor::max_compressed_bytes() const {
   // liblzo2's documented worst case for LZO1X: in + in/16 + 64 + 3.
   return kCompressPageBytes + kCompressPageBytes / 16 + 64 + 3;
@@ -83,6 +87,11 @@ bool LzoPageCompressor::decompress(std::span<const std::byte> in, std::span<std:
 Lz4PageCompressor::Lz4PageCompressor()
     : state_(new std::byte[static_cast<std::size_t>(LZ4_sizeofState())]) {}
 Lz4PageCompressor::~Lz4PageCompressor() = default;
+
+std::string Lz4PageCompressor::library() const {
+  return std::string("liblz4 ") + LZ4_versionString() +
+         " LZ4_compress_default (LZ4_compress_fast_extState, acceleration 1)";
+}
 
 std::size_t Lz4PageCompressor::max_compressed_bytes() const {
   return static_cast<std::size_t>(LZ4_COMPRESSBOUND(kCompressPageBytes));
@@ -128,6 +137,11 @@ ZstdPageCompressor::ZstdPageCompressor() : ctx_(std::make_unique<Contexts>()) {
   }
 }
 ZstdPageCompressor::~ZstdPageCompressor() = default;
+
+std::string ZstdPageCompressor::library() const {
+  return std::string("libzstd ") + ZSTD_versionString() +
+         " ZSTD_compress_advanced, level 3, ZSTD_getParams(3, 0, 0)";
+}
 
 std::size_t ZstdPageCompressor::max_compressed_bytes() const {
   return ZSTD_COMPRESSBOUND(kCompressPageBytes);

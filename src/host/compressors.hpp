@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "host/compression.hpp"
 
@@ -25,6 +26,8 @@ class PageCompressor {
  public:
   virtual ~PageCompressor() = default;
   [[nodiscard]] virtual Compressor kind() const = 0;
+  // The library, its version as loaded and the call, e.g. "liblz4 1.9.4 LZ4_compress_default".
+  [[nodiscard]] virtual std::string library() const = 0;
   // Room `compress` may need for a page's compressed form; more than a page, since an
   // incompressible page grows.
   [[nodiscard]] virtual std::size_t max_compressed_bytes() const = 0;
@@ -48,6 +51,7 @@ class LzoPageCompressor final : public PageCompressor {
   LzoPageCompressor();
   ~LzoPageCompressor() override;
   [[nodiscard]] Compressor kind() const override { return Compressor::kLzo1x1; }
+  [[nodiscard]] std::string library() const override;
   [[nodiscard]] std::size_t max_compressed_bytes() const override;
   std::size_t compress(std::span<const std::byte> page, std::span<std::byte> out) override;
   [[nodiscard]] bool decompress(std::span<const std::byte> in, std::span<std::byte> page) override;
@@ -61,6 +65,7 @@ class Lz4PageCompressor final : public PageCompressor {
   Lz4PageCompressor();
   ~Lz4PageCompressor() override;
   [[nodiscard]] Compressor kind() const override { return Compressor::kLz4; }
+  [[nodiscard]] std::string library() const override;
   [[nodiscard]] std::size_t max_compressed_bytes() const override;
   std::size_t compress(std::span<const std::byte> page, std::span<std::byte> out) override;
   [[nodiscard]] bool decompress(std::span<const std::byte> in, std::span<std::byte> page) override;
@@ -78,6 +83,7 @@ class ZstdPageCompressor final : public PageCompressor {
   ZstdPageCompressor(const ZstdPageCompressor&) = delete;
   ZstdPageCompressor& operator=(const ZstdPageCompressor&) = delete;
   [[nodiscard]] Compressor kind() const override { return Compressor::kZstd; }
+  [[nodiscard]] std::string library() const override;
   [[nodiscard]] std::size_t max_compressed_bytes() const override;
   std::size_t compress(std::span<const std::byte> page, std::span<std::byte> out) override;
   [[nodiscard]] bool decompress(std::span<const std::byte> in, std::span<std::byte> page) override;

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Pages for scripts/measure-compression.sh, per content class.
+
+  dump-cc1 OUT [--every N] [--age-ms MS] [--max-mib M] [--stop FILE]
+      Polls /proc for running cc1 processes (gcc's compiler proper) until FILE exists. Every
+      N-th cc1 seen is dumped once, after it has run for MS milliseconds: it is stopped
+      (SIGSTOP), the resident pages of its private writable anonymous mappings (the [heap] and
+      unnamed mappings: obstacks, GC pages, mmapped arenas) are read through /proc/PID/pagemap
+      and /proc/PID/mem and appended to OUT, then it continues (SIGCONT). Pages never touched
+      are not resident and are left out, so the dump holds what cc1 really has in memory.
+      Needs root (CAP_SYS_PTRACE, and pagemap's frame bits). Writes OUT.json beside OUT: the
+      processes dumped, their units and page counts.
+  lists --tree TREE --out DIR [--pages N] [--seed S] [--heap FILE]
+      Writes DIR/<class>.list, one file per line, for every class: source (.c, .S of TREE),
+      header (.h, Kconfig*, linker scripts), object (.o, .a built in TREE), text (make's .cmd
+      files in TREE), binary (ELF executables and shared libraries under /usr/bin,
+      /usr/lib/x86_64-linux-gnu and gcc's cc1), compiler_heap (FILE from dump-cc1). Files are
+      taken in a seeded random order until N pages are listed, so a large class is sampled
+      evenly rather than by directory. DIR/lists.json: files and pages per class.
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import struct
+import sys
+import time
+
+PAGE = 4096
+
+
+def anon_ranges(pid):
+    """(start, end, name) of the private writable anonymous mappings of pid."""
+    out = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split(None, 5)
+            addrs, perms = parts[0], parts[1]
+            name = parts[5].strip() if len(parts) > 5 else ""
+            if not perms.startswith("rw") or perms[3] != "p":
+                continue
+            if name not in ("", "[heap]"):
+                continue
+            lo, hi = (int(x, 16) for x in addrs.split("-"))
+            out.append((lo, hi, name or "anon"))
+    return out
+
+
+def dump_process(pid, out):
+    """Appends pid's resident anonymous pages to out; returns {mapping kind: pages}."""
+    counts = {}
+    with open(f"/proc/{pid}/pagemap", "rb") as pm, open(f"/proc/{pid}/mem", "rb") as mem:
+        for lo, hi, name in anon_ranges(pid):
+            n = (hi - lo) // PAGE
+            pm.seek(lo // PAGE * 8)
+            entries = pm.read(n * 8)
+            for i in range(len(entries) // 8):
+                (e,) = struct.unpack_from("<Q", entries, i * 8)
+                if not (e >> 63) & 1:  # not present (never touched, or swapped)
+                    continue
+                mem.seek(lo + i * PAGE)
+                try:
+                    data = mem.read(PAGE)
+                except OSError:
+                    continue
+                if len(data) != PAGE:
+                    continue
+                out.write(data)
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def unit_of(pid):
+    try:
+        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return ""
+    srcs = [a.decode(errors="replace") for a in args if a.endswith((b".c", b".S"))]
+    return srcs[-1] if srcs else ""
+
+
+def cmd_dump_cc1(a):
+    seen = {}  # pid -> first seen (monotonic s)
+    done = set()
+    order = 0
+    dumped = []
+    total = 0
+    limit = a.max_mib << 20
+    with open(a.out, "wb") as out:
+        while not os.path.exists(a.stop):
+            now = time.monotonic()
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                pid = int(d)
+                if pid in done:
+                    continue
+                try:
+                    comm = open(f"/proc/{pid}/comm").read().strip()
+                except OSError:
+                    continue
+                if comm != "cc1":
+                    continue
+                if pid not in seen:
+                    seen[pid] = now
+                    order += 1
+                    if order % a.every:
+                        done.add(pid)  # not one of the sampled processes
+                    continue
+                if now - seen[pid] < a.age_ms / 1000 or total >= limit:
+                    continue
+                done.add(pid)
+                unit = unit_of(pid)
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except OSError:
+                    continue
+                try:
+                    counts = dump_process(pid, out)
+                except OSError:
+                    counts = {}
+                finally:
+                    try:
+                        os.kill(pid, signal.SIGCONT)
+                    except OSError:
+                        pass
+                pages = sum(counts.values())
+                total += pages * PAGE
+                if pages:
+                    dumped.append({"pid": pid, "unit": unit, "age_ms": round((now - seen[pid]) * 1000),
+                                   "pages": counts})
+            time.sleep(0.02)
+    json.dump({"processes_seen": order, "every": a.every, "age_ms": a.age_ms,
+               "processes_dumped": len(dumped), "pages": total // PAGE, "dumps": dumped},
+              open(a.out + ".json", "w"), indent=1)
+
+
+def is_elf(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def walk(root, keep):
+    for d, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(d, name)
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            if keep(name, p):
+                yield p
+
+
+def header_file(name, _):
+    return (name.endswith(".h") or name.startswith("Kconfig") or name.endswith(".lds")
+            or name.endswith(".lds.S"))
+
+
+def cmd_lists(a):
+    t = a.tree
+    classes = {
+        "source": list(walk(t, lambda n, p: n.endswith((".c", ".S")) and not n.endswith(".lds.S"))),
+        "header": list(walk(t, header_file)),
+        "object": list(walk(t, lambda n, p: n.endswith((".o", ".a")))),
+        "text": list(walk(t, lambda n, p: n.startswith(".") and n.endswith(".cmd"))),
+        "binary": [p for root in ("/usr/bin", "/usr/lib/x86_64-linux-gnu")
+                   for p in walk(root, lambda n, p: is_elf(p))]
+                  + [p for p in ("/usr/lib/gcc/x86_64-linux-gnu/12/cc1",) if os.path.exists(p)],
+    }
+    if a.heap:
+        classes["compiler_heap"] = [os.path.abspath(a.heap)]
+    os.makedirs(a.out, exist_ok=True)
+    summary = {}
+    for cls, files in classes.items():
+        files = sorted(set(files))
+        random.Random(f"{a.seed}:{cls}").shuffle(files)
+        picked, pages = [], 0
+        for p in files:
+            if pages >= a.pages:
+                break
+            size = os.path.getsize(p)
+            if size == 0:
+                continue
+            picked.append(p)
+            pages += (size + PAGE - 1) // PAGE
+        with open(os.path.join(a.out, cls + ".list"), "w") as f:
+            f.writelines(p + "\n" for p in picked)
+        summary[cls] = {"files_found": len(files), "files_listed": len(picked), "pages": pages}
+    json.dump(summary, open(os.path.join(a.out, "lists.json"), "w"), indent=1)
+    json.dump(summary, sys.stdout, indent=1)
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("dump-cc1")
+    d.add_argument("out")
+    d.add_argument("--every", type=int, default=4)
+    d.add_argument("--age-ms", type=int, default=250)
+    d.add_argument("--max-mib", type=int, default=512)
+    d.add_argument("--stop", required=True)
+    d.set_defaults(fn=cmd_dump_cc1)
+    l = sub.add_parser("lists")
+    l.add_argument("--tree", required=True)
+    l.add_argument("--out", required=True)
+    l.add_argument("--pages", type=int, default=40000)
+    l.add_argument("--seed", default="1")
+    l.add_argument("--heap")
+    l.set_defaults(fn=cmd_lists)
+    a = ap.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
