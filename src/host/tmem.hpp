@@ -56,8 +56,8 @@ struct TmemData {
   std::vector<std::byte> bytes;  // the stored form (bytes backend only)
   std::uint32_t size = 0;        // bytes the stored form takes: kPageSize raw, less compressed
   bool compressed = false;
-  bool zero = false;             // every byte is zero
-  std::uint8_t first_byte = 0;   // of the stored form: dedup's tree
+  bool zero = false;            // every byte is zero
+  std::uint8_t first_byte = 0;  // of the stored form: dedup's tree
 };
 
 // Where the pools keep page data: fingerprints with compressed sizes from a measured profile
@@ -74,7 +74,7 @@ class TmemBackend {
   // The kept page's content; its bytes go to `out` (4 KiB) when the backend keeps bytes
   // (decompressed when kept compressed).
   virtual Fingerprint load(std::uint64_t handle, std::span<std::byte> out) = 0;
-  // A total order of stored forms (memcmp order of size, then bytes): <0, 0 or >0.
+  // <0, 0 or >0: any total order consistent with equality of stored forms.
   [[nodiscard]] virtual int compare(const TmemData& a, std::uint64_t b) const = 0;
   [[nodiscard]] virtual int compare(std::uint64_t a, std::uint64_t b) const = 0;
   virtual void release(std::uint64_t handle) = 0;
@@ -134,11 +134,11 @@ struct TmemCounters {
 
 // What one operation did, for the caller's cost model.
 struct TmemWork {
-  std::uint32_t copies = 0;         // 4 KiB copies in or out
-  std::uint32_t compressions = 0;   // compressor runs
+  std::uint32_t copies = 0;        // 4 KiB copies in or out
+  std::uint32_t compressions = 0;  // compressor runs
   std::uint32_t decompressions = 0;
-  std::uint32_t compares = 0;       // dedup's full content comparisons
-  std::uint32_t evictions = 0;      // pages evicted to make room
+  std::uint32_t compares = 0;   // dedup's full content comparisons
+  std::uint32_t evictions = 0;  // pages evicted to make room
 };
 
 class Tmem {
@@ -160,7 +160,7 @@ class Tmem {
   // `uuid` is joined, not created.
   std::optional<TmemPoolId> new_pool(TmemClientId client, TmemPoolFlags flags,
                                      std::array<std::uint64_t, 2> uuid = {});
-  void destroy_pool(TmemClientId client, TmemPoolId pool, TmemWork* work = nullptr);
+  void destroy_pool(TmemClientId client, TmemPoolId pool);
 
   PutResult put(TmemClientId client, TmemPoolId pool, const TmemOid& oid, std::uint32_t index,
                 const TmemPage& page, TmemWork* work = nullptr);
@@ -201,7 +201,8 @@ class Tmem {
   bool evict_one();
   void remove_page(Pool& pool, std::map<PageKey, std::unique_ptr<Page>>::iterator it);
   // Stores the content, sharing a descriptor when dedup finds its twin; nullptr on no memory.
-  Descriptor* store_content(const TmemPage& page, bool ephemeral, TmemWork* work);
+  Descriptor* store_content(const TmemPage& page, bool ephemeral,
+                            std::optional<TmemClientId> charged, TmemWork* work);
   void release_content(Descriptor* d);
   [[nodiscard]] std::uint64_t bytes_to_pages(std::uint64_t bytes) const;
 
@@ -215,9 +216,9 @@ class Tmem {
   struct ContentOrder;
   struct Tree;
   std::array<std::unique_ptr<Tree>, 256> dedup_trees_;  // by the stored form's first byte
-  std::uint64_t page_count_ = 0;      // pgps
-  std::uint64_t raw_pages_ = 0;       // descriptors stored raw (a page each)
-  std::uint64_t compressed_bytes_ = 0;  // bytes of descriptors kept compressed
+  std::uint64_t page_count_ = 0;                        // pgps
+  std::uint64_t raw_pages_ = 0;                         // descriptors stored raw (a page each)
+  std::uint64_t compressed_bytes_ = 0;                  // bytes of descriptors kept compressed
   std::uint64_t ephemeral_raw_pages_ = 0, ephemeral_compressed_bytes_ = 0;
   bool frozen_ = false;
   TmemCounters counters_;
