@@ -104,7 +104,10 @@ PageSet PageSet::read(const std::vector<PageGroup>& groups, std::uint64_t max_pa
     set.groups_[g].files_found = files.size();
     for (const fs::path& p : files) {
       if (set.groups_[g].pages >= max_pages) break;
-      if (set.add_file(p, g, max_pages, 1)) {
+      // At most 1/64 of the group from one file, so that a few large libraries do not fill it.
+      const std::uint64_t file_cap =
+          std::min(max_pages, set.groups_[g].pages + std::max<std::uint64_t>(1, max_pages / 64));
+      if (set.add_file(p, g, file_cap, 1)) {
         ++set.groups_[g].files_read;
       } else {
         ++set.groups_[g].files_skipped;

@@ -56,7 +56,7 @@ class PageSet {
 
   // Reads up to `max_pages` pages per group. A folder's files are taken in an order shuffled
   // by `seed`, so a limit samples the whole folder rather than its first subfolders; a file
-  // larger than what is left is cut. With `stride` > 1 only every stride-th page of each file
+  // larger than what is left, or than 1/64 of `max_pages`, is cut to its first pages. With `stride` > 1 only every stride-th page of each file
   // is kept (sampling one large file evenly). Throws InputError naming the group when a path
   // does not exist; unreadable files are counted and skipped. `progress(pages so far)` is
   // called now and then.

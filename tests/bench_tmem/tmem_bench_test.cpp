@@ -130,11 +130,41 @@ TEST(TmemBench, EveryCompressorGivesEveryPageBack) {
   EXPECT_EQ(j["compressors"].size(), 3U);
 }
 
+TEST(TmemBench, PoolsGiveEveryPageBackAndDedupFindsCopies) {
+  const Files f;
+  // A copy of a text file: its pages are duplicates dedup can share.
+  fs::copy_file(f.text / "notes0.txt", f.text / "sub" / "copy.txt");
+  const std::uint64_t copy_pages = expected_pages(f.text / "notes0.txt");
+  TmemBenchConfig cfg;
+  cfg.groups = f.groups();
+  TmemBenchProgress quiet;
+  const TmemBenchResult r = run_tmem_bench(cfg, quiet);
+  for (const CompressorRun& run : r.runs) {
+    ASSERT_TRUE(run.pool && run.pool_dedup) << run.library;
+    for (const PoolPass* p : {&*run.pool, &*run.pool_dedup}) {
+      EXPECT_EQ(p->puts, r.pages);
+      EXPECT_EQ(p->stored, r.pages);
+      EXPECT_EQ(p->got, r.pages) << "every page put is found";
+      EXPECT_EQ(p->mismatches, 0U) << "every page comes back equal";
+      EXPECT_EQ(p->apparent_pages, r.pages);
+      EXPECT_GT(p->pages_used, 0U);
+      EXPECT_LT(p->pages_used, r.pages) << "text compresses";
+      EXPECT_EQ(p->pages_used_after_gets, 0U) << "private ephemeral gets are exclusive";
+      EXPECT_GT(p->put_cpu_s, 0);
+    }
+    EXPECT_EQ(run.pool->deduped_puts, 0U);
+    EXPECT_GE(run.pool_dedup->deduped_puts, copy_pages);
+    EXPECT_LE(run.pool_dedup->pages_used, run.pool->pages_used);
+    // The pool keeps what the library makes of the pages, packed into pages.
+    EXPECT_EQ(run.pool->compressed_puts, r.pages - run.library_pass.raw_pages);
+  }
+}
+
 TEST(TmemBench, MeasuresAProfileThatLoads) {
   const Files f;
-  const std::string text_list = testing::write_file(
-      f.dir / "text.list", (f.text / "notes0.txt").string() + "\n" +
-                               (f.text / "sub" / "notes1.txt").string() + "\n");
+  const std::string text_list =
+      testing::write_file(f.dir / "text.list", (f.text / "notes0.txt").string() + "\n" +
+                                                   (f.text / "sub" / "notes1.txt").string() + "\n");
   const std::string random_list =
       testing::write_file(f.dir / "random.list", (f.random / "blob0.bin").string() + "\n");
   TmemBenchProgress quiet;
@@ -146,8 +176,9 @@ TEST(TmemBench, MeasuresAProfileThatLoads) {
   for (const auto& c : kCompressorSpellings) {
     EXPECT_GT(q.mean_ratio(c.value, ContentClass::kText), 2.0) << c.name;
     EXPECT_DOUBLE_EQ(q.stats(c.value, ContentClass::kOpaque)->raw_share, 1.0) << c.name;
-    EXPECT_EQ(q.stats(c.value, ContentClass::kText)->pages,
-              expected_pages(f.text / "notes0.txt") + expected_pages(f.text / "sub" / "notes1.txt"));
+    EXPECT_EQ(
+        q.stats(c.value, ContentClass::kText)->pages,
+        expected_pages(f.text / "notes0.txt") + expected_pages(f.text / "sub" / "notes1.txt"));
   }
 }
 
@@ -163,7 +194,8 @@ std::pair<int, std::string> run_memvirt(const std::string& args) {
 }
 
 TEST(TmemBenchCommand, BadFlagsAndMissingPathsAreOneLineErrors) {
-  if (std::getenv("MEMVIRT_BIN") == nullptr) GTEST_SKIP() << "MEMVIRT_BIN not set: run through ctest";
+  if (std::getenv("MEMVIRT_BIN") == nullptr)
+    GTEST_SKIP() << "MEMVIRT_BIN not set: run through ctest";
   auto [status, line] = run_memvirt("bench tmem --source /nonexistent/linux -q");
   EXPECT_EQ(status, 2);
   EXPECT_EQ(line, "memvirt: --source: /nonexistent/linux: no such file or directory");
@@ -173,18 +205,20 @@ TEST(TmemBenchCommand, BadFlagsAndMissingPathsAreOneLineErrors) {
   std::tie(status, line) = run_memvirt("bench tmem --pages zero -q");
   EXPECT_NE(status, 0);
   EXPECT_NE(line.find("--pages"), std::string::npos) << line;
-  std::tie(status, line) = run_memvirt("bench tmem --profile-out /tmp/x.json --class sauce=/tmp -q");
+  std::tie(status, line) =
+      run_memvirt("bench tmem --profile-out /tmp/x.json --class sauce=/tmp -q");
   EXPECT_EQ(status, 2);
   EXPECT_NE(line.find("--class"), std::string::npos) << line;
 }
 
 TEST(TmemBenchCommand, WritesResultsJson) {
-  if (std::getenv("MEMVIRT_BIN") == nullptr) GTEST_SKIP() << "MEMVIRT_BIN not set: run through ctest";
+  if (std::getenv("MEMVIRT_BIN") == nullptr)
+    GTEST_SKIP() << "MEMVIRT_BIN not set: run through ctest";
   const Files f;
   const fs::path out = f.dir / "out";
-  const auto [status, line] = run_memvirt(fmt::format(
-      "bench tmem --no-defaults --text {} --binary {} --library-only -q -o {}", f.text.string(),
-      f.random.string(), out.string()));
+  const auto [status, line] = run_memvirt(
+      fmt::format("bench tmem --no-defaults --text {} --binary {} --library-only -q -o {}",
+                  f.text.string(), f.random.string(), out.string()));
   // The random files are not ELF: the binary group is empty, the text group is not.
   EXPECT_EQ(status, 0) << line;
   std::ifstream in(out / "results.json");
