@@ -258,7 +258,7 @@ void require_paths(const std::vector<std::string>& paths, const std::string& fla
 struct TmemCommand {
   std::vector<std::string> binary, text, source, compressors, classes;
   bool no_defaults = false, library_only = false;
-  std::uint64_t pages = 16384, class_pages = 40000;
+  std::uint64_t pages = 16384, class_pages = 40000, class_file_pages = 0;
   std::string out_dir, profile_out, provenance;
 };
 
@@ -298,8 +298,8 @@ int cmd_bench_tmem(const TmemCommand& c, bool quiet) {
       }
       provenance = j.dump();
     }
-    const CompressionProfile p =
-        measure_compression_profile(inputs, c.class_pages, provenance, progress);
+    const CompressionProfile p = measure_compression_profile(
+        inputs, c.class_pages, c.class_file_pages, provenance, progress);
     const std::filesystem::path out(c.profile_out);
     const OutputDir dir(out.has_parent_path() ? out.parent_path().string() : ".");
     dir.write(out.filename().string(), [&](std::ostream& f) { f << p.to_json(); });
@@ -525,6 +525,9 @@ int main(int argc, char** argv) {
   tmem->add_option("--class-pages", tmem_cmd.class_pages,
                    "With --profile-out: pages per class, every n-th page beyond")
       ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  tmem->add_option("--class-file-pages", tmem_cmd.class_file_pages,
+                   "With --profile-out: every k-th page of a longer file, about this many (0: all)")
       ->capture_default_str();
   tmem->add_option("--provenance", tmem_cmd.provenance,
                    "With --profile-out: JSON object of where the pages came from");

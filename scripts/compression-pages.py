@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
 """Pages for scripts/measure-compression.sh, per content class.
 
-  dump-cc1 OUT [--every N] [--age-ms MS] [--max-mib M] [--stop FILE]
+  dump-cc1 OUTDIR [--every N] [--age-ms MS] [--max-mib M] [--stop FILE]
       Polls /proc for running cc1 processes (gcc's compiler proper) until FILE exists. Every
       N-th cc1 seen is dumped once, after it has run for MS milliseconds: it is stopped
       (SIGSTOP), the resident pages of its private writable anonymous mappings (the [heap] and
       unnamed mappings: obstacks, GC pages, mmapped arenas) are read through /proc/PID/pagemap
-      and /proc/PID/mem and appended to OUT, then it continues (SIGCONT). Pages never touched
-      are not resident and are left out, so the dump holds what cc1 really has in memory.
-      Needs root (CAP_SYS_PTRACE, and pagemap's frame bits). Writes OUT.json beside OUT: the
-      processes dumped, their units and page counts.
-  lists --tree TREE --out DIR [--pages N] [--seed S] [--heap FILE]
+      and /proc/PID/mem and written to OUTDIR/cc1-N-PID.pages, then it continues (SIGCONT).
+      Pages never touched are not resident and are left out, so the dump holds what cc1 really
+      has in memory. Stops dumping after M MiB. Needs root (CAP_SYS_PTRACE, and pagemap's
+      present bits). Writes OUTDIR/dumps.json: the processes dumped, their units and pages.
+  lists --tree TREE --out DIR [--pages N] [--seed S] [--heap DIR]
       Writes DIR/<class>.list, one file per line, for every class: source (.c, .S of TREE),
       header (.h, Kconfig*, linker scripts), object (.o, .a built in TREE), text (make's .cmd
       files in TREE), binary (ELF executables and shared libraries under /usr/bin,
-      /usr/lib/x86_64-linux-gnu and gcc's cc1), compiler_heap (FILE from dump-cc1). Files are
-      taken in a seeded random order until N pages are listed, so a large class is sampled
-      evenly rather than by directory. DIR/lists.json: files and pages per class.
+      /usr/lib/x86_64-linux-gnu and gcc's cc1), compiler_heap (the dumps in DIR from
+      dump-cc1). Files are taken in a seeded random order until N pages are listed, so a large
+      class is sampled evenly rather than by directory; a file counts at most N/64 pages, as
+      `memvirt bench tmem --class-file-pages` then samples it (every k-th page), so that a few
+      large files cannot fill a class. DIR/lists.json: files and pages per class.
 """
 import argparse
 import json
@@ -76,7 +78,9 @@ def unit_of(pid):
         args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
     except OSError:
         return ""
-    srcs = [a.decode(errors="replace") for a in args if a.endswith((b".c", b".S"))]
+    # the source file, not the value of -dumpbase-ext (".c")
+    srcs = [a.decode(errors="replace") for a in args
+            if a.endswith((b".c", b".S")) and len(a) > 2 and not a.startswith(b"-")]
     return srcs[-1] if srcs else ""
 
 
@@ -87,53 +91,57 @@ def cmd_dump_cc1(a):
     dumped = []
     total = 0
     limit = a.max_mib << 20
-    with open(a.out, "wb") as out:
-        while not os.path.exists(a.stop):
-            now = time.monotonic()
-            for d in os.listdir("/proc"):
-                if not d.isdigit():
-                    continue
-                pid = int(d)
-                if pid in done:
-                    continue
-                try:
-                    comm = open(f"/proc/{pid}/comm").read().strip()
-                except OSError:
-                    continue
-                if comm != "cc1":
-                    continue
-                if pid not in seen:
-                    seen[pid] = now
-                    order += 1
-                    if order % a.every:
-                        done.add(pid)  # not one of the sampled processes
-                    continue
-                if now - seen[pid] < a.age_ms / 1000 or total >= limit:
-                    continue
-                done.add(pid)
-                unit = unit_of(pid)
-                try:
-                    os.kill(pid, signal.SIGSTOP)
-                except OSError:
-                    continue
-                try:
+    os.makedirs(a.out, exist_ok=True)
+    while not os.path.exists(a.stop):
+        now = time.monotonic()
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            pid = int(d)
+            if pid in done:
+                continue
+            try:
+                comm = open(f"/proc/{pid}/comm").read().strip()
+            except OSError:
+                continue
+            if comm != "cc1":
+                continue
+            if pid not in seen:
+                seen[pid] = now
+                order += 1
+                if order % a.every:
+                    done.add(pid)  # not one of the sampled processes
+                continue
+            if now - seen[pid] < a.age_ms / 1000 or total >= limit:
+                continue
+            done.add(pid)
+            unit = unit_of(pid)
+            path = os.path.join(a.out, f"cc1-{len(dumped) + 1:04d}-{pid}.pages")
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                continue
+            try:
+                with open(path, "wb") as out:
                     counts = dump_process(pid, out)
+            except OSError:
+                counts = {}
+            finally:
+                try:
+                    os.kill(pid, signal.SIGCONT)
                 except OSError:
-                    counts = {}
-                finally:
-                    try:
-                        os.kill(pid, signal.SIGCONT)
-                    except OSError:
-                        pass
-                pages = sum(counts.values())
-                total += pages * PAGE
-                if pages:
-                    dumped.append({"pid": pid, "unit": unit, "age_ms": round((now - seen[pid]) * 1000),
-                                   "pages": counts})
-            time.sleep(0.02)
+                    pass
+            pages = sum(counts.values())
+            total += pages * PAGE
+            if pages:
+                dumped.append({"pid": pid, "unit": unit, "age_ms": round((now - seen[pid]) * 1000),
+                               "file": os.path.basename(path), "pages": counts})
+            elif os.path.exists(path):
+                os.remove(path)
+        time.sleep(0.02)
     json.dump({"processes_seen": order, "every": a.every, "age_ms": a.age_ms,
                "processes_dumped": len(dumped), "pages": total // PAGE, "dumps": dumped},
-              open(a.out + ".json", "w"), indent=1)
+              open(os.path.join(a.out, "dumps.json"), "w"), indent=1)
 
 
 def is_elf(path):
@@ -171,9 +179,11 @@ def cmd_lists(a):
                   + [p for p in ("/usr/lib/gcc/x86_64-linux-gnu/12/cc1",) if os.path.exists(p)],
     }
     if a.heap:
-        classes["compiler_heap"] = [os.path.abspath(a.heap)]
+        classes["compiler_heap"] = [os.path.join(os.path.abspath(a.heap), n)
+                                    for n in os.listdir(a.heap) if n.endswith(".pages")]
     os.makedirs(a.out, exist_ok=True)
     summary = {}
+    per_file = max(1, a.pages // 64)
     for cls, files in classes.items():
         files = sorted(set(files))
         random.Random(f"{a.seed}:{cls}").shuffle(files)
@@ -185,7 +195,7 @@ def cmd_lists(a):
             if size == 0:
                 continue
             picked.append(p)
-            pages += (size + PAGE - 1) // PAGE
+            pages += min(per_file, (size + PAGE - 1) // PAGE)
         with open(os.path.join(a.out, cls + ".list"), "w") as f:
             f.writelines(p + "\n" for p in picked)
         summary[cls] = {"files_found": len(files), "files_listed": len(picked), "pages": pages}

@@ -16,7 +16,8 @@
 # Run as root (it installs packages and reads other processes' memory). Settings (environment):
 #   JOBS=2                      make -j
 #   TARGETS="init/ kernel/ mm/ lib/"   the directories built
-#   PAGES=40000                 pages listed per class (files in a seeded random order)
+#   PAGES=40000                 pages per class (files in a seeded random order, at most
+#                               PAGES/64 from one file)
 #   CC1_EVERY=3 CC1_AGE_MS=250  dump every 3rd cc1, once it has run 250 ms
 #   WORK=/tmp/compression-measure  scratch folder (about 1.5 GB)
 #   MEMVIRT=build/release/memvirt
@@ -60,7 +61,7 @@ fi
 [[ -f $TARBALL ]] || { echo "missing $TARBALL (package $PKG)" >&2; exit 1; }
 
 tree=$WORK/linux-source-6.1
-heap=$WORK/cc1-anon.pages
+heap=$WORK/cc1-anon
 if [[ $REUSE_WORK == 1 && -f $WORK/built ]]; then
   log "reusing the build in $WORK"
 else
@@ -91,7 +92,7 @@ python3 "$helper" lists --tree "$tree" --out "$WORK/lists" --pages "$PAGES" --he
 
 # -- provenance: what files, which machine, which tools
 python3 - "$WORK/provenance.json" "$repo" "$TARBALL" "$PKG" "$TARGETS" "$JOBS" \
-  "$WORK/lists/lists.json" "$heap.json" "$PAGES" <<'PY'
+  "$WORK/lists/lists.json" "$heap/dumps.json" "$PAGES" <<'PY'
 import json, os, subprocess, sys, time
 out_file, repo, tarball, pkg, targets, jobs, lists, heap, pages = sys.argv[1:]
 def out(*c):
@@ -134,7 +135,8 @@ for c in source header object binary compiler_heap text; do
 done
 mkdir -p "$(dirname "$OUT")"
 log "compressing: $MEMVIRT bench tmem --profile-out $OUT"
-"$MEMVIRT" bench tmem --profile-out "$OUT" --provenance "$WORK/provenance.json" "${classes[@]}"
+"$MEMVIRT" bench tmem --profile-out "$OUT" --provenance "$WORK/provenance.json" \
+  --class-pages "$PAGES" --class-file-pages $((PAGES / 64 > 0 ? PAGES / 64 : 1)) "${classes[@]}"
 
 if [[ $KEEP_WORK != 1 ]]; then
   log "removing $WORK"

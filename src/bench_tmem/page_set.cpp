@@ -60,7 +60,7 @@ void collect(const fs::path& root, FileFilter filter, std::vector<fs::path>& out
 }  // namespace
 
 bool PageSet::add_file(const fs::path& p, std::uint32_t group, std::uint64_t max_pages,
-                       std::uint64_t stride) {
+                       std::uint64_t stride, std::uint64_t file_stride) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return false;
   std::error_code ec;
@@ -74,6 +74,7 @@ bool PageSet::add_file(const fs::path& p, std::uint32_t group, std::uint64_t max
     in.read(reinterpret_cast<char*>(page.data()), kPageSize);
     if (in.bad()) return false;
     in.clear();  // a short last page sets eof; its tail stays zero, as in the page cache
+    if (i % file_stride != 0) continue;
     if (pages_seen_++ % stride != 0) continue;  // across files, so small files are sampled too
     bytes_.insert(bytes_.end(), page.begin(), page.end());
     page_group_.push_back(group);
@@ -120,10 +121,14 @@ PageSet PageSet::read(const std::vector<PageGroup>& groups, std::uint64_t max_pa
 }
 
 PageSet PageSet::read_list(const std::string& name, const std::string& list_file,
-                           std::uint64_t max_pages) {
+                           std::uint64_t max_pages, std::uint64_t max_file_pages) {
   std::ifstream in(list_file);
   if (!in) throw InputError(SourcePlace{list_file, 0, name}, "cannot read the file list");
-  std::vector<fs::path> files;
+  struct Listed {
+    fs::path path;
+    std::uint64_t file_stride;
+  };
+  std::vector<Listed> files;
   std::uint64_t total = 0;
   int line_no = 0;
   for (std::string line; std::getline(in, line);) {
@@ -132,14 +137,18 @@ PageSet PageSet::read_list(const std::string& name, const std::string& list_file
     std::error_code ec;
     const std::uintmax_t size = fs::file_size(line, ec);
     if (ec) throw InputError(SourcePlace{list_file, line_no, name}, line + ": " + ec.message());
-    total += (size + kPageSize - 1) / kPageSize;
-    files.emplace_back(line);
+    const std::uint64_t pages = (size + kPageSize - 1) / kPageSize;
+    const std::uint64_t file_stride = max_file_pages > 0 && pages > max_file_pages
+                                          ? (pages + max_file_pages - 1) / max_file_pages
+                                          : 1;
+    total += (pages + file_stride - 1) / file_stride;
+    files.push_back({line, file_stride});
   }
   const std::uint64_t stride = total > max_pages ? (total + max_pages - 1) / max_pages : 1;
   PageSet set;
   set.groups_.push_back(PageSetGroup{name, files.size()});
-  for (const fs::path& p : files) {
-    if (set.add_file(p, 0, max_pages, stride)) {
+  for (const Listed& f : files) {
+    if (set.add_file(f.path, 0, max_pages, stride, f.file_stride)) {
       ++set.groups_[0].files_read;
     } else {
       ++set.groups_[0].files_skipped;

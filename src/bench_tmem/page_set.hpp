@@ -56,21 +56,25 @@ class PageSet {
 
   // Reads up to `max_pages` pages per group. A folder's files are taken in an order shuffled
   // by `seed`, so a limit samples the whole folder rather than its first subfolders; a file
-  // larger than what is left, or than 1/64 of `max_pages`, is cut to its first pages. With `stride` > 1 only every stride-th page of each file
-  // is kept (sampling one large file evenly). Throws InputError naming the group when a path
-  // does not exist; unreadable files are counted and skipped. `progress(pages so far)` is
-  // called now and then.
+  // larger than what is left, or than 1/64 of `max_pages`, is cut to its first pages. With `stride`
+  // > 1 only every stride-th page of each file is kept (sampling one large file evenly). Throws
+  // InputError naming the group when a path does not exist; unreadable files are counted and
+  // skipped. `progress(pages so far)` is called now and then.
   static PageSet read(const std::vector<PageGroup>& groups, std::uint64_t max_pages,
                       std::uint64_t seed = 1,
                       const std::function<void(std::uint64_t)>& progress = {});
-  // Every page of the files listed in `list_file` (one path per line), every stride-th page
-  // when there are more than `max_pages`, as one group named `name`.
+  // The pages of the files listed in `list_file` (one path per line) as one group named
+  // `name`: of a file longer than `max_file_pages` pages every k-th page, about
+  // `max_file_pages` of them (0: no limit), then of all those every stride-th page when there
+  // are more than `max_pages`. Throws InputError naming the list and line of a missing file.
   static PageSet read_list(const std::string& name, const std::string& list_file,
-                           std::uint64_t max_pages);
+                           std::uint64_t max_pages, std::uint64_t max_file_pages = 0);
 
  private:
+  // `file_stride`: every k-th page of this file; `stride`: of those, every stride-th across
+  // files.
   bool add_file(const std::filesystem::path& p, std::uint32_t group, std::uint64_t max_pages,
-                std::uint64_t stride);
+                std::uint64_t stride, std::uint64_t file_stride = 1);
 
   std::vector<std::byte> bytes_;
   std::vector<std::uint32_t> page_group_;

@@ -127,6 +127,7 @@ TmemBenchResult run_tmem_bench(const TmemBenchConfig& cfg, TmemBenchProgress& pr
 
 CompressionProfile measure_compression_profile(const std::vector<ProfileClassInput>& classes,
                                                std::uint64_t max_pages_per_class,
+                                               std::uint64_t max_pages_per_file,
                                                const std::string& provenance_json,
                                                TmemBenchProgress& progress) {
   CompressionProfile profile;
@@ -141,7 +142,8 @@ CompressionProfile measure_compression_profile(const std::vector<ProfileClassInp
   }
   for (const ProfileClassInput& in : classes) {
     const char* cls = spelling_of(kContentClassSpellings, in.content_class);
-    const PageSet pages = PageSet::read_list(cls, in.list_file, max_pages_per_class);
+    const PageSet pages =
+        PageSet::read_list(cls, in.list_file, max_pages_per_class, max_pages_per_file);
     if (pages.pages() == 0) {
       throw InputError(SourcePlace{in.list_file, 0, cls}, "the files listed hold no data");
     }

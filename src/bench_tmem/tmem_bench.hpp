@@ -95,10 +95,11 @@ struct ProfileClassInput {
   ContentClass content_class;
   std::string list_file;  // files of the class, one per line
 };
-// Every page of each class's files (every stride-th beyond `max_pages_per_class`) compressed
-// by every compressor; `provenance_json` goes into the profile as it is.
+// The pages of each class's files (PageSet::read_list's sampling) compressed by every
+// compressor; `provenance_json` goes into the profile as it is.
 CompressionProfile measure_compression_profile(const std::vector<ProfileClassInput>& classes,
                                                std::uint64_t max_pages_per_class,
+                                               std::uint64_t max_pages_per_file,
                                                const std::string& provenance_json,
                                                TmemBenchProgress& progress);
 

@@ -169,7 +169,7 @@ TEST(TmemBench, MeasuresAProfileThatLoads) {
       testing::write_file(f.dir / "random.list", (f.random / "blob0.bin").string() + "\n");
   TmemBenchProgress quiet;
   const CompressionProfile p = measure_compression_profile(
-      {{ContentClass::kText, text_list}, {ContentClass::kOpaque, random_list}}, 1000,
+      {{ContentClass::kText, text_list}, {ContentClass::kOpaque, random_list}}, 1000, 0,
       R"({"sources": "test files"})", quiet);
   const std::string path = testing::write_file(f.dir / "profile.json", p.to_json());
   const CompressionProfile q = CompressionProfile::load(path);
