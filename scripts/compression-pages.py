@@ -16,7 +16,8 @@
       files in TREE), binary (ELF executables and shared libraries under /usr/bin,
       /usr/lib/x86_64-linux-gnu and gcc's cc1), compiler_heap (the dumps in DIR from
       dump-cc1). Files are taken in a seeded random order until N pages are listed, so a large
-      class is sampled evenly rather than by directory; a file counts at most N/64 pages, as
+      class is sampled evenly rather than by directory, and no further once one more would
+      pass N; a file counts at most about N/64 pages, as
       `memvirt bench tmem --class-file-pages` then samples it (every k-th page), so that a few
       large files cannot fill a class. DIR/lists.json: files and pages per class.
 """
@@ -139,7 +140,7 @@ def cmd_dump_cc1(a):
             elif os.path.exists(path):
                 os.remove(path)
         time.sleep(0.02)
-    json.dump({"processes_seen": order, "every": a.every, "age_ms": a.age_ms,
+    json.dump({"processes_seen": order, "every": a.every, "age_ms": a.age_ms, "max_mib": a.max_mib,
                "processes_dumped": len(dumped), "pages": total // PAGE, "dumps": dumped},
               open(os.path.join(a.out, "dumps.json"), "w"), indent=1)
 
@@ -189,13 +190,15 @@ def cmd_lists(a):
         random.Random(f"{a.seed}:{cls}").shuffle(files)
         picked, pages = [], 0
         for p in files:
-            if pages >= a.pages:
-                break
             size = os.path.getsize(p)
             if size == 0:
                 continue
+            n = (size + PAGE - 1) // PAGE
+            n = -(-n // -(-n // per_file))  # what every k-th page of it gives, k = ceil(n / per_file)
+            if pages + n > a.pages:
+                continue  # a smaller file may still fit
             picked.append(p)
-            pages += min(per_file, (size + PAGE - 1) // PAGE)
+            pages += n
         with open(os.path.join(a.out, cls + ".list"), "w") as f:
             f.writelines(p + "\n" for p in picked)
         summary[cls] = {"files_found": len(files), "files_listed": len(picked), "pages": pages}

@@ -113,8 +113,9 @@ json.dump({
                                         f"built: nice -n 19 make -j{jobs} {targets}",
         "binary": "ELF files under /usr/bin and /usr/lib/x86_64-linux-gnu, and gcc's cc1",
         "compiler_heap": f"resident private writable anonymous pages of {heap_info['processes_dumped']} "
-                         f"of the build's {heap_info['processes_seen']} cc1 processes (every "
-                         f"{heap_info['every']}th, dumped once after {heap_info['age_ms']} ms)",
+                         f"of the build's {heap_info['processes_seen']} cc1 processes (one in "
+                         f"{heap_info['every']}, each dumped once after {heap_info['age_ms']} ms "
+                         f"of its life, until {heap_info.get('max_mib', 512)} MiB were dumped)",
         "pages_per_class_listed": json.load(open(lists)),
         "page_budget_per_class": int(pages),
     },

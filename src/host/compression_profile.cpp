@@ -272,12 +272,12 @@ std::string CompressionProfile::to_json() const {
       const auto& s = pc.classes[static_cast<std::size_t>(ks.value)];
       if (!s) continue;
       // Rounded so the file reads well; load() needs no more than this.
-      auto round = [](double x, double unit) { return std::round(x / unit) * unit; };
+      auto round = [](double x, double per_unit) { return std::round(x * per_unit) / per_unit; };
       classes[ks.name] = json{{"pages", s->pages},
-                              {"mean_stored_bytes", round(s->mean_stored_bytes, 0.01)},
-                              {"raw_share", round(s->raw_share, 1e-6)},
-                              {"zero_share", round(s->zero_share, 1e-6)},
-                              {"same_filled_share", round(s->same_filled_share, 1e-6)},
+                              {"mean_stored_bytes", round(s->mean_stored_bytes, 100)},
+                              {"raw_share", round(s->raw_share, 1e6)},
+                              {"zero_share", round(s->zero_share, 1e6)},
+                              {"same_filled_share", round(s->same_filled_share, 1e6)},
                               {"quantiles", s->quantiles}};
     }
     comps[sp.name] = json{
