@@ -11,9 +11,10 @@
       has in memory. Stops dumping after M MiB. Needs root (CAP_SYS_PTRACE, and pagemap's
       present bits). Writes OUTDIR/dumps.json: the processes dumped, their units and pages.
   lists --tree TREE --out DIR [--pages N] [--seed S] [--heap DIR]
-      Writes DIR/<class>.list, one file per line, for every class: source (.c, .S of TREE),
-      header (.h, Kconfig*, linker scripts), object (.o, .a built in TREE), text (make's .cmd
-      files in TREE), binary (ELF executables and shared libraries under /usr/bin,
+      Writes DIR/<class>.list, one file per line, for every class: source (the .c and .S files
+      the build compiled, from make's .cmd files), header (the headers the build read, from the
+      .cmd files' dependency lists, Kconfig files, linker scripts), object (.o, .a built in
+      TREE), text (make's .cmd files in TREE), binary (ELF executables and shared libraries under /usr/bin,
       /usr/lib/x86_64-linux-gnu and gcc's cc1), compiler_heap (the dumps in DIR from
       dump-cc1). Files are taken in a seeded random order until N pages are listed, so a large
       class is sampled evenly rather than by directory, and no further once one more would
@@ -163,16 +164,40 @@ def walk(root, keep):
                 yield p
 
 
-def header_file(name, _):
-    return (name.endswith(".h") or name.startswith("Kconfig") or name.endswith(".lds")
-            or name.endswith(".lds.S"))
+def build_inputs(tree):
+    """The sources the build compiled and the headers it read, from make's .cmd files
+    (source_X := file; deps_X := the headers gcc -MMD found)."""
+    sources, headers = set(), set()
+    for cmd in walk(tree, lambda n, p: n.startswith(".") and n.endswith(".cmd")):
+        in_deps = False
+        for line in open(cmd, errors="replace"):
+            line = line.strip()
+            if line.startswith("source_") and ":=" in line:
+                sources.add(line.split(":=", 1)[1].strip())
+            elif line.startswith("deps_") and ":=" in line:
+                in_deps = True
+            elif in_deps:
+                if not line:
+                    in_deps = False
+                    continue
+                dep = line.rstrip("\\").strip()
+                if dep.startswith("$(wildcard") or not dep.endswith(".h"):
+                    continue
+                headers.add(dep)
+    resolve = lambda f: f if os.path.isabs(f) else os.path.join(tree, f)
+    return ({resolve(f) for f in sources if os.path.isfile(resolve(f))},
+            {resolve(f) for f in headers if os.path.isfile(resolve(f))})
 
 
 def cmd_lists(a):
     t = a.tree
+    compiled, read = build_inputs(t)
     classes = {
-        "source": list(walk(t, lambda n, p: n.endswith((".c", ".S")) and not n.endswith(".lds.S"))),
-        "header": list(walk(t, header_file)),
+        # what the build compiled, and the headers it read plus its Kconfig files and linker
+        # scripts: the page cache of a kernel build, not every file of the tree
+        "source": [p for p in compiled if p.endswith((".c", ".S"))],
+        "header": sorted(read) + [p for p in walk(t, lambda n, p: n.startswith("Kconfig")
+                                                  or n.endswith((".lds", ".lds.S")))],
         "object": list(walk(t, lambda n, p: n.endswith((".o", ".a")))),
         "text": list(walk(t, lambda n, p: n.startswith(".") and n.endswith(".cmd"))),
         "binary": [p for root in ("/usr/bin", "/usr/lib/x86_64-linux-gnu")

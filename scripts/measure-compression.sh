@@ -9,8 +9,9 @@
 # folder, configured (ARCH=x86_64 defconfig), `make prepare`, then a subset of directories
 # built with `nice -n 19 make -j2`. While it builds, scripts/compression-pages.py dump-cc1
 # dumps the resident anonymous memory of running cc1 processes (compiler_heap). Then
-# compression-pages.py lists picks files per class (source, header, object, text from the
-# built tree; binary from /usr/bin and /usr/lib/x86_64-linux-gnu) and `memvirt bench tmem
+# compression-pages.py lists picks files per class (source: the files the build compiled;
+# header: the headers it read, its Kconfig files and linker scripts; object and text: its .o,
+# .a and .cmd files; binary from /usr/bin and /usr/lib/x86_64-linux-gnu) and `memvirt bench tmem
 # --profile-out` compresses every 4 KiB page of them with each compressor.
 #
 # Run as root (it installs packages and reads other processes' memory). Settings (environment):
