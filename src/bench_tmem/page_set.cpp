@@ -36,7 +36,7 @@ bool takes(FileFilter f, const fs::path& p) {
     case FileFilter::kElf:
       return is_elf(p);
     case FileFilter::kNotCompressed:
-      return !is_compressed_name(p);
+      return !is_compressed_name(p) && !is_elf(p);
   }
   return false;
 }

@@ -18,7 +18,8 @@ namespace memvirt {
 enum class FileFilter : std::uint8_t {
   kAny,            // every regular file
   kElf,            // executables and shared libraries (ELF magic)
-  kNotCompressed,  // every file but those already compressed (.gz, .xz, .bz2, .zst, ...)
+  kNotCompressed,  // every file but those already compressed (.gz, .xz, .bz2, .zst, ...) and
+                   // ELF files (a built source tree's objects are not source)
 };
 
 struct PageGroup {

@@ -93,7 +93,7 @@ RC_GTEST_PROP(BytesTmemBackendProperty, RoundTripsOrdersAndVerifies, ()) {
   const std::span<std::byte> s = backend.stored_form_for_testing(handles[victim]);
   if (!s.empty()) {
     const std::size_t at = *rc::gen::inRange<std::size_t>(0, s.size());
-    s[at] ^= std::byte{1U << *rc::gen::inRange(0, 8)};
+    s[at] ^= static_cast<std::byte>(1U << *rc::gen::inRange(0, 8));
     RC_ASSERT(!backend.verify(handles[victim]));
   }
   for (const std::uint64_t h : handles) backend.release(h);
