@@ -31,6 +31,7 @@ nlohmann::json pool_json(const PoolPass& p, const LibraryPass& lib) {
           {"apparent_pages", p.apparent_pages},
           {"pages_used", p.pages_used},
           {"size_ratio", p.size_ratio()},
+          {"slab_ratio", p.slab_ratio()},
           {"deduped_puts", p.deduped_puts},
           {"compressed_puts", p.compressed_puts},
           {"compress_poor", p.compress_poor},
@@ -77,8 +78,8 @@ void print_tmem_report(std::ostream& out, const TmemBenchResult& r) {
     return;
   }
   out << "\n  tmem pool (private ephemeral, compression on): put every page, get every page back\n";
-  out << fmt::format("  {:<9}{:>7}{:>12}{:>12}{:>9}{:>10}{:>10}{:>10}  {}\n", "", "dedup", "put",
-                     "get", "ratio", "put ovh", "get ovh", "deduped", "pages back");
+  out << fmt::format("  {:<9}{:>7}{:>12}{:>12}{:>9}{:>8}{:>10}{:>10}{:>10}  {}\n", "", "dedup",
+                     "put", "get", "ratio", "slab", "put ovh", "get ovh", "deduped", "pages back");
   for (const CompressorRun& run : r.runs) {
     const LibraryPass& l = run.library_pass;
     for (const auto* p : {&run.pool, &run.pool_dedup}) {
@@ -87,9 +88,9 @@ void print_tmem_report(std::ostream& out, const TmemBenchResult& r) {
       const double put = pages_per_cpu_second(pp.puts, pp.put_cpu_s);
       const double get = pages_per_cpu_second(pp.got, pp.get_cpu_s);
       out << fmt::format(
-          "  {:<9}{:>7}{:>12}{:>12}{:>9.2f}{:>9.2f}x{:>9.2f}x{:>10}  {}\n",
+          "  {:<9}{:>7}{:>12}{:>12}{:>9.2f}{:>8.2f}{:>9.2f}x{:>9.2f}x{:>10}  {}\n",
           spelling_of(kCompressorSpellings, run.compressor), pp.dedup ? "on" : "off", rate(put),
-          rate(get), pp.size_ratio(),
+          rate(get), pp.size_ratio(), pp.slab_ratio(),
           overhead(pages_per_cpu_second(l.pages, l.compress_cpu_s), put),
           overhead(pages_per_cpu_second(l.pages, l.decompress_cpu_s), get), pp.deduped_puts,
           pp.mismatches == 0 && pp.got == pp.puts
@@ -98,7 +99,8 @@ void print_tmem_report(std::ostream& out, const TmemBenchResult& r) {
     }
   }
   out << "  put and get in pages per CPU-second; ratio: apparent pages / pages of memory used\n"
-         "  (Xen's counters); ovh: the library's pages per CPU-second over the pool's\n";
+         "  (Xen's counters); slab: apparent bytes / the bytes backend's memory (slots rounded to\n"
+         "  32 bytes, chunks, metadata); ovh: the library's pages per CPU-second over the pool's\n";
 }
 
 nlohmann::json tmem_bench_json(const TmemBenchResult& r) {

@@ -47,6 +47,12 @@ double PoolPass::size_ratio() const {
                          : static_cast<double>(apparent_pages) / static_cast<double>(pages_used);
 }
 
+double PoolPass::slab_ratio() const {
+  return backend_bytes == 0
+             ? 0
+             : static_cast<double>(apparent_pages * kPageSize) / static_cast<double>(backend_bytes);
+}
+
 double pages_per_cpu_second(std::uint64_t pages, double cpu_s) {
   return cpu_s > 0 ? static_cast<double>(pages) / cpu_s : 0;
 }

@@ -54,6 +54,7 @@ struct PoolPass {
   std::uint64_t backend_bytes = 0;          // the slab's memory, metadata included
   std::uint64_t pages_used_after_gets = 0;  // 0: the exclusive gets emptied the pool
   [[nodiscard]] double size_ratio() const;  // apparent pages / pages used
+  [[nodiscard]] double slab_ratio() const;  // apparent bytes / backend bytes
 };
 
 struct CompressorRun {

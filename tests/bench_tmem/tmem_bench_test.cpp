@@ -57,6 +57,7 @@ struct Files {
 };
 
 std::uint64_t expected_pages(const fs::path& dir) {
+  if (fs::is_regular_file(dir)) return (fs::file_size(dir) + kPageSize - 1) / kPageSize;
   std::uint64_t pages = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     if (e.is_regular_file()) pages += (e.file_size() + kPageSize - 1) / kPageSize;
@@ -84,10 +85,11 @@ TEST(TmemBenchPages, FilesBecomePagesWithZeroPaddedTails) {
       }
     }
   }
-  // A page limit cuts each group.
+  // A page limit cuts each group, and no file gives more than 1/64 of it (at least a page).
   const PageSet small = PageSet::read(f.groups(), 3);
   EXPECT_EQ(small.groups()[0].pages, 3U);
-  EXPECT_EQ(small.groups()[1].pages, 3U);
+  EXPECT_EQ(small.groups()[1].pages, 2U) << "two files, a page each";
+  for (const PageSetFile& file : small.files()) EXPECT_LE(file.pages, 1U) << file.path;
 }
 
 TEST(TmemBenchPages, MissingPathNamesTheGroup) {
@@ -119,7 +121,7 @@ TEST(TmemBench, EveryCompressorGivesEveryPageBack) {
     const double random = static_cast<double>(r.groups[1].pages * kPageSize) /
                           static_cast<double>(l.group_stored_bytes[1]);
     EXPECT_GT(text, 2.0) << run.library;
-    EXPECT_LT(random, 1.1) << run.library;
+    EXPECT_LT(random, 1.2) << run.library << ": only blob1's zero-padded last page compresses";
     EXPECT_GE(l.raw_pages, 6U) << "the random files' full pages stay raw";
   }
   std::ostringstream table;
