@@ -11,6 +11,8 @@
 #include "bench_dedup/dedup_bench.hpp"
 #include "bench_dedup/interrupt.hpp"
 #include "bench_dedup/report.hpp"
+#include "bench_tmem/report.hpp"
+#include "bench_tmem/tmem_bench.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "lab/compare.hpp"
@@ -20,6 +22,7 @@
 #include "lab/lab_run.hpp"
 #include "lab/stop_signals.hpp"
 #include "real/calibrate.hpp"
+#include "record/output_dir.hpp"
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
 #include "scenario/scenario.hpp"
@@ -212,6 +215,161 @@ int cmd_bench_dedup(const DedupBenchConfig& cfg, const std::string& profile_file
   return 0;
 }
 
+// One status line on stderr for `bench tmem`'s passes, redrawn in place on a terminal.
+class TmemTerminalProgress final : public TmemBenchProgress {
+ public:
+  explicit TmemTerminalProgress(bool enabled)
+      : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
+  void reading(std::uint64_t pages) override {
+    if (!enabled_ || !tty_) return;
+    fmt::print(stderr, "\r\033[K  reading files: {} pages", pages);
+    std::fflush(stderr);
+  }
+  void pass(std::string_view compressor, std::string_view what, std::uint64_t done,
+            std::uint64_t total) override {
+    if (!enabled_) return;
+    if (!tty_) {
+      // One line per pass where a redrawn line would not show.
+      if (done == 0) fmt::print(stderr, "  {}: {} ({} pages)\n", compressor, what, total);
+      return;
+    }
+    fmt::print(stderr, "\r\033[K  {}: {} {}/{} pages", compressor, what, done, total);
+    std::fflush(stderr);
+  }
+  void pass_done() override {
+    if (enabled_ && tty_) fmt::print(stderr, "\r\033[K");
+  }
+
+ private:
+  bool enabled_;
+  bool tty_;
+};
+
+// Paths named on the command line must exist: one line naming the flag and the path.
+void require_paths(const std::vector<std::string>& paths, const std::string& flag) {
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (!std::filesystem::exists(p, ec)) {
+      throw InputError(SourcePlace{"", 0, flag}, p + ": no such file or directory");
+    }
+  }
+}
+
+struct TmemCommand {
+  std::vector<std::string> binary, text, source, compressors, classes;
+  bool no_defaults = false, library_only = false;
+  std::uint64_t pages = 16384, class_pages = 40000, class_file_pages = 0;
+  std::string out_dir, profile_out, provenance;
+};
+
+int cmd_bench_tmem(const TmemCommand& c, bool quiet) {
+  TmemTerminalProgress progress(!quiet);
+  if (!c.profile_out.empty()) {
+    if (c.classes.empty()) {
+      throw InputError(SourcePlace{"", 0, "--class"}, "--profile-out needs at least one --class");
+    }
+    std::vector<ProfileClassInput> inputs;
+    for (const std::string& spec : c.classes) {
+      const auto eq = spec.find('=');
+      const std::string name = spec.substr(0, eq);
+      std::optional<ContentClass> k;
+      for (const auto& sp : kContentClassSpellings) {
+        if (name == sp.name && sp.value != ContentClass::kUnmeasured &&
+            sp.value != ContentClass::kOpaque) {
+          k = sp.value;
+        }
+      }
+      if (eq == std::string::npos || !k) {
+        throw InputError(SourcePlace{"", 0, "--class"},
+                         "'" + spec +
+                             "': expected CLASS=LISTFILE, CLASS one of source, header, object, "
+                             "binary, compiler_heap, text");
+      }
+      require_paths({spec.substr(eq + 1)}, "--class " + name);
+      inputs.push_back({*k, spec.substr(eq + 1)});
+    }
+    std::string provenance = "{}";
+    if (!c.provenance.empty()) {
+      std::ifstream in(c.provenance);
+      if (!in) throw InputError(SourcePlace{c.provenance, 0, "--provenance"}, "cannot read");
+      const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+      if (!j.is_object()) {
+        throw InputError(SourcePlace{c.provenance, 0, "--provenance"}, "not a JSON object");
+      }
+      provenance = j.dump();
+    }
+    const CompressionProfile p = measure_compression_profile(
+        inputs, c.class_pages, c.class_file_pages, provenance, progress);
+    const std::filesystem::path out(c.profile_out);
+    const OutputDir dir(out.has_parent_path() ? out.parent_path().string() : ".");
+    dir.write(out.filename().string(), [&](std::ostream& f) { f << p.to_json(); });
+    fmt::print("{:<15}", "mean ratio");
+    for (const auto& in : inputs)
+      fmt::print("{:>14}", spelling_of(kContentClassSpellings, in.content_class));
+    fmt::print("\n");
+    for (const auto& sp : kCompressorSpellings) {
+      fmt::print("{:<15}", sp.name);
+      for (const auto& in : inputs)
+        fmt::print("{:>14.2f}", p.mean_ratio(sp.value, in.content_class));
+      fmt::print("\n");
+    }
+    fmt::print("Wrote {}\n", c.profile_out);
+    return 0;
+  }
+  if (!c.classes.empty()) {
+    throw InputError(SourcePlace{"", 0, "--class"}, "only with --profile-out");
+  }
+  require_paths(c.binary, "--binary");
+  require_paths(c.text, "--text");
+  require_paths(c.source, "--source");
+  TmemBenchConfig cfg;
+  cfg.pages_per_group = c.pages;
+  cfg.run_pool = !c.library_only;
+  if (!c.no_defaults) {
+    for (PageGroup& g : default_tmem_groups("")) {
+      if (g.name == "binary" && !c.binary.empty()) continue;
+      if (g.name == "text" && !c.text.empty()) continue;
+      cfg.groups.push_back(std::move(g));
+    }
+  }
+  auto add = [&](const char* name, const std::vector<std::string>& paths, FileFilter f) {
+    if (paths.empty()) return;
+    PageGroup g{name, {}, f};
+    for (const auto& p : paths) g.paths.emplace_back(p);
+    cfg.groups.push_back(std::move(g));
+  };
+  add("binary", c.binary, FileFilter::kElf);
+  add("text", c.text, FileFilter::kNotCompressed);
+  add("source", c.source, FileFilter::kNotCompressed);
+  if (cfg.groups.empty()) {
+    throw InputError(SourcePlace{"", 0, "--no-defaults"},
+                     "no files to read: name --binary, --text or --source paths");
+  }
+  if (!c.compressors.empty()) {
+    cfg.compressors.clear();
+    for (const std::string& name : c.compressors) {
+      bool found = false;
+      for (const auto& sp : kCompressorSpellings) {
+        if (name == sp.name) {
+          cfg.compressors.push_back(sp.value);
+          found = true;
+        }
+      }
+      if (!found) {
+        throw InputError(SourcePlace{"", 0, "--compressor"},
+                         "'" + name + "': expected lzo1x-1, lz4 or zstd");
+      }
+    }
+  }
+  const TmemBenchResult r = run_tmem_bench(cfg, progress);
+  print_tmem_report(std::cout, r);
+  if (!c.out_dir.empty()) {
+    write_tmem_outputs(c.out_dir, r);
+    fmt::print("\n  results in {}/results.json\n", c.out_dir);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -343,6 +501,38 @@ int main(int argc, char** argv) {
   dedup->add_option("-o,--out", dedup_out, "Output folder for results.json and timeline.csv");
   dedup->add_flag("-q,--quiet", quiet, "No progress on stderr");
 
+  TmemCommand tmem_cmd;
+  CLI::App* tmem = bench->add_subcommand(
+      "tmem",
+      "Real files in a real tmem pool with each compressor, beside the compressor library alone");
+  tmem->add_option("--binary", tmem_cmd.binary,
+                   "Executables and libraries to read (ELF files; default /usr/bin, "
+                   "/usr/lib/x86_64-linux-gnu)");
+  tmem->add_option("--text", tmem_cmd.text,
+                   "Text to read (default /usr/share/doc, /usr/share/common-licenses)");
+  tmem->add_option("--source", tmem_cmd.source, "A source tree to read, e.g. an unpacked Linux");
+  tmem->add_flag("--no-defaults", tmem_cmd.no_defaults, "Read only the paths named");
+  tmem->add_option("--pages", tmem_cmd.pages, "Pages read per group (binary, text, source)")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  tmem->add_option("--compressor", tmem_cmd.compressors, "lzo1x-1, lz4 or zstd (default all)");
+  tmem->add_flag("--library-only", tmem_cmd.library_only, "Only the compressor library, no pool");
+  tmem->add_option("-o,--out", tmem_cmd.out_dir, "Output folder for results.json");
+  tmem->add_option("--profile-out", tmem_cmd.profile_out,
+                   "Measure a compression profile (memvirt-compression-profile/1) instead");
+  tmem->add_option("--class", tmem_cmd.classes,
+                   "With --profile-out: CLASS=LISTFILE, the files of one content class");
+  tmem->add_option("--class-pages", tmem_cmd.class_pages,
+                   "With --profile-out: pages per class, every n-th page beyond")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  tmem->add_option("--class-file-pages", tmem_cmd.class_file_pages,
+                   "With --profile-out: every k-th page of a longer file, about this many (0: all)")
+      ->capture_default_str();
+  tmem->add_option("--provenance", tmem_cmd.provenance,
+                   "With --profile-out: JSON object of where the pages came from");
+  tmem->add_flag("-q,--quiet", quiet, "No progress on stderr");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -360,6 +550,7 @@ int main(int argc, char** argv) {
     if (*image) return cmd_lab_image(image_opt, probe);
     if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column, cmp_align);
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);
+    if (*tmem) return cmd_bench_tmem(tmem_cmd, quiet);
     if (*dedup) {
       std::string why;
       const auto size = parse_bytes(dedup_size, &why);

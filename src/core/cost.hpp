@@ -36,6 +36,13 @@ enum class Op : std::uint8_t {
   kPageCacheReadPage,       // read(2) of one cached 4 KiB page (lookup and copy to the program)
   kPageCacheWritePage,      // write(2) of one 4 KiB page into the page cache (it becomes dirty)
   kReclaimCleanPage,        // reclaim's work to take one clean page out of the page cache
+  kPageCopy,                // memcpy of one 4 KiB page (tmem's copy in or out)
+  kLzoCompressPage,         // LZO1X-1 compression of one 4 KiB page
+  kLzoDecompressPage,       // LZO1X decompression of one compressed page
+  kLz4CompressPage,         // LZ4 compression of one 4 KiB page
+  kLz4DecompressPage,       // LZ4 decompression of one compressed page
+  kZstdCompressPage,        // zstd (level 3) compression of one 4 KiB page
+  kZstdDecompressPage,      // zstd decompression of one compressed page
   kCount
 };
 
@@ -92,6 +99,24 @@ inline constexpr std::array<OpInfo, static_cast<std::size_t>(Op::kCount)> kOpInf
      "measured by scripts/measure-page-cache.py as posix_fadvise(POSIX_FADV_DONTNEED) of "
      "cached clean pages (invalidate_mapping_pages, the per-page work of __remove_mapping "
      "without the LRU scan), Linux 6.18, AMD EPYC VM, 2026-12-01: 162 and 169 ns per page"},
+    // Compressor costs are measured on pages of real files found on the calibrating machine,
+    // half ELF executables and libraries (/usr/bin, /usr/lib/x86_64-linux-gnu), half C headers
+    // (/usr/include): the binary and header classes of the kernel-build profile
+    // (profiles/compression/kernel-build.json). The source field records the pages' mean
+    // compression ratio, or says when generated pages had to stand in.
+    {"page_copy", "memcpy of one 4 KiB page to another, both out of cache"},
+    {"lzo_compress_page",
+     "LZO1X-1 (liblzo2 lzo1x_1_compress) of one 4 KiB page of real files: half binaries, "
+     "half C headers"},
+    {"lzo_decompress_page",
+     "LZO1X decompression (lzo1x_decompress_safe) of one page LZO1X-1 compressed, real files"},
+    {"lz4_compress_page",
+     "LZ4_compress_default of one 4 KiB page of real files: half binaries, half C headers"},
+    {"lz4_decompress_page", "LZ4_decompress_safe of one page LZ4 compressed, real files"},
+    {"zstd_compress_page",
+     "zstd level 3 (Linux crypto/zstd.c parameters) of one 4 KiB page of real files: half "
+     "binaries, half C headers"},
+    {"zstd_decompress_page", "ZSTD_decompressDCtx of one page zstd compressed, real files"},
 }};
 
 // Picoseconds of CPU time, exact and additive.

@@ -9,11 +9,14 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <vector>
 
 #include "core/rng.hpp"
+#include "host/compressors.hpp"
+#include "host/content.hpp"
 
 namespace memvirt {
 namespace {
@@ -51,6 +54,26 @@ double median_ns_per_page(const CalibrationOptions& opt, Setup setup, Body body)
     const auto t1 = Clock::now();
     samples.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() /
                       static_cast<double>(opt.pages));
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+double thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+// As median_ns_per_page, in CPU time of the measuring thread: pure computation (copies,
+// compression) measured so on a busy machine does not count the time other programs run.
+template <typename Body>
+double median_cpu_ns_per_page(const CalibrationOptions& opt, Body body) {
+  std::vector<double> samples;
+  for (int r = 0; r < opt.repeats; ++r) {
+    const double t0 = thread_cpu_ns();
+    body();
+    samples.push_back((thread_cpu_ns() - t0) / static_cast<double>(opt.pages));
   }
   std::sort(samples.begin(), samples.end());
   return samples[samples.size() / 2];
@@ -135,6 +158,73 @@ std::uint32_t jhash2(const std::uint32_t* k, std::size_t length, std::uint32_t i
       break;
   }
   return c;
+}
+
+// Up to `pages` pages of the regular files under `roots` (sorted, symbolic links left out)
+// that `take` accepts, appended to `out`; returns how many were added.
+std::uint64_t read_file_pages(const std::vector<std::filesystem::path>& roots,
+                              const std::function<bool(const std::filesystem::path&)>& take,
+                              std::uint64_t pages, std::vector<std::byte>& out) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  for (const fs::path& root : roots) {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator
+             it(root, fs::directory_options::skip_permission_denied, ec),
+         end;
+         it != end; it.increment(ec)) {
+      if (ec) break;
+      if (!it->is_symlink(ec) && it->is_regular_file(ec)) files.push_back(it->path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::uint64_t added = 0;
+  std::vector<std::byte> page(4096);
+  for (const fs::path& f : files) {
+    if (added >= pages) break;
+    if (!take(f)) continue;
+    std::ifstream in(f, std::ios::binary);
+    while (added < pages && in) {
+      std::fill(page.begin(), page.end(), std::byte{0});
+      in.read(reinterpret_cast<char*>(page.data()), 4096);
+      if (in.gcount() == 0) break;
+      out.insert(out.end(), page.begin(), page.end());
+      ++added;
+    }
+  }
+  return added;
+}
+
+bool is_elf(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic,
+                                          "\x7f"
+                                          "ELF",
+                                          4) == 0;
+}
+
+// Pages for the compressor costs: real files of this machine, half ELF binaries and half C
+// headers (the kernel-build profile's binary and header classes); generated pages of class 3
+// (half random words) fill in what the machine lacks. `how` says which.
+std::vector<std::byte> compressor_pages(std::uint64_t pages, std::string* how) {
+  std::vector<std::byte> out;
+  const std::uint64_t bins =
+      read_file_pages({"/usr/bin", "/usr/lib/x86_64-linux-gnu"}, is_elf, pages / 2, out);
+  const std::uint64_t headers = read_file_pages(
+      {"/usr/include"}, [](const std::filesystem::path& p) { return p.extension() == ".h"; },
+      pages - bins, out);
+  std::uint64_t generated = 0;
+  std::vector<std::byte> page(4096);
+  while (out.size() < pages * 4096) {
+    generate_page_bytes(make_fingerprint(++generated, 3U), page);
+    out.insert(out.end(), page.begin(), page.end());
+  }
+  *how = fmt::format(
+      "{} pages of ELF files (/usr/bin, /usr/lib/x86_64-linux-gnu), {} of C "
+      "headers (/usr/include){}",
+      bins, headers, generated ? fmt::format(", {} generated (class 3)", generated) : "");
+  return out;
 }
 
 }  // namespace
@@ -274,6 +364,76 @@ CostProfile calibrate(const CalibrationOptions& opt,
                                          }
                                        }
                                      }));
+  }
+  {
+    // Copies between two buffers larger than the caches, as tmem copies guest pages.
+    Mapping dst(bytes);
+    dst.touch_all();
+    const double copy_ns = median_cpu_ns_per_page(opt, [&] {
+      for (std::size_t i = 0; i < opt.pages; ++i) std::memcpy(dst.page(i), buf.page(i), 4096);
+      g_sink = static_cast<std::uint64_t>(*dst.page(opt.pages / 2));
+    });
+    profile.set(Op::kPageCopy, copy_ns, how + ", CPU time");
+    if (log)
+      log(fmt::format("{:<26} {:>9.1f} ns", kOpInfo[static_cast<std::size_t>(Op::kPageCopy)].key,
+                      copy_ns));
+  }
+  {
+    // Compression speed hardly depends on the cache, so 16 MiB of pages are enough.
+    CalibrationOptions copt = opt;
+    copt.pages = std::min<std::uint64_t>(opt.pages, 4096);
+    std::string pages_how;
+    const std::vector<std::byte> pages = compressor_pages(copt.pages, &pages_how);
+    struct CompressorOps {
+      Compressor kind;
+      Op compress, decompress;
+    };
+    for (const CompressorOps& c :
+         {CompressorOps{Compressor::kLzo1x1, Op::kLzoCompressPage, Op::kLzoDecompressPage},
+          CompressorOps{Compressor::kLz4, Op::kLz4CompressPage, Op::kLz4DecompressPage},
+          CompressorOps{Compressor::kZstd, Op::kZstdCompressPage, Op::kZstdDecompressPage}}) {
+      const auto comp = make_page_compressor(c.kind);
+      const std::size_t room = comp->max_compressed_bytes();
+      std::vector<std::byte> out(copt.pages * room);
+      std::vector<std::size_t> sizes(copt.pages);
+      auto page = [&](std::size_t i) {
+        return std::span<const std::byte>(pages).subspan(i * 4096, 4096);
+      };
+      const double compress_ns = median_cpu_ns_per_page(copt, [&] {
+        for (std::size_t i = 0; i < copt.pages; ++i)
+          sizes[i] = comp->compress(page(i), std::span(out).subspan(i * room, room));
+      });
+      std::size_t compressed = 0, stored = 0;
+      for (const std::size_t n : sizes) {
+        compressed += n < 4096 ? 1 : 0;
+        stored += std::min<std::size_t>(n, 4096);
+      }
+      const std::string source = fmt::format(
+          "memvirt calibrate on {} ({}), median of {} runs over {} pages, CPU time: {}; {} of them "
+          "compress below a page, mean ratio {:.2f}",
+          model, date, opt.repeats, copt.pages, pages_how, compressed,
+          static_cast<double>(copt.pages * 4096) / static_cast<double>(stored));
+      auto note = [&](Op op, double ns) {
+        profile.set(op, ns, source);
+        if (log)
+          log(fmt::format("{:<26} {:>9.1f} ns", kOpInfo[static_cast<std::size_t>(op)].key, ns));
+      };
+      note(c.compress, compress_ns);
+      // Per page decompressed: pages kept raw are never decompressed.
+      std::vector<std::byte> back(4096);
+      CalibrationOptions dopt = copt;
+      dopt.pages = std::max<std::size_t>(compressed, 1);
+      note(c.decompress, median_cpu_ns_per_page(dopt, [&] {
+             bool ok = true;
+             for (std::size_t i = 0; i < copt.pages; ++i) {
+               if (sizes[i] < 4096) {
+                 ok &= comp->decompress(std::span(out).subspan(i * room, sizes[i]), back);
+               }
+             }
+             if (!ok) throw std::runtime_error("calibrate: a page did not decompress");
+             g_sink = static_cast<std::uint64_t>(back[100]);
+           }));
+    }
   }
   return profile;
 }
