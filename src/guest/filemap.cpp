@@ -11,12 +11,14 @@
 
 namespace memvirt {
 
-FileId GuestKernel::create_file(Bytes size, std::uint64_t content, Bytes reserve) {
+FileId GuestKernel::create_file(Bytes size, std::uint64_t content, Bytes reserve,
+                                ContentClass cls) {
   if (disk_ == nullptr) throw std::logic_error("the guest has no disk for files");
   GuestFile f;
   f.live = true;
   f.pages = size.pages();
   f.content = content;
+  f.content_class = cls;
   f.extent_pages = std::max(f.pages, reserve.pages());
   const std::uint64_t sectors = f.extent_pages * kSectorsPerPage;
   // The first freed extent that holds it (space of unlinked files), else the end.
@@ -45,7 +47,7 @@ FileId GuestKernel::create_file(Bytes size, std::uint64_t content, Bytes reserve
 Fingerprint GuestKernel::image_content(const GuestFile& f, std::uint64_t page) const {
   if (const auto it = f.on_disk.find(page); it != f.on_disk.end()) return it->second;
   if (f.content == 0) return kZeroContent;
-  return make_fingerprint(image_page_hash(f.content, page));
+  return make_fingerprint(image_page_hash(f.content, page), f.content_class);
 }
 
 Fingerprint GuestKernel::file_content(FileId id, std::uint64_t page) const {

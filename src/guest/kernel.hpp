@@ -135,6 +135,7 @@ struct GuestFile {
   MappingId mapping;          // its page cache
   std::uint64_t pages = 0;    // size
   std::uint64_t content = 0;  // what its pages hold until written: one value per image file
+  ContentClass content_class = ContentClass::kOpaque;
   std::uint64_t first_sector = 0;
   std::uint64_t extent_pages = 0;  // disk space reserved
   std::uint64_t cached = 0;        // resident pages
@@ -252,10 +253,11 @@ class GuestKernel {
   CpuTime exit(std::uint32_t pid);
 
   // Files (filemap.cpp). A file created with `content` holds, until written, page i =
-  // make_fingerprint(hash(content, i)): the same in every guest booted from one image.
+  // make_fingerprint(hash(content, i), cls): the same in every guest booted from one image.
   // Its disk space is reserved for `reserve` (at least its size): the first extent an
   // unlinked file left that holds it, else after the last file.
-  FileId create_file(Bytes size, std::uint64_t content, Bytes reserve = Bytes{0});
+  FileId create_file(Bytes size, std::uint64_t content, Bytes reserve = Bytes{0},
+                     ContentClass cls = ContentClass::kOpaque);
   // read(2) of pages [first, first + pages), through the page cache with readahead.
   TouchResult read_file(std::uint32_t pid, FileId file, std::uint64_t first, std::uint64_t pages,
                         unsigned cpu = 0);

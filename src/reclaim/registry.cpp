@@ -5,6 +5,8 @@
 #include "reclaim/pageone.hpp"
 #include "reclaim/ppr.hpp"
 #include "reclaim/reporting.hpp"
+#include "reclaim/selfballoon.hpp"
+#include "reclaim/tmem_frontends.hpp"
 
 namespace memvirt {
 
@@ -16,6 +18,8 @@ MechanismRegistry make_mechanism_registry() {
   r.add<FreePageReporting>("reporting");
   r.add<Balloon>("balloon");
   r.add<FreePageHinting>("hinting");
+  r.add<TmemFrontends>("tmem");
+  r.add<SelfBalloon>("selfballoon");
   return r;
 }
 

@@ -10,6 +10,7 @@ namespace memvirt {
 struct XenHost::Domain {
   VmHandle vm;
   std::uint64_t max_pages = 0;
+  std::uint64_t boot_pages = 0;
   std::uint64_t target = 0;
   std::vector<Gfn> ballooned;  // guest frames with no memory behind them
   bool work_queued = false;
@@ -80,6 +81,7 @@ bool XenHost::create_domain(const VmHandle& vm, std::uint64_t pages) {
   auto d = std::make_unique<Domain>();
   d->vm = vm;
   d->max_pages = total;
+  d->boot_pages = pages;
   d->target = pages;
   // The frames above the initial reservation were never populated: the driver's initial
   // balloon holds them. The guest allocates them before anything runs, so they are free.
@@ -124,6 +126,11 @@ std::uint64_t XenHost::domain_pages(VmId vm) const {
 std::uint64_t XenHost::max_pages(VmId vm) const {
   const Domain* d = find(vm);
   return d != nullptr ? d->max_pages : 0;
+}
+
+std::uint64_t XenHost::boot_pages(VmId vm) const {
+  const Domain* d = find(vm);
+  return d != nullptr ? d->boot_pages : 0;
 }
 
 void XenHost::kick(Domain& d) {

@@ -54,6 +54,7 @@ class XenHost {
   [[nodiscard]] std::uint64_t target(VmId vm) const;
   [[nodiscard]] std::uint64_t domain_pages(VmId vm) const;  // tot_pages: the reservation
   [[nodiscard]] std::uint64_t max_pages(VmId vm) const;     // maxmem
+  [[nodiscard]] std::uint64_t boot_pages(VmId vm) const;    // the reservation it was built with
 
   // Hypervisor memory: free heap (what tmem may use) and used (dom0, domains, tmem).
   [[nodiscard]] std::uint64_t free_pages() const;

@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "core/compose.hpp"
+#include "reclaim/selfballoon.hpp"
+#include "reclaim/tmem_frontends.hpp"
 #include "scenario/experiments.hpp"
 #include "workload/file_reader.hpp"
 #include "workload/kernel_build.hpp"
@@ -109,6 +111,12 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   const MechanismRegistry mechanisms = make_mechanism_registry();
   for (Params m : p.sequence("reclaim")) {
     s.reclaim.push_back(mechanisms.parse(m));
+    const bool of_xen = s.reclaim.back()->as<TmemFrontends>() != nullptr ||
+                        s.reclaim.back()->as<SelfBalloon>() != nullptr;
+    if (of_xen && !xen) {
+      m.fail("impl",
+             fmt::format("{} runs on Xen: set host.hypervisor: xen", s.reclaim.back()->name()));
+    }
   }
 
   Params ex = p.child("experiment");

@@ -103,7 +103,7 @@ std::optional<FileId> KernelBuild::cmd_file(std::size_t step) const {
 
 void KernelBuild::start(const WorkloadEnv& env) {
   env_ = env;
-  content_.emplace(env.seed, env.vm_index, 3000 + env.workload_index);
+  content_.emplace(env.seed, env.vm_index, 3000 + env.workload_index, ContentClass::kCompilerHeap);
   // A build's outputs hold the same contents in every VM and every build of one tree: a
   // kernel build is reproducible but for the few files that embed the build's time [assumed].
   output_base_ = splitmix64(name_hash(cfg_.image) ^ name_hash("kernel_build outputs"));
@@ -114,10 +114,19 @@ void KernelBuild::start(const WorkloadEnv& env) {
     // VMs has the same pages.
     GuestKernel& k = *env_.kernel;
     const std::uint64_t image = name_hash(cfg_.image);
+    // What each tree file holds: a compile unit reads its source first, then its headers.
+    std::vector<bool> is_source(prof_->tree.size(), false);
+    for (const KernelBuildProfile::Step& s : prof_->steps) {
+      if (!s.link && !s.reads.empty() && (s.reads.front() & KernelBuildProfile::kStepOutput) == 0) {
+        is_source[s.reads.front()] = true;
+      }
+    }
     tree_.reserve(prof_->tree.size());
-    for (const KernelBuildProfile::TreeFile& f : prof_->tree) {
+    for (std::size_t i = 0; i < prof_->tree.size(); ++i) {
+      const KernelBuildProfile::TreeFile& f = prof_->tree[i];
       const std::uint64_t content = std::max<std::uint64_t>(1, splitmix64(image ^ f.path_hash));
-      tree_.push_back(k.create_file(Bytes::from_pages(file_pages(f.bytes)), content));
+      tree_.push_back(k.create_file(Bytes::from_pages(file_pages(f.bytes)), content, Bytes{0},
+                                    is_source[i] ? ContentClass::kSource : ContentClass::kHeader));
     }
     next_command();
   });
@@ -469,8 +478,9 @@ void KernelBuild::compute_phase(std::uint32_t slot) {
   run_then(slot, work + share);
 }
 
-Fingerprint KernelBuild::output_content(std::uint64_t hash, std::uint64_t page) const {
-  return make_fingerprint(splitmix64(output_base_ ^ splitmix64(hash + page)));
+Fingerprint KernelBuild::output_content(std::uint64_t hash, std::uint64_t page,
+                                        ContentClass cls) const {
+  return make_fingerprint(splitmix64(output_base_ ^ splitmix64(hash + page)), cls);
 }
 
 void KernelBuild::write_phase(std::uint32_t slot) {
@@ -490,9 +500,10 @@ void KernelBuild::write_phase(std::uint32_t slot) {
   }
   if (j.offset < total) {
     const std::uint64_t hash = j.writing_cmd ? s.out_hash ^ kCmdSalt : s.out_hash;
-    const TouchResult r =
-        k.write_file(j.pid, FileId{file}, j.offset, std::min(request_pages_, total - j.offset),
-                     [this, hash](std::uint64_t page) { return output_content(hash, page); });
+    const TouchResult r = k.write_file(
+        j.pid, FileId{file}, j.offset, std::min(request_pages_, total - j.offset),
+        [this, hash, cls = j.writing_cmd ? ContentClass::kText : ContentClass::kObject](
+            std::uint64_t page) { return output_content(hash, page, cls); });
     j.offset += r.pages;
     stats_.pages_touched.add(r.pages);
     if (r.status == TouchStatus::kOutOfMemory || r.status == TouchStatus::kKilled ||

@@ -111,7 +111,8 @@ class KernelBuild final : public Workload {
   void finish_job(std::uint32_t slot, bool ok);
   [[nodiscard]] FileId read_file_of(std::uint32_t ref) const;
   [[nodiscard]] CpuTime program_cpu(const KernelBuildProfile::Step& s) const;
-  [[nodiscard]] Fingerprint output_content(std::uint64_t hash, std::uint64_t page) const;
+  [[nodiscard]] Fingerprint output_content(std::uint64_t hash, std::uint64_t page,
+                                           ContentClass cls) const;
   [[nodiscard]] bool alive(std::uint32_t pid) const;
 
   Config cfg_;

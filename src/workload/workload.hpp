@@ -63,12 +63,14 @@ std::uint64_t read_touch_chunk(Params& p);
 // counter per program through a bijective mix, so two draws never collide).
 class UniqueContent {
  public:
-  UniqueContent(std::uint64_t seed, std::uint64_t vm, std::uint64_t stream)
-      : base_(splitmix64(seed ^ splitmix64(vm * 0x100000001B3ULL + stream))) {}
-  Fingerprint next() { return make_unique_fingerprint(splitmix64(base_ + counter_++)); }
+  UniqueContent(std::uint64_t seed, std::uint64_t vm, std::uint64_t stream,
+                ContentClass cls = ContentClass::kOpaque)
+      : base_(splitmix64(seed ^ splitmix64(vm * 0x100000001B3ULL + stream))), class_(cls) {}
+  Fingerprint next() { return make_unique_fingerprint(splitmix64(base_ + counter_++), class_); }
 
  private:
   std::uint64_t base_;
+  ContentClass class_;
   std::uint64_t counter_ = 0;
 };
 

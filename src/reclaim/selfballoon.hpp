@@ -1,0 +1,75 @@
+// Self-ballooning: the guest sizes its own balloon from its own memory need, Committed_AS, and
+// gives the rest to Xen (where tmem absorbs it). Two drivers:
+//  - kernel: drivers/xen/xen-selfballoon.c (Linux 3.1+, the seed's in-kernel patch went
+//    there): every 5 s, goal = Committed_AS + totalreserve_pages + reserved_mb; the target
+//    moves from the current size by (cur - goal) / 8 down or (goal - cur) / 1 up; never below
+//    a floor: totalreserve + min_usable_mb, or, when that is 0, a piecewise linear function
+//    of the useful memory U = max_pfn - totalreserve (U < 16 MiB: no ballooning; < 64 MiB:
+//    16 + (U - 16) / 2; < 512 MiB: 40 + (U - 40) / 8; else 99 + (U - 99) / 32, plus the
+//    reserve).
+//  - xenballoond: the 2010 user-space daemon (Xen's tools/xenballoon/xenballoond): every 1 s,
+//    goal = Committed_AS, down-hysteresis 10, up 1, floor the balloon driver's
+//    minimum_target() (136 MiB for a 384 MiB guest).
+// max_pfn is the memory the domain booted with. The balloon driver then moves the domain
+// towards the target (XenHost).
+#pragma once
+
+#include "reclaim/mechanism.hpp"
+#include "reclaim/per_vm.hpp"
+
+namespace memvirt {
+
+enum class SelfBalloonDriver : std::uint8_t { kKernel, kXenballoond };
+inline constexpr std::array<Spelling<SelfBalloonDriver>, 2> kSelfBalloonDriverSpellings{
+    {{SelfBalloonDriver::kKernel, "kernel"}, {SelfBalloonDriver::kXenballoond, "xenballoond"}}};
+
+struct SelfBalloonConfig {
+  SelfBalloonDriver driver = SelfBalloonDriver::kKernel;
+  Duration interval = Duration::seconds(5);
+  std::uint32_t down_hysteresis = 8;
+  std::uint32_t up_hysteresis = 1;
+  Bytes reserved{0};    // selfballoon_reserved_mb
+  Bytes min_usable{0};  // selfballoon_min_usable_mb; 0: the piecewise floor
+};
+
+struct SelfBalloonStats {
+  Counter steps;          // worker runs that set a target
+  Counter floored_steps;  // steps the floor raised
+  void visit(StatsVisitor& v) const;
+};
+
+class SelfBalloon final : public Mechanism {
+ public:
+  using Config = SelfBalloonConfig;
+  explicit SelfBalloon(SelfBalloonConfig cfg);
+  ~SelfBalloon() override;
+  static SelfBalloonConfig config_from(Params& p);
+
+  [[nodiscard]] std::string name() const override { return "selfballoon"; }
+  void start(const MechanismEnv& env) override;
+  void attach(const VmHandle& vm) override;
+  void detach(VmId vm) override;
+  void visit_stats(StatsVisitor& v) const override;
+
+  // One worker run's target (pages) for a guest of `cur` pages, wanting `committed` pages,
+  // with `totalreserve` pages reserved and `max_pfn` pages of boot memory: the formulas above.
+  [[nodiscard]] std::uint64_t target_pages(std::uint64_t cur, std::uint64_t committed,
+                                           std::uint64_t totalreserve, std::uint64_t max_pfn,
+                                           bool* floored = nullptr) const;
+  [[nodiscard]] const SelfBalloonStats& stats() const { return stats_; }
+
+ private:
+  struct Guest;
+  void step(VmId vm);
+
+  SelfBalloonConfig cfg_;
+  MechanismEnv env_;
+  PerVm<Guest> guests_;
+  SelfBalloonStats stats_;
+};
+
+// calculate_totalreserve_pages(): per zone, its high watermark plus its largest lowmem
+// reserve, at most its pages.
+std::uint64_t totalreserve_pages(const GuestKernel& k);
+
+}  // namespace memvirt
