@@ -328,7 +328,11 @@ void Tmem::release_content(Descriptor* d) {
 
 void Tmem::remove_page(Pool& pool, std::map<PageKey, std::unique_ptr<Page>>::iterator it) {
   Page* p = it->second.get();
-  if (!pool.flags.persistent) lru_->remove(p);
+  if (pool.flags.persistent) {
+    --persistent_count_;
+  } else {
+    lru_->remove(p);
+  }
   release_content(p->data);
   --page_count_;
   pool.pages.erase(it);
@@ -439,9 +443,15 @@ Tmem::PutResult Tmem::put(TmemClientId client, TmemPoolId id, const TmemOid& oid
   p->pool = pool;
   p->key = key;
   p->data = d;
-  if (ephemeral) lru_->push_back(p.get());
+  if (ephemeral) {
+    lru_->push_back(p.get());
+  } else {
+    persistent_max_ = std::max(persistent_max_, ++persistent_count_);
+  }
   pool->pages.emplace(key, std::move(p));
   ++page_count_;
+  pages_max_ = std::max(pages_max_, pages_used());
+  apparent_max_ = std::max(apparent_max_, page_count_);
   counters_.good_puts.add();
   return PutResult::kStored;
 }
@@ -519,6 +529,7 @@ void Tmem::check() const {
   for (const auto& p : shared_pools_) walk(*p);
   if (pages != page_count_) fail(fmt::format("{} pages counted, {} held", page_count_, pages));
   if (ephemeral != lru_->length) fail("the LRU does not hold every ephemeral page");
+  if (pages - ephemeral != persistent_count_) fail("the persistent page count is wrong");
   std::uint64_t raw = 0, bytes = 0, walked = 0;
   for (const Page* p = lru_->head; p != nullptr; p = p->next) {
     if (p->pool->flags.persistent) fail("a persistent page is on the LRU");

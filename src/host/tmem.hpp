@@ -183,6 +183,11 @@ class Tmem {
   // Pages clients have put and can get (before dedup and compression).
   [[nodiscard]] std::uint64_t apparent_pages() const { return page_count_; }
   [[nodiscard]] std::uint64_t persistent_pages(TmemClientId client) const;
+  // Peaks since creation (Xen's max counters): memory held, pages held, persistent pages held.
+  [[nodiscard]] std::uint64_t pages_max() const { return pages_max_; }
+  [[nodiscard]] std::uint64_t apparent_pages_max() const { return apparent_max_; }
+  [[nodiscard]] std::uint64_t persistent_page_count() const { return persistent_count_; }
+  [[nodiscard]] std::uint64_t persistent_page_count_max() const { return persistent_max_; }
   [[nodiscard]] std::uint64_t client_pages(TmemClientId client, bool persistent) const;
   [[nodiscard]] const TmemCounters& counters() const { return counters_; }
   // Every count agrees with the structures and every stored copy verifies; throws
@@ -217,8 +222,10 @@ class Tmem {
   struct Tree;
   std::array<std::unique_ptr<Tree>, 256> dedup_trees_;  // by the stored form's first byte
   std::uint64_t page_count_ = 0;                        // pgps
-  std::uint64_t raw_pages_ = 0;                         // descriptors stored raw (a page each)
-  std::uint64_t compressed_bytes_ = 0;                  // bytes of descriptors kept compressed
+  std::uint64_t persistent_count_ = 0;                  // pgps of persistent pools
+  std::uint64_t pages_max_ = 0, apparent_max_ = 0, persistent_max_ = 0;
+  std::uint64_t raw_pages_ = 0;         // descriptors stored raw (a page each)
+  std::uint64_t compressed_bytes_ = 0;  // bytes of descriptors kept compressed
   std::uint64_t ephemeral_raw_pages_ = 0, ephemeral_compressed_bytes_ = 0;
   bool frozen_ = false;
   TmemCounters counters_;

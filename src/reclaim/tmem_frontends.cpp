@@ -69,7 +69,7 @@ struct TmemFrontends::Guest final : PageHooks {
     owner.tmem_->put(client(), *pool, file_object(file), static_cast<std::uint32_t>(page),
                      page_of(content), &w);
     owner.stats_.cleancache_puts.add();  // a put always appears to succeed
-    owner.charge(*this, w, true);
+    owner.charge(*this, w);
   }
   std::optional<Fingerprint> on_cache_miss(FileKey file, std::uint64_t page) override {
     if (!owner.cfg_.cleancache) return std::nullopt;
@@ -80,7 +80,7 @@ struct TmemFrontends::Guest final : PageHooks {
         owner.tmem_->get(client(), it->second, file_object(file), static_cast<std::uint32_t>(page),
                          owner.bytes_ ? std::span<std::byte>(scratch) : std::span<std::byte>{}, &w);
     (got ? owner.stats_.cleancache_succ_gets : owner.stats_.cleancache_failed_gets).add();
-    owner.charge(*this, w, false);
+    owner.charge(*this, w);
     return got;
   }
   void on_invalidate_page(FileKey file, std::uint64_t page) override {
@@ -111,15 +111,13 @@ struct TmemFrontends::Guest final : PageHooks {
     TmemWork w;
     const Tmem::PutResult r = owner.tmem_->put(client(), *swap_pool, swap_object(slot),
                                                swap_index(slot), page_of(content), &w);
-    owner.charge(*this, w, true);
+    owner.charge(*this, w);
     if (r != Tmem::PutResult::kStored) {
       owner.stats_.frontswap_failed_stores.add();
       return false;  // to the swap disk
     }
     stored.insert(slot);
-    ++owner.frontswap_pages_;
     owner.stats_.frontswap_succ_stores.add();
-    owner.note_peaks();
     return true;
   }
   std::optional<Fingerprint> on_swap_in(std::uint32_t slot) override {
@@ -130,7 +128,7 @@ struct TmemFrontends::Guest final : PageHooks {
                          owner.bytes_ ? std::span<std::byte>(scratch) : std::span<std::byte>{}, &w);
     if (!got) throw std::logic_error("frontswap: a stored slot is missing from its pool");
     owner.stats_.frontswap_loads.add();
-    owner.charge(*this, w, false);
+    owner.charge(*this, w);
     return got;
   }
   void on_swap_free(std::uint32_t slot) override {
@@ -141,7 +139,6 @@ struct TmemFrontends::Guest final : PageHooks {
   void forget_slot(std::uint32_t slot) {
     owner.tmem_->flush_page(client(), *swap_pool, swap_object(slot), swap_index(slot));
     stored.erase(slot);
-    --owner.frontswap_pages_;
   }
 
   TmemFrontends& owner;
@@ -220,7 +217,6 @@ void TmemFrontends::attach(const VmHandle& vm) {
 }
 
 void TmemFrontends::detach(VmId vm) {
-  if (const Guest* g = guests_.find(vm)) frontswap_pages_ -= g->stored.size();
   guests_.remove(vm);  // the domain's pools go with it (XenHost::destroy_domain)
 }
 
@@ -229,7 +225,7 @@ std::uint64_t TmemFrontends::frontswap_pages(VmId vm) const {
   return g != nullptr ? g->stored.size() : 0;
 }
 
-void TmemFrontends::charge(const Guest& g, const TmemWork& w, bool put) {
+void TmemFrontends::charge(const Guest& g, const TmemWork& w) {
   const CostProfile& costs = *env_.costs;
   CpuTime t = costs.cost(Op::kPageCopy) * w.copies;
   if (cfg_.compress) {
@@ -239,28 +235,17 @@ void TmemFrontends::charge(const Guest& g, const TmemWork& w, bool put) {
   // Dedup walks a tree of full comparisons; all but a match return at the first difference.
   t += costs.cost(Op::kMemcmpPageDiffer) * w.compares;
   g.vm.vcpu->charge(t);
-  if (put) note_peaks();
-}
-
-void TmemFrontends::note_peaks() {
-  pages_max_ = std::max(pages_max_, tmem_->pages_used());
-  apparent_max_ = std::max(apparent_max_, tmem_->apparent_pages());
-  frontswap_max_ = std::max(frontswap_max_, frontswap_pages_);
 }
 
 void TmemFrontends::visit_columns(StatsVisitor& v) const {
   v.value("tmem_pages", static_cast<double>(tmem_ ? tmem_->pages_used() : 0));
   v.value("tmem_apparent_pages", static_cast<double>(tmem_ ? tmem_->apparent_pages() : 0));
-  v.value("frontswap_pages", static_cast<double>(frontswap_pages_));
+  v.value("frontswap_pages", static_cast<double>(tmem_ ? tmem_->persistent_page_count() : 0));
 }
 
 void TmemFrontends::visit_stats(StatsVisitor& v) const {
   stats_.visit(v);
   if (tmem_ != nullptr) tmem_->counters().visit(v);
-  v.value("pages_max", static_cast<double>(pages_max_));
-  v.value("apparent_pages_max", static_cast<double>(apparent_max_));
-  v.value("frontswap_pages_end", static_cast<double>(frontswap_pages_));
-  v.value("frontswap_pages_max", static_cast<double>(frontswap_max_));
 }
 
 }  // namespace memvirt

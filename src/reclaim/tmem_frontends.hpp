@@ -58,16 +58,10 @@ class TmemFrontends final : public Mechanism {
   [[nodiscard]] const TmemFrontendsStats& stats() const { return stats_; }
   // Pages in frontswap of one guest (frontswap_curr_pages), for self-shrinking.
   [[nodiscard]] std::uint64_t frontswap_pages(VmId vm) const;
-  // The largest tmem footprint seen, and the largest count of pages held (after and before
-  // dedup and compression), updated at every operation.
-  [[nodiscard]] std::uint64_t pages_max() const { return pages_max_; }
-  [[nodiscard]] std::uint64_t apparent_pages_max() const { return apparent_max_; }
-  [[nodiscard]] std::uint64_t frontswap_pages_max() const { return frontswap_max_; }
 
  private:
   struct Guest;
-  void charge(const Guest& g, const TmemWork& w, bool put);
-  void note_peaks();
+  void charge(const Guest& g, const TmemWork& w);
 
   TmemFrontendsConfig cfg_;
   MechanismEnv env_;
@@ -75,8 +69,6 @@ class TmemFrontends final : public Mechanism {
   bool bytes_ = false;  // the host keeps real bytes: tmem compresses real bytes too
   PerVm<Guest> guests_;
   TmemFrontendsStats stats_;
-  std::uint64_t pages_max_ = 0, apparent_max_ = 0, frontswap_max_ = 0;
-  std::uint64_t frontswap_pages_ = 0;  // all guests
 };
 
 }  // namespace memvirt

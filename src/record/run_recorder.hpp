@@ -47,6 +47,13 @@ struct RunResult {
   std::uint64_t major_faults = 0, refaults = 0;
   double vcpu_seconds = 0;      // CPU time the guests' vCPUs were busy
   double host_cpu_seconds = 0;  // the host's own work: faults, mechanisms, the I/O backend
+  // Xen's tmem, when the host ran it: peaks of memory held and pages held (before dedup and
+  // compression), and frontswap's pages (persistent pages) at the end and at their peak.
+  struct Tmem {
+    std::uint64_t pages_max = 0, apparent_pages_max = 0;
+    std::uint64_t frontswap_pages_end = 0, frontswap_pages_max = 0;
+  };
+  std::optional<Tmem> tmem;
   // The components' statistics at the end, in the shape of the configuration: a component
   // configured at `reclaim[1]` has its stats at stats["reclaim"][1].
   nlohmann::json stats = nlohmann::json::object();

@@ -58,6 +58,12 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
               {"host_cpu_seconds", r.run.host_cpu_seconds},
               {"simulated_s", r.run.simulated_s}};
   if (r.run.completion_s) j["run"]["completion_s"] = *r.run.completion_s;
+  if (r.run.tmem) {
+    j["tmem"] = {{"pages_max", r.run.tmem->pages_max},
+                 {"apparent_pages_max", r.run.tmem->apparent_pages_max},
+                 {"frontswap_pages_end", r.run.tmem->frontswap_pages_end},
+                 {"frontswap_pages_max", r.run.tmem->frontswap_pages_max}};
+  }
   if (!r.run.stats.empty()) j["stats"] = r.run.stats;
   if (s.reference.vms || s.reference.host_memory_gib_avg) {
     json ref = {{"source", s.reference.source}};
@@ -126,6 +132,11 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
                r.run.sectors_written);
     fmt::print(out, "  {:<34} {} major faults, {} refaults\n",
                "guest page faults:", r.run.major_faults, r.run.refaults);
+  }
+  if (r.run.tmem) {
+    fmt::print(out, "  {:<34} {} pages max, {} held max; frontswap {} at the end, {} max\n",
+               "tmem:", r.run.tmem->pages_max, r.run.tmem->apparent_pages_max,
+               r.run.tmem->frontswap_pages_end, r.run.tmem->frontswap_pages_max);
   }
   for (const auto& a : r.run.cpu) {
     fmt::print(out, "  {:<34} {:.3f}% of a core{}\n", fmt::format("CPU {}:", a.name), a.cpu_percent,

@@ -397,6 +397,10 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   }
   r.simulator_bytes = simulator_bytes();
   if (completion_) r.completion_s = completion_->seconds();
+  if (const Tmem* tmem = xen_ ? xen_->tmem() : nullptr) {
+    r.tmem = RunResult::Tmem{tmem->pages_max(), tmem->apparent_pages_max(),
+                             tmem->persistent_page_count(), tmem->persistent_page_count_max()};
+  }
   r.vcpu_seconds = vcpus_->busy().duration().seconds();
   // Under Xen, dom0's vCPUs run the block backend: its time is vCPU time too.
   if (xen_ && io_backend_ != nullptr) r.vcpu_seconds += io_backend_->busy().duration().seconds();

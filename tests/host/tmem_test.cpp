@@ -177,6 +177,11 @@ TEST(Tmem, FlushObjectAndDestroyPoolDropEverything) {
   EXPECT_EQ(f.tmem.apparent_pages(), 0U);
   EXPECT_EQ(f.tmem.pages_used(), 0U);
   EXPECT_EQ(f.tmem.persistent_pages(1), 0U);
+  // The peaks stay: ten persistent pages were held at once.
+  EXPECT_EQ(f.tmem.persistent_page_count(), 0U);
+  EXPECT_EQ(f.tmem.persistent_page_count_max(), 10U);
+  EXPECT_EQ(f.tmem.apparent_pages_max(), 10U);
+  EXPECT_EQ(f.tmem.pages_max(), 10U);
   f.tmem.check();
 }
 
