@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <type_traits>
 
@@ -277,6 +278,32 @@ bool Params::boolean(const std::string& key, bool def, const std::string& descri
   }
   ctx_->record(key_path(key), YAML::Node(value), description);
   return value;
+}
+
+std::string resolve_data_file(const std::string& anchor, const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path p(name);
+  if (p.is_absolute()) return fs::exists(p) ? p.string() : std::string{};
+  if (const fs::path beside = fs::path(anchor).parent_path() / p; fs::exists(beside)) {
+    return beside.string();
+  }
+  if (fs::exists(p)) return p.string();
+  if (const fs::path in_tree = fs::path(MEMVIRT_SOURCE_DIR) / p; fs::exists(in_tree)) {
+    return in_tree.string();
+  }
+  return {};
+}
+
+std::string Params::data_file(const std::string& key, const std::string& def,
+                              const std::string& description) {
+  const std::string name = string(key, def, description);
+  const std::string found = resolve_data_file(ctx_->anchor_of(key_path(key)), name);
+  if (found.empty()) {
+    fail(key, fmt::format("'{}' not found (beside the scenario, in the working directory or in "
+                          "the source tree)",
+                          name));
+  }
+  return found;
 }
 
 std::string Params::string(const std::string& key, const std::string& def,

@@ -68,6 +68,10 @@ class ParamContext {
   YAML::Node effective_ = YAML::Node(YAML::NodeType::Map);
 };
 
+// `name` found as Params::data_file finds it, relative names resolved beside `anchor` (a
+// file) first; empty when not found.
+std::string resolve_data_file(const std::string& anchor, const std::string& name);
+
 class Params {
  public:
   Params(YAML::Node node, std::string path, std::shared_ptr<ParamContext> ctx);
@@ -80,6 +84,11 @@ class Params {
   std::int64_t integer(const std::string& key, std::int64_t def, const std::string& description,
                        std::int64_t min = 0, std::int64_t max = INT64_MAX);
   bool boolean(const std::string& key, bool def, const std::string& description);
+  // A data file the scenario names (a profile): the name as written is recorded; the path
+  // returned is found absolute, beside the scenario file that names it, in the working
+  // directory, or in the source tree, in that order. Not found: InputError at the key.
+  std::string data_file(const std::string& key, const std::string& def,
+                        const std::string& description);
   std::string string(const std::string& key, const std::string& def,
                      const std::string& description);
   // One of `choices`; the error lists them.

@@ -154,6 +154,10 @@ LabPlan make_lab_plan(const Scenario& s) {
                      "set number of guests for a set time)",
                      s.experiment.spec->name()));
   }
+  if (s.host.hypervisor != Hypervisor::kKvm) {
+    fail(s, "host.hypervisor",
+         "the lab runs QEMU guests (KVM or TCG); Xen's partitioned host is simulator-only");
+  }
   plan.duration = s.experiment.duration;
   plan.warmup = s.experiment.warmup;
   plan.sample_interval = s.experiment.sample_interval;

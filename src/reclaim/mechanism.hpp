@@ -27,9 +27,12 @@ namespace memvirt {
 
 class Mechanism;
 
+class XenHost;
+
 struct MechanismEnv {
   EventQueue* queue = nullptr;
   HostMemory* host = nullptr;
+  XenHost* xen = nullptr;  // the Xen hypervisor, when the host runs Xen
   Accounts* accounts = nullptr;
   const CostProfile* costs = nullptr;
   std::uint64_t seed = 0;

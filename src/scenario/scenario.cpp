@@ -11,23 +11,6 @@
 #include "workload/kernel_build.hpp"
 
 namespace memvirt {
-namespace {
-
-std::string resolve_profile(const std::string& scenario_file, const std::string& name) {
-  namespace fs = std::filesystem;
-  const fs::path p(name);
-  if (p.is_absolute() && fs::exists(p)) return p.string();
-  // Relative to the scenario file, then to the working directory, then the source tree.
-  const fs::path beside = fs::path(scenario_file).parent_path() / p;
-  if (fs::exists(beside)) return beside.string();
-  if (fs::exists(p)) return p.string();
-  const fs::path in_tree = fs::path(MEMVIRT_SOURCE_DIR) / p;
-  if (fs::exists(in_tree)) return in_tree.string();
-  return {};
-}
-
-}  // namespace
-
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
                        const std::vector<ScenarioExtension>& extensions) {
   auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides);
@@ -54,14 +37,20 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     Params disk = host.child("disk");
     s.host.disk = HostDisk::config_from(disk);
   }
-
-  s.profile_file = p.string("calibration", "profiles/default.yaml", "cost profile file");
-  const std::string resolved = resolve_profile(ctx->anchor_of("calibration"), s.profile_file);
-  if (resolved.empty()) {
-    p.fail("calibration", fmt::format("profile '{}' not found (beside the scenario, in the "
-                                      "working directory or in the source tree)",
-                                      s.profile_file));
+  s.host.hypervisor =
+      host.option("hypervisor", Hypervisor::kKvm, kHypervisorSpellings,
+                  "kvm: guest memory backed on first touch; xen: partitioned PV domains");
+  const bool xen = s.host.hypervisor == Hypervisor::kXen;
+  if (xen) {
+    s.host.dom0_memory = host.bytes("dom0_memory", Bytes{0}, "Xen: dom0's fixed memory");
+    if (s.host.dom0_memory >= s.host.memory) host.fail("dom0_memory", "must be below host memory");
+  } else if (host.has("dom0_memory")) {
+    host.fail("dom0_memory", "only with hypervisor: xen");
   }
+
+  const std::string resolved =
+      p.data_file("calibration", "profiles/default.yaml", "cost profile file");
+  s.profile_file = resolved;
   s.costs = CostProfile::load(resolved);
 
   Params vm = p.child("vm");
@@ -70,9 +59,17 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     vm.fail("memory", "must be a whole number of pages, at least 4 MiB");
   }
   if (s.vm.memory > s.host.memory) vm.fail("memory", "exceeds host memory");
+  s.vm.max_memory = s.vm.memory;
+  if (vm.has("max_memory")) {
+    if (!xen) vm.fail("max_memory", "only with host.hypervisor: xen (maxmem=)");
+    s.vm.max_memory = vm.bytes("max_memory", s.vm.memory,
+                               "Xen: maxmem=, the RAM the guest sees and may balloon up to");
+    if (s.vm.max_memory < s.vm.memory) vm.fail("max_memory", "must be at least vm.memory");
+    if (s.vm.max_memory.value() % kPageSize != 0) vm.fail("max_memory", "must be whole pages");
+  }
   s.vm.vcpus = static_cast<unsigned>(vm.integer("vcpus", 1, "virtual CPUs", 1, 256));
   s.vm.launch_interval = vm.duration("launch_interval", Duration{0}, "time between VM launches");
-  s.vm.kernel = GuestKernelConfig::from_params(vm.child("kernel"), s.vm.memory, s.vm.vcpus);
+  s.vm.kernel = GuestKernelConfig::from_params(vm.child("kernel"), s.vm.max_memory, s.vm.vcpus);
   s.vm.disk = vm.bytes("disk", Bytes{0},
                        "virtual disk size: the filesystem, then the swap partition; 0: no disk");
   if (s.vm.kernel.swap.value() > 0 && s.vm.disk <= s.vm.kernel.swap) {
@@ -110,7 +107,9 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   }
 
   const MechanismRegistry mechanisms = make_mechanism_registry();
-  for (Params m : p.sequence("reclaim")) s.reclaim.push_back(mechanisms.parse(m));
+  for (Params m : p.sequence("reclaim")) {
+    s.reclaim.push_back(mechanisms.parse(m));
+  }
 
   Params ex = p.child("experiment");
   s.experiment.spec = make_experiment_registry().parse(ex, "fixed");

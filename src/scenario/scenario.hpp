@@ -24,6 +24,12 @@ namespace memvirt {
 
 class Experiment;
 
+// How guest memory is held: QEMU/KVM backs guest pages on first touch; Xen partitions host
+// memory between dom0 and paravirtual domains that own their whole reservation.
+enum class Hypervisor : std::uint8_t { kKvm, kXen };
+inline constexpr std::array<Spelling<Hypervisor>, 2> kHypervisorSpellings{
+    {{Hypervisor::kKvm, "kvm"}, {Hypervisor::kXen, "xen"}}};
+
 struct HostConfig {
   Bytes memory;     // physical memory of the host
   Bytes vm_budget;  // memory the VMs may use (density budget)
@@ -32,6 +38,8 @@ struct HostConfig {
   // Hardware threads the VMs' vCPUs share (a fair-share scheduler); none: a CPU per vCPU.
   std::optional<unsigned> cpus;
   DiskConfig disk;  // the one physical disk the VMs' virtual disks sit on
+  Hypervisor hypervisor = Hypervisor::kKvm;
+  Bytes dom0_memory{0};  // Xen: dom0's fixed memory
 };
 
 struct BootConfig {
@@ -43,7 +51,8 @@ struct BootConfig {
 };
 
 struct VmConfig {
-  Bytes memory;
+  Bytes memory;      // what the guest gets at launch (Xen: mem=, the initial reservation)
+  Bytes max_memory;  // the RAM the guest sees (Xen: maxmem=); memory under KVM
   unsigned vcpus = 1;
   GuestKernelConfig kernel;
   BootConfig boot;
@@ -77,7 +86,7 @@ struct Scenario {
   std::string description;
   std::uint64_t seed = 1;
   HostConfig host;
-  std::string profile_file;
+  std::string profile_file;  // the cost profile, as found
   CostProfile costs;
   VmConfig vm;
   std::vector<SpecPtr<Mechanism>> reclaim;  // host mechanisms, in the order given

@@ -41,10 +41,15 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order
     disk_ = std::make_unique<HostDisk>(queue_, s_.host.disk);
     io_backend_ = &accounts_.get("host_io_backend", 1);
   }
+  if (s_.host.hypervisor == Hypervisor::kXen) {
+    xen_ = std::make_unique<XenHost>(queue_, *host_, s_.costs, s_.host.memory.pages(),
+                                     s_.host.dom0_memory.pages());
+  }
   for (const std::string_view c : kGuestColumns) recorder_.add_column(std::string(c));
   MechanismEnv env;
   env.queue = &queue_;
   env.host = host_.get();
+  env.xen = xen_.get();
   env.accounts = &accounts_;
   env.costs = &s_.costs;
   env.seed = s_.seed;
@@ -82,7 +87,7 @@ Simulation::~Simulation() = default;
 void Simulation::launch(unsigned index) {
   auto vm = std::make_unique<Vm>();
   vm->index = index;
-  vm->id = host_->add_vm(s_.vm.memory);
+  vm->id = host_->add_vm(s_.vm.max_memory);
   vm->alive = true;
   vcpus_->add_threads(s_.vm.vcpus);
   vm->kernel =
@@ -95,7 +100,17 @@ void Simulation::launch(unsigned index) {
     vm->kernel->attach_disk(queue_, *vm->disk,
                             (s_.vm.disk - s_.vm.kernel.swap).value() / kSectorSize);
   }
-  for (const auto& m : mechanisms_) m->attach(VmHandle{vm->id, index, vm->kernel.get(), vcpus_});
+  const VmHandle handle{vm->id, index, vm->kernel.get(), vcpus_};
+  if (xen_ && !xen_->create_domain(handle, s_.vm.memory.pages())) {
+    // Xen cannot build the domain: it never runs.
+    vm->alive = false;
+    vm->kernel->halt();
+    host_->remove_vm(vm->id);
+    ++killed_;
+    vms_.push_back(std::move(vm));
+    return;
+  }
+  for (const auto& m : mechanisms_) m->attach(handle);
   // Boot: the guest OS touches its footprint; the first part is the image's, identical in
   // every VM booted from it, the rest is this VM's own.
   const std::uint64_t footprint = s_.vm.boot.footprint.pages();
@@ -170,6 +185,7 @@ void Simulation::host_oom_kill() {
   victim->alive = false;
   victim->kernel->halt();
   for (const auto& m : mechanisms_) m->detach(victim->id);
+  if (xen_) xen_->destroy_domain(victim->id);
   host_->remove_vm(victim->id);
   ++killed_;
 }
@@ -187,7 +203,7 @@ void Simulation::sample(TimePoint now) {
     touched += host_->vm_stats(vm->id).touched_pages;
   }
   std::vector<double> row{now.seconds(),
-                          pages_gib(host_->frames_used()),
+                          pages_gib(host_used_pages()),
                           pages_gib(host_->private_frames()),
                           pages_gib(host_->shared_frames()),
                           static_cast<double>(alive),
@@ -252,9 +268,14 @@ void Simulation::check(CheckLevel level) const {
   } else {
     host_->check_accounting();
   }
+  if (xen_) xen_->check();
   for (const auto& vm : vms_) {
     if (vm->alive) vm->kernel->check(full);
   }
+}
+
+std::uint64_t Simulation::host_used_pages() const {
+  return xen_ ? xen_->used_pages() : host_->frames_used();
 }
 
 std::uint64_t Simulation::simulator_bytes() const {
@@ -277,6 +298,10 @@ void Simulation::collect_stats(StatsNode root) const {
   StatsNode host = root.child("host");
   StatsNode cpus = root.child("host_cpus");
   cpus_->visit(cpus);
+  if (xen_) {
+    StatsNode xen = root.child("xen");
+    xen_->visit_stats(xen);
+  }
   // Every element first: a node refers into its list, which must not grow after.
   for (std::size_t w = 0; w < s_.vm.workloads.size(); ++w) {
     vm_node.element("workloads", w).text("type", s_.vm.workloads[w]->name());
@@ -308,12 +333,12 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   auto last_report = std::chrono::steady_clock::now();
   while (queue_.step(end)) {
     const TimePoint now = queue_.now();
-    recorder_.open_window(now, pages_gib(host_->frames_used()));
-    std::uint64_t used = host_->frames_used();
+    recorder_.open_window(now, pages_gib(host_used_pages()));
+    std::uint64_t used = host_used_pages();
     if (const std::uint64_t limit = std::min(capacity, abort_pages); used > limit) {
       // The host reclaims lazily freed (MADV_FREE) frames before anything else.
       host_->reclaim_lazy(used - limit);
-      used = host_->frames_used();
+      used = host_used_pages();
     }
     // Going over the budget ends the run before the OOM killer would pick a victim.
     if (used > abort_pages) {
@@ -323,8 +348,8 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
       break;
     }
     if (used > capacity && s_.host.kill_on_exhaustion) {
-      while (host_->frames_used() > capacity) host_oom_kill();
-      used = host_->frames_used();
+      while (host_used_pages() > capacity) host_oom_kill();
+      used = host_used_pages();
     }
     recorder_.observe_host(now, pages_gib(used));
     if (progress != nullptr && (queue_.fired() & 1023) == 0) {
@@ -373,6 +398,8 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   r.simulator_bytes = simulator_bytes();
   if (completion_) r.completion_s = completion_->seconds();
   r.vcpu_seconds = vcpus_->busy().duration().seconds();
+  // Under Xen, dom0's vCPUs run the block backend: its time is vCPU time too.
+  if (xen_ && io_backend_ != nullptr) r.vcpu_seconds += io_backend_->busy().duration().seconds();
   for (const auto& a : accounts_.all()) {
     if (a.get() != vcpus_) r.host_cpu_seconds += a->busy().duration().seconds();
   }

@@ -14,6 +14,7 @@
 #include "host/cpu_scheduler.hpp"
 #include "host/disk.hpp"
 #include "host/host_memory.hpp"
+#include "reclaim/xen.hpp"
 #include "record/run_recorder.hpp"
 #include "scenario/scenario.hpp"
 #include "workload/workload.hpp"
@@ -54,6 +55,8 @@ class Simulation {
   void collect_stats(StatsNode root) const;
   void host_oom_kill();
   [[nodiscard]] std::uint64_t simulator_bytes() const;
+  // Host memory in use: frames backing guests (KVM), or dom0, reservations and tmem (Xen).
+  [[nodiscard]] std::uint64_t host_used_pages() const;
 
   const Scenario& s_;
   unsigned vm_count_;
@@ -70,6 +73,7 @@ class Simulation {
   unsigned killed_ = 0;
   std::unique_ptr<CpuScheduler> cpus_;  // the host's CPUs, shared by the vCPUs
   std::unique_ptr<HostDisk> disk_;      // when the VMs have virtual disks
+  std::unique_ptr<XenHost> xen_;        // when the host runs Xen
   CostAccount* io_backend_ = nullptr;
   std::optional<TimePoint> completion_;  // when the last VM finished its workloads
   TimePoint last_sample_{};

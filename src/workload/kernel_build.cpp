@@ -12,22 +12,6 @@
 namespace memvirt {
 namespace {
 
-// The profile file: absolute, beside the scenario file that names it, in the working
-// directory, or in the source tree (as the calibration profile is found). Empty if none.
-std::string resolve(const std::string& anchor, const std::string& name) {
-  namespace fs = std::filesystem;
-  const fs::path p(name);
-  if (p.is_absolute()) return fs::exists(p) ? p.string() : std::string{};
-  if (const fs::path beside = fs::path(anchor).parent_path() / p; fs::exists(beside)) {
-    return beside.string();
-  }
-  if (fs::exists(p)) return p.string();
-  if (const fs::path in_tree = fs::path(MEMVIRT_SOURCE_DIR) / p; fs::exists(in_tree)) {
-    return in_tree.string();
-  }
-  return {};
-}
-
 CpuTime cpu_seconds(double s) {
   return CpuTime{static_cast<std::uint64_t>(std::llround(s * 1e12))};
 }
@@ -52,10 +36,10 @@ Bytes KernelBuild::Config::disk_needed() const {
 KernelBuild::Config KernelBuild::config_from(Params& p) {
   Config c;
   c.chunk_pages = read_touch_chunk(p);
-  const std::string profile =
-      p.string("profile", kDefaultProfile,
-               "measured build profile (JSON, profiles/kernel-build/README.md): the tree, every "
-               "compile unit and link step");
+  const std::string file =
+      p.data_file("profile", kDefaultProfile,
+                  "measured build profile (JSON, profiles/kernel-build/README.md): the tree, every "
+                  "compile unit and link step");
   c.image = p.string("image", "linux-source",
                      "content identity of the source tree: the same file contents in every VM");
   c.jobs = static_cast<std::uint32_t>(
@@ -93,13 +77,6 @@ KernelBuild::Config KernelBuild::config_from(Params& p) {
                       "share one piece of CPU work per request's worth");
   if (c.request.pages() == 0) p.fail("request", "must be at least one page");
   c.start = p.duration("start", Duration{0}, "delay after boot");
-  const std::string anchor = p.context()->anchor_of(p.path() + ".profile");
-  const std::string file = resolve(anchor, profile);
-  if (file.empty()) {
-    p.fail("profile", fmt::format("profile '{}' not found (beside the scenario, in the working "
-                                  "directory or in the source tree)",
-                                  profile));
-  }
   c.profile =
       std::make_shared<const KernelBuildProfile>(load_kernel_build_profile(file, c.make_overhead));
   return c;

@@ -209,7 +209,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"mean_too_big", "mean_in_use: 32MiB", "mean_in_use: 1GiB",
                 "vm.workloads[0].mean_in_use: exceeds the mean amount"},
         BadCase{"profile", "calibration: ", "calibration: nowhere.yaml #",
-                "bad.yaml:3: calibration: profile 'nowhere.yaml' not found"},
+                "bad.yaml:3: calibration: 'nowhere.yaml' not found"},
         BadCase{"not_a_map", "  boot: {footprint: 32MiB, shared_fraction: 0.5}", "  boot: 7",
                 "bad.yaml:9: vm.boot: expected a map"},
         BadCase{"syntax", "workloads:", "workloads: [", "bad.yaml:"},
@@ -252,7 +252,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:12: vm.workloads[0].request: must be at least one page"},
         BadCase{"kernel_build_profile", "    - type: periodic_alloc",
                 "    - type: kernel_build\n      profile: nowhere.json\n    - type: periodic_alloc",
-                "bad.yaml:12: vm.workloads[0].profile: profile 'nowhere.json' not found"}),
+                "bad.yaml:12: vm.workloads[0].profile: 'nowhere.json' not found"}),
     [](const auto& test_case) { return std::string(test_case.param.name); });
 
 TEST(ScenarioErrors, MissingFileIsNamed) {
@@ -348,7 +348,8 @@ TEST(ScenarioBase, ErrorsAndRelativeFilesBelongToTheFileThatWroteThem) {
         << e.what();
   }
   const Scenario s = load_scenario(derived, {"experiment.vms=2"});
-  EXPECT_EQ(s.profile_file, "costs.yaml");
+  // Found beside the base file that names it, not beside the derived one.
+  EXPECT_EQ(std::filesystem::path(s.profile_file).parent_path().filename(), "common");
   EXPECT_EQ(s.experiment.spec->as<FixedExperiment>()->vms, 2U);
   EXPECT_EQ(s.name, "derived");
 }
