@@ -77,7 +77,7 @@ else
   python3 "$helper" dump-cc1 "$heap" --every "$CC1_EVERY" --age-ms "$CC1_AGE_MS" \
     --stop "$WORK/build-finished" &
   dumper=$!
-  log "build: make -j$JOBS $TARGETS (output in $WORK/build.out), dumping every cc1 in ${CC1_EVERY}"
+  log "build: make -j$JOBS $TARGETS (output in $WORK/build.out), dumping one cc1 in ${CC1_EVERY}"
   # shellcheck disable=SC2086
   if ! (cd "$tree" && "${mk[@]}" -j"$JOBS" $TARGETS) >"$WORK/build.out" 2>&1; then
     touch "$WORK/build-finished"; wait "$dumper" || true

@@ -40,7 +40,7 @@ TEST_P(CompressorsTest, ZeroPageRoundTripsAndShrinksToAFewBytes) {
 
 TEST_P(CompressorsTest, TextPageRoundTripsAndCompresses) {
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
-    EXPECT_LT(round_trip(testing::text_page(seed)), 4096U / 2) << "seed " << seed;
+    EXPECT_LT(round_trip(testing::text_page(seed)), 4096U * 3 / 4) << "seed " << seed;
   }
 }
 
@@ -87,10 +87,10 @@ TEST_P(CompressorsTest, WrongSizesAreRefused) {
 INSTANTIATE_TEST_SUITE_P(All, CompressorsTest,
                          ::testing::Values(Compressor::kLzo1x1, Compressor::kLz4,
                                            Compressor::kZstd),
-                         [](const auto& info) {
-                           return std::string(info.param == Compressor::kLzo1x1 ? "lzo"
-                                              : info.param == Compressor::kLz4  ? "lz4"
-                                                                                : "zstd");
+                         [](const ::testing::TestParamInfo<Compressor>& param) {
+                           return std::string(param.param == Compressor::kLzo1x1 ? "lzo"
+                                              : param.param == Compressor::kLz4  ? "lz4"
+                                                                                 : "zstd");
                          });
 
 }  // namespace
