@@ -252,7 +252,37 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:12: vm.workloads[0].request: must be at least one page"},
         BadCase{"kernel_build_profile", "    - type: periodic_alloc",
                 "    - type: kernel_build\n      profile: nowhere.json\n    - type: periodic_alloc",
-                "bad.yaml:12: vm.workloads[0].profile: 'nowhere.json' not found"}),
+                "bad.yaml:12: vm.workloads[0].profile: 'nowhere.json' not found"},
+        BadCase{"hypervisor", "  vm_budget: 3GiB", "  vm_budget: 3GiB\n  hypervisor: esx",
+                "bad.yaml:7: host.hypervisor: 'esx' is not one of"},
+        BadCase{"dom0_on_kvm", "  vm_budget: 3GiB", "  vm_budget: 3GiB\n  dom0_memory: 256MiB",
+                "bad.yaml:7: host.dom0_memory: only with hypervisor: xen"},
+        BadCase{"dom0_too_big", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\n  dom0_memory: 8GiB",
+                "bad.yaml:8: host.dom0_memory: must be below host memory"},
+        BadCase{"max_memory_on_kvm", "  memory: 512MiB", "  memory: 512MiB\n  max_memory: 1GiB",
+                "bad.yaml:9: vm.max_memory: only with host.hypervisor: xen"},
+        BadCase{"max_memory_below_memory", "  vm_budget: 3GiB\nvm:\n  memory: 512MiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nvm:\n  memory: 512MiB\n  max_memory: 256MiB",
+                "bad.yaml:10: vm.max_memory: must be at least vm.memory"},
+        BadCase{"selfballoon_on_kvm", "experiment:", "reclaim:\n  - impl: selfballoon\nexperiment:",
+                "bad.yaml:16: reclaim[0].impl: selfballoon runs on Xen"},
+        BadCase{"selfballoon_driver", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: selfballoon\n"
+                "    driver: balloond",
+                "bad.yaml:10: reclaim[0].driver: 'balloond' is not one of"},
+        BadCase{"selfballoon_reserved_xenballoond", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: selfballoon\n"
+                "    driver: xenballoond\n    reserved: 10MiB",
+                "bad.yaml:11: reclaim[0].reserved: only with driver: kernel"},
+        BadCase{"tmem_compressor", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: tmem\n"
+                "    compressor: lzma",
+                "bad.yaml:10: reclaim[0].compressor: 'lzma' is not one of"},
+        BadCase{"tmem_profile", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: tmem\n"
+                "    compress: true\n    compression_profile: nowhere.json",
+                "bad.yaml:11: reclaim[0].compression_profile: 'nowhere.json' not found"}),
     [](const auto& test_case) { return std::string(test_case.param.name); });
 
 TEST(ScenarioErrors, MissingFileIsNamed) {
