@@ -48,6 +48,21 @@ int FingerprintTmemBackend::compare(std::uint64_t a, std::uint64_t b) const {
 
 // --- Structures ------------------------------------------------------------------------------
 
+// Orders descriptors by their stored forms; finds a prepared page's twin. Counts comparisons.
+struct Tmem::ContentOrder {
+  using is_transparent = void;
+  const TmemBackend* backend;
+  Counter* compares;
+  bool operator()(const Descriptor* a, const Descriptor* b) const;
+  bool operator()(const TmemData& a, const Descriptor* b) const;
+  bool operator()(const Descriptor* a, const TmemData& b) const;
+};
+
+struct Tmem::Tree {
+  explicit Tree(ContentOrder order) : set(order) {}
+  std::set<Descriptor*, ContentOrder> set;
+};
+
 struct Tmem::Descriptor {
   std::uint64_t handle = 0;
   std::uint32_t size = 0;  // bytes of memory it takes (0: an eliminated zero page)
@@ -55,9 +70,23 @@ struct Tmem::Descriptor {
   bool compressed = false;
   bool ephemeral = true;
   bool in_tree = false;
+  std::set<Descriptor*, ContentOrder>::iterator tree_position;  // unlinked without comparing
   std::uint8_t first_byte = 0;
   std::optional<TmemClientId> charged;  // the client whose maxmem a persistent copy counts in
 };
+
+bool Tmem::ContentOrder::operator()(const Descriptor* a, const Descriptor* b) const {
+  compares->add();
+  return backend->compare(a->handle, b->handle) < 0;
+}
+bool Tmem::ContentOrder::operator()(const TmemData& a, const Descriptor* b) const {
+  compares->add();
+  return backend->compare(a, b->handle) < 0;
+}
+bool Tmem::ContentOrder::operator()(const Descriptor* a, const TmemData& b) const {
+  compares->add();
+  return backend->compare(b, a->handle) > 0;
+}
 
 struct Tmem::Page {
   Pool* pool = nullptr;
@@ -101,30 +130,6 @@ struct Tmem::Lru {
     p->prev = p->next = nullptr;
     --length;
   }
-};
-
-// Orders descriptors by their stored forms; finds a prepared page's twin. Counts comparisons.
-struct Tmem::ContentOrder {
-  using is_transparent = void;
-  const TmemBackend* backend;
-  Counter* compares;
-  bool operator()(const Descriptor* a, const Descriptor* b) const {
-    compares->add();
-    return backend->compare(a->handle, b->handle) < 0;
-  }
-  bool operator()(const TmemData& a, const Descriptor* b) const {
-    compares->add();
-    return backend->compare(a, b->handle) < 0;
-  }
-  bool operator()(const Descriptor* a, const TmemData& b) const {
-    compares->add();
-    return backend->compare(b, a->handle) > 0;
-  }
-};
-
-struct Tmem::Tree {
-  explicit Tree(ContentOrder order) : set(order) {}
-  std::set<Descriptor*, ContentOrder> set;
 };
 
 void TmemCounters::visit(StatsVisitor& v) const {
@@ -309,7 +314,8 @@ std::uint64_t Tmem::relinquish(std::uint64_t pages) {
 
 void Tmem::release_content(Descriptor* d) {
   if (--d->refs > 0) return;
-  if (d->in_tree) dedup_trees_[d->first_byte]->set.erase(d);
+  // pcd_disassociate(): the node is unlinked where it is, as rb_erase does.
+  if (d->in_tree) dedup_trees_[d->first_byte]->set.erase(d->tree_position);
   if (d->size == kPageSize) {
     --raw_pages_;
     if (d->ephemeral) --ephemeral_raw_pages_;
@@ -400,7 +406,7 @@ Tmem::Descriptor* Tmem::store_content(const TmemPage& page, bool ephemeral,
   }
   if (tree != nullptr) {
     d->in_tree = true;
-    tree->set.insert(d);
+    d->tree_position = tree->set.insert(d).first;
   }
   return d;
 }
