@@ -49,9 +49,8 @@ void Lru::add(Gfn g, LruList l) {
   if (l == LruList::kNone) return;
   ++live_[index(l)];
   if (queued(l)) {
-    auto& q = queues_[index(l)];
-    q.push_back(entry_of(g, bump_gen(g)));
-    if (q.size() > live_[index(l)] + live_[index(l)] / 8 + 1024) compact(l);
+    queues_[index(l)].push_back(entry_of(g, bump_gen(g)));
+    compact_if_stale(l);
   }
 }
 
@@ -59,27 +58,35 @@ void Lru::remove(Gfn g) {
   add(g, LruList::kNone);
 }
 
-std::optional<Gfn> Lru::take_tail(LruList l) {
+std::optional<Gfn> Lru::tail(LruList l) {
   auto& q = queues_[index(l)];
   while (!q.empty()) {
     const std::uint32_t e = q.front();
+    if (live(e, l)) return Gfn{e & kGfnMask};
     q.pop_front();
-    if (live(e, l)) {
-      const Gfn g{e & kGfnMask};
-      remove(g);
-      return g;
-    }
   }
   return std::nullopt;
 }
 
-void Lru::compact(LruList l) {
-  auto& q = queues_[index(l)];
-  std::deque<std::uint32_t> kept;
-  for (const std::uint32_t e : q) {
-    if (live(e, l)) kept.push_back(e);
+std::optional<Gfn> Lru::take_tail(LruList l) {
+  const std::optional<Gfn> g = tail(l);
+  if (g) {
+    queues_[index(l)].pop_front();
+    remove(*g);
   }
-  q.swap(kept);
+  return g;
+}
+
+void Lru::rotate_tail(LruList l) {
+  auto& q = queues_[index(l)];
+  const Gfn g{q.front() & kGfnMask};
+  q.pop_front();
+  q.push_back(entry_of(g, bump_gen(g)));
+  compact_if_stale(l);
+}
+
+void Lru::compact(LruList l) {
+  queues_[index(l)].retain_if([&](std::uint32_t e) { return live(e, l); });
 }
 
 void Lru::set_track_anon(bool on, std::uint32_t total_pages) {
@@ -100,8 +107,7 @@ void Lru::set_track_anon(bool on, std::uint32_t total_pages) {
 
 std::uint64_t Lru::memory_bytes() const {
   std::uint64_t bytes = 0;
-  // A deque holds its entries in 512-byte blocks plus a map of block pointers.
-  for (const auto& q : queues_) bytes += q.size() * sizeof(std::uint32_t) + q.size() / 16;
+  for (const auto& q : queues_) bytes += q.capacity() * sizeof(std::uint32_t);
   for (const auto& c : gens_) bytes += sizeof(c) + (c ? 1U << kGenShift : 0);
   return bytes;
 }
@@ -111,7 +117,8 @@ void Lru::check() const {
     const auto l = static_cast<LruList>(i);
     if (!queued(l)) continue;
     std::vector<std::uint32_t> seen;
-    for (const std::uint32_t e : queues_[i]) {
+    for (std::size_t k = 0; k < queues_[i].size(); ++k) {
+      const std::uint32_t e = queues_[i].at(k);
       if (live(e, l)) seen.push_back(e & kGfnMask);
     }
     // A stale entry can match again after 16 re-adds (see the header); count pages, not entries.

@@ -17,13 +17,13 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "core/types.hpp"
 #include "guest/page_meta.hpp"
+#include "guest/ring_queue.hpp"
 
 namespace memvirt {
 
@@ -61,6 +61,12 @@ class Lru {
   void remove(Gfn g);
   // The oldest page of list `l`, taken off the list; nullopt when the list is empty.
   std::optional<Gfn> take_tail(LruList l);
+  // The oldest page of list `l`, left on it; nullopt when the list is empty.
+  std::optional<Gfn> tail(LruList l);
+  // Moves the page tail(l) just returned to the head of `l`: the same as take_tail(l) then
+  // add(g, l), without taking the page off its list in between (reclaim keeps most of the
+  // pages it scans, and this is its hottest path).
+  void rotate_tail(LruList l);
   [[nodiscard]] std::uint64_t size(LruList l) const { return live_[index(l)]; }
   [[nodiscard]] static LruList list_of(PageMeta m) {
     return static_cast<LruList>(m.flags().list());
@@ -80,6 +86,10 @@ class Lru {
   }
   [[nodiscard]] bool live(std::uint32_t entry, LruList l) const;
   void compact(LruList l);
+  // Compacts queue `l` once its stale entries pass an eighth of its live ones (and 1024).
+  void compact_if_stale(LruList l) {
+    if (queues_[index(l)].size() > live_[index(l)] + live_[index(l)] / 8 + 1024) compact(l);
+  }
   [[nodiscard]] unsigned gen(Gfn g) const {
     const auto& c = gens_[g.value() >> kGenShift];
     return c ? c[g.value() & ((1U << kGenShift) - 1)] : 0U;
@@ -88,7 +98,7 @@ class Lru {
   static constexpr unsigned kGenShift = 12;
 
   PageMetaTable& pages_;
-  std::array<std::deque<std::uint32_t>, kLruLists> queues_{};
+  std::array<RingQueue<std::uint32_t>, kLruLists> queues_{};
   std::array<std::uint64_t, kLruLists> live_{};
   bool track_anon_ = false;
   std::vector<std::unique_ptr<std::uint8_t[]>> gens_;  // by frame / 4096, made when first used

@@ -90,10 +90,10 @@ void SlotSpace::release(MappingId id) {
   Mapping& m = mappings_[id.value()];
   for (const std::uint32_t c : m.chunks) {
     if (c == 0) continue;
-    for (std::uint32_t i = 0; i < RunChunk::kSize; ++i) {
-      const SlotEntry e{entries_.get((static_cast<std::uint64_t>(c) << RunChunk::kShift) | i)};
+    entries_.for_each_in_chunk(c, [&](std::uint64_t /*slot*/, std::uint32_t raw) {
+      const SlotEntry e{raw};
       if (e.kind() == SlotKind::kFrame) owners_.set(e.gfn().value(), 0);
-    }
+    });
     entries_.clear_chunk(c);
     free_chunks_.push_back(c);
   }

@@ -5,9 +5,17 @@
 namespace memvirt {
 
 std::size_t RunChunk::find(std::uint32_t i) const {
-  const auto it = std::upper_bound(runs_.begin(), runs_.end(), i,
-                                   [](std::uint32_t x, const Run& r) { return x < r.end(); });
-  return static_cast<std::size_t>(it - runs_.begin());
+  // Branch-free lower bound on the runs' ends: the search path does not depend on i, so
+  // a lookup costs log2(runs) loads and no mispredicted branches.
+  const Run* base = runs_.data();
+  std::size_t n = runs_.size();
+  while (n > 1) {
+    const std::size_t half = n / 2;
+    base = base[half - 1].end <= i ? base + half : base;
+    n -= half;
+  }
+  const auto pos = static_cast<std::size_t>(base - runs_.data());
+  return n == 1 && base->end <= i ? pos + 1 : pos;
 }
 
 std::uint32_t RunChunk::get(std::uint32_t i) const {
@@ -33,7 +41,7 @@ void RunChunk::densify() {
   dense_ = std::make_unique<std::uint32_t[]>(kSize);
   populated_ = 0;
   for (const Run& r : runs_) {
-    for (std::uint32_t i = r.lo; i < r.end(); ++i) dense_[i] = r.at(i);
+    for (std::uint32_t i = r.lo; i < r.end; ++i) dense_[i] = r.at(i);
     populated_ += r.count();
   }
   runs_.clear();
@@ -44,14 +52,15 @@ bool RunChunk::try_extend(std::size_t at, std::uint32_t i, std::uint32_t value) 
   // Append to the run before `at`...
   if (at > 0) {
     Run& r = runs_[at - 1];
-    if (r.end() == i) {
+    if (r.end == i) {
       const std::uint32_t last = r.at(i - 1);
       if (r.count() == 1 && value + 1 == last) {
-        r.len = -2;
+        r.descending = 1;
+        ++r.end;
         return true;
       }
-      if ((r.len > 0 && value == last + 1) || (r.len < 0 && value + 1 == last)) {
-        r.len = static_cast<std::int16_t>(r.len > 0 ? r.len + 1 : r.len - 1);
+      if ((!r.descending && value == last + 1) || (r.descending && value + 1 == last)) {
+        ++r.end;
         return true;
       }
     }
@@ -60,18 +69,14 @@ bool RunChunk::try_extend(std::size_t at, std::uint32_t i, std::uint32_t value) 
   if (at < runs_.size()) {
     Run& r = runs_[at];
     if (r.lo == i + 1) {
-      if (r.count() == 1 && value + 1 == r.first) {
-        r.len = 2;
-      } else if (r.count() == 1 && value == r.first + 1) {
-        r.len = -2;
-      } else if (r.len > 0 && value + 1 == r.first) {
-        ++r.len;
-      } else if (r.len < 0 && value == r.first + 1) {
-        --r.len;
-      } else {
+      const bool continues_ascending = value + 1 == r.first;
+      const bool continues_descending = value == r.first + 1;
+      if (r.count() == 1 && (continues_ascending || continues_descending)) {
+        r.descending = continues_descending ? 1 : 0;
+      } else if (r.descending ? !continues_descending : !continues_ascending) {
         return false;
       }
-      r.lo = static_cast<std::uint16_t>(i);
+      r.set_lo(i);
       r.first = value;
       return true;
     }
@@ -89,36 +94,36 @@ void RunChunk::set(std::uint32_t i, std::uint32_t value) {
   if (pos < runs_.size() && runs_[pos].lo <= i) {
     Run& r = runs_[pos];
     if (r.at(i) == value) return;
-    // Take i out of its run.
+    // Take i out of its run; what is left of it keeps its direction unless one value remains.
     if (r.count() == 1) {
       runs_.erase(runs_.begin() + static_cast<std::ptrdiff_t>(pos));
     } else if (i == r.lo) {
       r.first = r.at(i + 1);
-      r.lo = static_cast<std::uint16_t>(i + 1);
-      r.len = static_cast<std::int16_t>(r.len > 0 ? r.len - 1 : r.len + 1);
-      if (r.count() == 1) r.len = 1;
-    } else if (i + 1 == r.end()) {
-      r.len = static_cast<std::int16_t>(r.len > 0 ? r.len - 1 : r.len + 1);
-      if (r.count() == 1) r.len = 1;
+      r.set_lo(i + 1);
+      if (r.count() == 1) r.descending = 0;
+    } else if (i + 1 == r.end) {
+      r.end = static_cast<std::uint16_t>(i);
+      if (r.count() == 1) r.descending = 0;
       ++pos;
     } else {
       Run tail;
-      tail.lo = static_cast<std::uint16_t>(i + 1);
+      tail.set_lo(i + 1);
+      tail.end = r.end;
       tail.first = r.at(i + 1);
-      const auto tail_count = static_cast<std::int16_t>(r.end() - (i + 1));
-      tail.len = tail_count == 1 ? std::int16_t{1}
-                                 : static_cast<std::int16_t>(r.len > 0 ? tail_count : -tail_count);
-      const auto head_count = static_cast<std::int16_t>(i - r.lo);
-      r.len = head_count == 1 ? std::int16_t{1}
-                              : static_cast<std::int16_t>(r.len > 0 ? head_count : -head_count);
+      tail.descending = tail.count() == 1 ? 0 : r.descending;
+      r.end = static_cast<std::uint16_t>(i);
+      if (r.count() == 1) r.descending = 0;
       runs_.insert(runs_.begin() + static_cast<std::ptrdiff_t>(pos + 1), tail);
       ++pos;
     }
   }
   if (value == 0) return;
   if (try_extend(pos, i, value)) return;
-  runs_.insert(runs_.begin() + static_cast<std::ptrdiff_t>(pos),
-               Run{static_cast<std::uint16_t>(i), 1, value});
+  Run single;
+  single.set_lo(i);
+  single.end = static_cast<std::uint16_t>(i + 1);
+  single.first = value;
+  runs_.insert(runs_.begin() + static_cast<std::ptrdiff_t>(pos), single);
   if (runs_.size() > kMaxRuns) densify();
 }
 

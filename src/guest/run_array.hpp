@@ -25,22 +25,37 @@ class RunChunk {
   [[nodiscard]] bool dense() const { return dense_ != nullptr; }
   [[nodiscard]] std::uint32_t populated() const;
   [[nodiscard]] std::uint64_t memory_bytes() const;
+  // Calls fn(i, value) for every non-empty index i, in ascending order.
+  template <typename Fn>
+  void for_each(Fn fn) const {
+    if (dense_) {
+      for (std::uint32_t i = 0; i < kSize; ++i) {
+        if (dense_[i] != 0) fn(i, dense_[i]);
+      }
+      return;
+    }
+    for (const Run& r : runs_) {
+      for (std::uint32_t i = r.lo; i < r.end; ++i) fn(i, r.at(i));
+    }
+  }
 
  private:
-  // Indices [lo, lo + |len|) hold first, first + s, first + 2s, ... with s the sign of len.
+  // Indices [lo, end) hold first, first + 1, first + 2, ..., or first, first - 1, ... when
+  // descending; a run of one value is ascending. The end is stored, not a length, because
+  // every lookup's binary search compares with it.
   struct Run {
-    std::uint16_t lo = 0;
-    std::int16_t len = 0;
+    std::uint16_t end = 0;
+    std::uint16_t lo : 15 = 0;
+    std::uint16_t descending : 1 = 0;
     std::uint32_t first = 0;
-    [[nodiscard]] std::uint32_t count() const {
-      return static_cast<std::uint32_t>(len < 0 ? -len : len);
-    }
-    [[nodiscard]] std::uint32_t end() const { return lo + count(); }
+    [[nodiscard]] std::uint32_t count() const { return end - lo; }
+    void set_lo(std::uint32_t i) { lo = i & 0x7FFFU; }  // i < kSize
     [[nodiscard]] std::uint32_t at(std::uint32_t i) const {
       const std::uint32_t k = i - lo;
-      return len < 0 ? first - k : first + k;
+      return descending ? first - k : first + k;
     }
   };
+  static_assert(sizeof(Run) == 8);
   // Past this many runs a plain array (2 KiB) is smaller than the runs' search cost is worth.
   static constexpr std::size_t kMaxRuns = 64;
 
@@ -68,6 +83,14 @@ class RunArray {
     return c ? c->get(static_cast<std::uint32_t>(i & (RunChunk::kSize - 1))) : 0;
   }
   void set(std::uint64_t i, std::uint32_t value);
+  // Calls fn(i, value) for every non-empty index i of chunk `c` (indices c * kSize ...), in
+  // ascending order; a walk of the chunk without a lookup per index.
+  template <typename Fn>
+  void for_each_in_chunk(std::uint64_t c, Fn fn) const {
+    if (!chunks_[c]) return;
+    const std::uint64_t base = c << RunChunk::kShift;
+    chunks_[c]->for_each([&](std::uint32_t i, std::uint32_t value) { fn(base | i, value); });
+  }
   // Drops every entry of chunk `c` (indices c * kSize ...).
   void clear_chunk(std::uint64_t c) { chunks_[c].reset(); }
   [[nodiscard]] std::uint64_t memory_bytes() const;

@@ -186,7 +186,7 @@ std::uint64_t GuestKernel::shrink_inactive(LruList l, std::uint64_t scan, bool d
   std::uint64_t freed = 0;
   std::uint64_t scanned = 0;
   for (; scanned < scan; ++scanned) {
-    const std::optional<Gfn> g = lru_.take_tail(l);
+    const std::optional<Gfn> g = lru_.tail(l);
     if (!g) break;
     if (reclaim_page(*g, direct)) ++freed;
   }
@@ -200,13 +200,17 @@ std::uint64_t GuestKernel::shrink_inactive(LruList l, std::uint64_t scan, bool d
 }
 
 bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
-  // shrink_page_list() for one page, taken off the tail of its inactive list.
+  // shrink_page_list() for one page, the tail of its inactive list. A page reclaim keeps
+  // goes from the tail to the head without leaving the list; one it activates or frees is
+  // taken off the list first.
   PageFlags f = flags(g);
+  const LruList scanned_list = Lru::list_of(map_[g]);
   const bool anon = f.test(PageFlags::kSwapBacked);
   const LruList inactive = anon ? LruList::kInactiveAnon : LruList::kInactiveFile;
   const LruList active = anon ? LruList::kActiveAnon : LruList::kActiveFile;
-  const auto keep = [&] { lru_.add(g, inactive); };
-  const auto activate = [&] {
+  const auto keep = [&] { lru_.rotate_tail(scanned_list); };
+  const auto take = [&] { lru_.take_tail(scanned_list); };
+  const auto activate_taken = [&] {
     lru_.add(g, active);
     ++recent_rotated_[anon ? 0 : 1];
   };
@@ -233,7 +237,8 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
     if (anon || referenced || mapped_twice || f.test(PageFlags::kExec)) {
       f.set(PageFlags::kReferenced, false);
       set_flags(g, f);
-      activate();
+      take();
+      activate_taken();
       return false;
     }
     f.set(PageFlags::kReferenced);
@@ -248,21 +253,23 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
         keep();
         return false;
       }
+      take();
       free_swapcache_page(g);  // its copy is in the slot
       return true;
     }
     const std::optional<MappingOwner> o = slots_.owner(g);
+    take();
     if (!o || !has_swap()) {
-      activate();  // no swap space: anonymous memory cannot be reclaimed
+      activate_taken();  // no swap space: anonymous memory cannot be reclaimed
       return false;
     }
     if (!swap_out(g, o->mapping, o->page)) {
-      activate();
+      activate_taken();
       return false;
     }
     const PageFlags after = flags(g);
     if (after.test(PageFlags::kWriteback)) {
-      keep();
+      lru_.add(g, inactive);  // back at the head, as it was taken off before swap_out
       return false;
     }
     free_swapcache_page(g);  // stored without a disk write (frontswap)
@@ -282,6 +289,7 @@ bool GuestKernel::reclaim_page(Gfn g, bool /*direct*/) {
     start_writeback(file_of(o->mapping), 1024, false);
     return false;
   }
+  take();
   evict_file_page(g, o->mapping, o->page);
   return true;
 }
