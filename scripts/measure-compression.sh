@@ -28,6 +28,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$repo/scripts/apt-install.sh"
 JOBS=${JOBS:-2}
 TARGETS=${TARGETS:-"init/ kernel/ mm/ lib/"}
 PAGES=${PAGES:-40000}
@@ -49,16 +50,7 @@ case $WORK in /tmp/*|/var/tmp/*|/work/*) ;; *) echo "WORK must be under /tmp, /v
 
 # -- packages (the build's, as scripts/measure-kernel-build.sh installs them)
 packages=($PKG build-essential bc flex bison libelf-dev libssl-dev xz-utils python3 cpio kmod)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install_missing measure-compression "${packages[@]}"
 [[ -f $TARBALL ]] || { echo "missing $TARBALL (package $PKG)" >&2; exit 1; }
 
 tree=$WORK/linux-source-6.1

@@ -45,6 +45,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$repo/scripts/apt-install.sh"
 JOBS=${JOBS:-2}
 CONFIG=${CONFIG:-defconfig}
 TARGETS=${TARGETS-"init/ kernel/ mm/ fs/ lib/ block/ ipc/ security/ net/ipv4/ drivers/base/"}
@@ -83,16 +84,7 @@ fi
 
 # -- packages
 packages=($PKG build-essential bc flex bison libelf-dev libssl-dev time xz-utils python3 cpio kmod)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install_missing measure-kernel-build "${packages[@]}"
 [[ -f $TARBALL ]] || { echo "missing $TARBALL (package $PKG)" >&2; exit 1; }
 
 # -- scratch folder, unpack
