@@ -345,7 +345,8 @@ void Tmem::remove_page(Pool& pool, std::map<PageKey, std::unique_ptr<Page>>::ite
 }
 
 Tmem::Descriptor* Tmem::store_content(const TmemPage& page, bool ephemeral,
-                                      std::optional<TmemClientId> charged, TmemWork* work) {
+                                      std::optional<TmemClientId> charged, TmemWork* work,
+                                      PutResult* failure) {
   const bool dedup = ephemeral && cfg_.dedup;
   TmemData data = backend_.prepare(page, cfg_.compress);
   if (work != nullptr && cfg_.compress) ++work->compressions;
@@ -362,28 +363,32 @@ Tmem::Descriptor* Tmem::store_content(const TmemPage& page, bool ephemeral,
   Tree* tree = dedup ? dedup_trees_[data.first_byte].get() : nullptr;
   if (tree != nullptr) {
     const std::uint64_t before = counters_.compares.value();
-    if (const auto it = tree->set.find(data); it != tree->set.end()) {
-      if (work != nullptr)
-        work->compares += static_cast<std::uint32_t>(counters_.compares.value() - before);
+    const auto it = tree->set.find(data);
+    if (work != nullptr) {
+      work->compares += static_cast<std::uint32_t>(counters_.compares.value() - before);
+    }
+    if (it != tree->set.end()) {
       counters_.deduped_puts.add();
       ++(*it)->refs;
       return *it;
     }
-    if (work != nullptr)
-      work->compares += static_cast<std::uint32_t>(counters_.compares.value() - before);
   }
   const std::uint32_t size = data.size;
   const std::uint64_t need = size == kPageSize ? 1
                                                : bytes_to_pages(compressed_bytes_ + size) -
                                                      bytes_to_pages(compressed_bytes_);
-  if (heap_free_pages_() < need) return nullptr;
+  if (heap_free_pages_() < need) {
+    *failure = PutResult::kNoMemory;
+    return nullptr;
+  }
   if (charged) {
     Client& c = *clients_.at(*charged);
-    const std::uint64_t charged =
+    const std::uint64_t persistent_after =
         c.persistent_raw + bytes_to_pages(c.persistent_bytes + (size == kPageSize ? 0 : size)) +
         (size == kPageSize ? 1 : 0);
-    if (c.domain_pages() + charged > c.maxmem_pages) {
+    if (c.domain_pages() + persistent_after > c.maxmem_pages) {
       counters_.maxmem_puts.add();
+      *failure = PutResult::kOverMaxmem;
       return nullptr;
     }
     (size == kPageSize ? c.persistent_raw : c.persistent_bytes) += size == kPageSize ? 1 : size;
@@ -430,19 +435,18 @@ Tmem::PutResult Tmem::put(TmemClientId client, TmemPoolId id, const TmemOid& oid
     remove_page(*pool, it);
   }
   if (work != nullptr) ++work->copies;
-  const std::uint64_t maxmem_before = counters_.maxmem_puts.value();
   // Persistent pages of a private pool count against its client's maxmem.
   const std::optional<TmemClientId> charged =
       ephemeral || pool->flags.shared ? std::nullopt : std::optional{client};
-  Descriptor* d = store_content(page, ephemeral, charged, work);
+  PutResult failure = PutResult::kNoMemory;
+  Descriptor* d = store_content(page, ephemeral, charged, work, &failure);
   if (d == nullptr) {
-    const bool over_maxmem = counters_.maxmem_puts.value() > maxmem_before;
     if (duplicate) {
       counters_.dup_puts_flushed.add();
-    } else if (!over_maxmem) {
+    } else if (failure == PutResult::kNoMemory) {
       counters_.no_mem_puts.add();
     }
-    return over_maxmem ? PutResult::kOverMaxmem : PutResult::kNoMemory;
+    return failure;
   }
   if (duplicate) counters_.dup_puts_replaced.add();
   auto p = std::make_unique<Page>();

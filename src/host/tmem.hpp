@@ -205,9 +205,11 @@ class Tmem {
   bool ensure_available(TmemWork* work);
   bool evict_one();
   void remove_page(Pool& pool, std::map<PageKey, std::unique_ptr<Page>>::iterator it);
-  // Stores the content, sharing a descriptor when dedup finds its twin; nullptr on no memory.
+  // Stores the content, sharing a descriptor when dedup finds its twin; nullptr, with the
+  // reason in *failure, when it cannot.
   Descriptor* store_content(const TmemPage& page, bool ephemeral,
-                            std::optional<TmemClientId> charged, TmemWork* work);
+                            std::optional<TmemClientId> charged, TmemWork* work,
+                            PutResult* failure);
   void release_content(Descriptor* d);
   [[nodiscard]] std::uint64_t bytes_to_pages(std::uint64_t bytes) const;
 

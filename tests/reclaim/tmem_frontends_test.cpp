@@ -99,7 +99,9 @@ TEST(Cleancache, AGetReturnsTheLastContentPutAndTruncateInvalidates) {
 TEST(Frontswap, StoresSwapInTmemAndFallsBackToTheDiskWhenTmemIsFull) {
   // A host with 16 MiB of fallow memory above the guest's 64 MiB, and a maxmem of 96 MiB that
   // would allow 32: frontswap fills the heap, then the disk takes the rest.
-  TmemGuest t(96, 64 + 16, TmemFrontendsConfig{.cleancache = false}, 256, 64);
+  TmemFrontendsConfig swap_only;
+  swap_only.cleancache = false;
+  TmemGuest t(96, 64 + 16, swap_only, 256, 64);
   DiskGuest& g = t.g;
   const std::uint32_t pid = g.kernel->spawn("hog");
   const std::uint64_t region = g.kernel->mmap(pid, Bytes{120 * kMiB});
