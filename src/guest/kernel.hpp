@@ -213,6 +213,14 @@ class GuestKernel {
   // the balloon driver allocates.
   std::optional<Gfn> try_alloc_pages(unsigned cpu, unsigned order);
   void free_pages(unsigned cpu, Gfn gfn, unsigned order);
+  // A page for memory reclaim's own use (PF_MEMALLOC: below every watermark, no reclaim), as
+  // zswap allocates its pool inside a swap-out; nullopt when no zone has a free page.
+  std::optional<Gfn> alloc_page_in_reclaim(unsigned cpu);
+  // zswap_writeback_entry(): swap slot `slot`, in use and held by a hook, is written to the
+  // swap disk with `content` through a new swap cache page, which reclaim frees once the
+  // write is done. False when the slot's page is in the swap cache already or no page is
+  // free (the hook then keeps its copy).
+  bool write_back_swap_slot(std::uint32_t slot, Fingerprint content);
 
   std::uint32_t spawn(const std::string& name, bool killable = true);
   // mmap of anonymous memory: commits `length` (Committed_AS) without touching it. With
@@ -378,6 +386,11 @@ class GuestKernel {
 
   // swap.cpp
   bool swap_out(Gfn g, MappingId m, std::uint64_t page);
+  void add_to_swap_cache(Gfn g, std::uint32_t slot);
+  // The swap write of swap cache page g to `slot`, which will hold `content`.
+  void start_swap_write(Gfn g, std::uint32_t slot, Fingerprint content);
+  // frontswap_load(): the content a hook holds for `slot`.
+  std::optional<Fingerprint> frontswap_load(std::uint32_t slot);
   void free_swap_slot(std::uint32_t slot);
   // Swap-in of the page at (m, page) holding swap entry `slot`; 0 when it is resident now.
   std::uint64_t swap_in(MappingId m, std::uint64_t page, std::uint32_t slot, unsigned cpu);

@@ -62,55 +62,116 @@ void GuestKernel::free_swapcache_page(Gfn g) {
   uninstall(g, 0);
 }
 
-bool GuestKernel::swap_out(Gfn g, MappingId m, std::uint64_t page) {
-  // add_to_swap(), try_to_unmap() and pageout() of shrink_page_list.
-  const std::optional<std::uint32_t> slot = alloc_slot(*swap_);
-  if (!slot) return false;
+void GuestKernel::start_swap_write(Gfn g, std::uint32_t slot, Fingerprint content) {
+  // __swap_writepage(): the slot's disk copy is the page's content once the write is queued;
+  // a read of the slot queues behind it on the disk.
+  swap_->content[slot] = content;
   PageFlags f = flags(g);
-  f.set(PageFlags::kSwapCache);
-  f.set(PageFlags::kMapped, false);
-  set_flags(g, f);
-  swap_->cache.set(*slot, SlotEntry::frame(g).raw());
-  swap_->slot_of_frame.set(g.value(), *slot + 1);
-  ++nr_swapcache_;
-  slots_.set(m, page, SlotEntry::make(SlotKind::kSwap, *slot));
-  --nr_mapped_;
-  --processes_[slots_.owner_of_mapping(m)].rss_pages;
-  vcpu_.charge(costs_.cost(Op::kKernelPteUpdate));
-  const Fingerprint content = host_.peek(vm_, g);
-  stats_.pswpout.add();
   f.set(PageFlags::kDirty, false);
-  for (PageHooks* h : map_.hooks) {
-    if (h->on_swap_out(*slot, content)) {
-      set_flags(g, f);  // frontswap holds it: clean, freed on reclaim's next pass
-      return true;
-    }
-  }
-  swap_->content[*slot] = content;
   f.set(PageFlags::kWriteback);
   f.set(PageFlags::kReclaim);
   set_flags(g, f);
   ++nr_writeback_;
+  stats_.pswpout.add();
   stats_.sectors_written.add(kSectorsPerPage);
-  const std::uint32_t s = *slot;
-  submit_io(
-      true, swap_->first_sector + std::uint64_t{s} * kSectorsPerPage, {g}, [this, s](Io& done) {
-        const Gfn page_frame = done.pages.front();
-        PageFlags pf = flags(page_frame);
-        if (map_[page_frame].state() != GuestPageState::kInUse || !pf.test(PageFlags::kWriteback) ||
-            swap_->slot_of_frame.get(page_frame.value()) != s + 1) {
-          return;
-        }
-        pf.set(PageFlags::kWriteback, false);
-        --nr_writeback_;
-        const bool rotate = pf.test(PageFlags::kReclaim);
-        pf.set(PageFlags::kReclaim, false);
-        set_flags(page_frame, pf);
-        // end_page_writeback(): reclaim wanted it, so it goes to the tail.
-        if (rotate && Lru::list_of(map_[page_frame]) == LruList::kInactiveAnon) {
-          lru_.add_tail(page_frame, LruList::kInactiveAnon);
-        }
-      });
+  submit_io(true, swap_->first_sector + std::uint64_t{slot} * kSectorsPerPage, {g},
+            [this, slot](Io& done) {
+              const Gfn page_frame = done.pages.front();
+              PageFlags pf = flags(page_frame);
+              if (map_[page_frame].state() != GuestPageState::kInUse ||
+                  !pf.test(PageFlags::kWriteback) ||
+                  swap_->slot_of_frame.get(page_frame.value()) != slot + 1) {
+                return;
+              }
+              pf.set(PageFlags::kWriteback, false);
+              --nr_writeback_;
+              const bool rotate = pf.test(PageFlags::kReclaim);
+              pf.set(PageFlags::kReclaim, false);
+              set_flags(page_frame, pf);
+              // end_page_writeback(): reclaim wanted it, so it goes to the tail.
+              if (rotate && Lru::list_of(map_[page_frame]) == LruList::kInactiveAnon) {
+                lru_.add_tail(page_frame, LruList::kInactiveAnon);
+              }
+            });
+}
+
+void GuestKernel::add_to_swap_cache(Gfn g, std::uint32_t slot) {
+  swap_->cache.set(slot, SlotEntry::frame(g).raw());
+  swap_->slot_of_frame.set(g.value(), slot + 1);
+  ++nr_swapcache_;
+}
+
+std::optional<Fingerprint> GuestKernel::frontswap_load(std::uint32_t slot) {
+  for (PageHooks* h : map_.hooks) {
+    if (std::optional<Fingerprint> hit = h->on_swap_in(slot)) return hit;
+  }
+  return std::nullopt;
+}
+
+bool GuestKernel::swap_out(Gfn g, MappingId m, std::uint64_t page) {
+  // add_to_swap(), try_to_unmap() and pageout() of shrink_page_list.
+  PageFlags f = flags(g);
+  const bool in_swap_cache = f.test(PageFlags::kSwapCache);
+  std::uint32_t slot = 0;
+  if (in_swap_cache) {
+    // Read from swap and not written since: its slot still holds it, so unmapping it is all.
+    slot = swap_->slot_of_frame.get(g.value()) - 1;
+  } else {
+    const std::optional<std::uint32_t> fresh = alloc_slot(*swap_);
+    if (!fresh) return false;
+    slot = *fresh;
+    f.set(PageFlags::kSwapCache);
+    add_to_swap_cache(g, slot);
+  }
+  f.set(PageFlags::kMapped, false);
+  set_flags(g, f);
+  slots_.set(m, page, SlotEntry::make(SlotKind::kSwap, slot));
+  --nr_mapped_;
+  --processes_[slots_.owner_of_mapping(m)].rss_pages;
+  vcpu_.charge(costs_.cost(Op::kKernelPteUpdate));
+  if (in_swap_cache) return true;
+  const Fingerprint content = host_.peek(vm_, g);
+  for (PageHooks* h : map_.hooks) {
+    if (h->on_swap_out(slot, content)) {
+      f.set(PageFlags::kDirty, false);
+      set_flags(g, f);  // frontswap holds it: clean, freed on reclaim's next pass
+      return true;
+    }
+  }
+  start_swap_write(g, slot, content);
+  return true;
+}
+
+std::optional<Gfn> GuestKernel::alloc_page_in_reclaim(unsigned cpu) {
+  // PF_MEMALLOC: an allocation made to free memory may use the reserves below every
+  // watermark (ALLOC_NO_WATERMARKS).
+  for (auto it = zones_.rbegin(); it != zones_.rend(); ++it) {
+    const Gfn g = (*it)->rmqueue(cpu, 0);
+    if (g == Zone::kNoPage) continue;
+    stats_.pages_allocated.add();
+    for (PageHooks* h : map_.hooks) h->on_alloc(g, PageOrder{0});
+    return g;
+  }
+  return std::nullopt;
+}
+
+bool GuestKernel::write_back_swap_slot(std::uint32_t slot, Fingerprint content) {
+  if (!swap_ || slot >= swap_->slots || !swap_->in_use[slot]) {
+    throw std::logic_error(fmt::format("write-back of swap slot {}, which is not in use", slot));
+  }
+  // zswap_get_swap_cache_page(): a slot whose page is in the swap cache is left alone.
+  if (swap_->cache.get(slot) != 0) return false;
+  const std::optional<Gfn> g = try_alloc_pages(0, 0);
+  if (!g) return false;
+  host_.write(vm_, *g, content);
+  PageFlags f;
+  f.set(PageFlags::kSwapBacked);
+  f.set(PageFlags::kSwapCache);
+  set_flags(*g, f);
+  lru_.add(*g, LruList::kInactiveAnon);
+  ++nr_anon_;
+  add_to_swap_cache(*g, slot);
+  start_swap_write(*g, slot, content);
   return true;
 }
 
@@ -126,11 +187,11 @@ std::uint64_t GuestKernel::swap_in(MappingId m, std::uint64_t page, std::uint32_
     ++owner.rss_pages;
     slots_.set(m, page, SlotEntry::frame(g));
     // vm_swap_full(): with more than half of swap used, a page swapped in gives its slot up.
+    // Otherwise the slot stays with the page until it is written again (the PTE now holds
+    // the frame).
     if (swap_->used * 2 > swap_->slots && f.test(PageFlags::kSwapCache) &&
         !f.test(PageFlags::kWriteback)) {
       delete_from_swap_cache(g);
-    } else if (f.test(PageFlags::kSwapCache)) {
-      // The slot stays with the page until it is written again (the PTE now holds the frame).
     }
   };
   if (const std::uint32_t cached = swap_->cache.get(slot); cached != 0) {
@@ -143,27 +204,9 @@ std::uint64_t GuestKernel::swap_in(MappingId m, std::uint64_t page, std::uint32_
     map_in(g);
     return 0;
   }
-  // frontswap_load(): a hit needs no disk; the page comes back dirty and the slot goes.
-  for (PageHooks* h : map_.hooks) {
-    if (const std::optional<Fingerprint> hit = h->on_swap_in(slot)) {
-      std::uint64_t wait = 0;
-      const std::optional<Gfn> g = alloc_pages(cpu, 0, &wait);
-      if (!g) return wait != 0 ? wait : last_io_;
-      host_.write(vm_, *g, *hit);
-      slots_.set(m, page, SlotEntry{});
-      free_swap_slot(slot);
-      PageFlags f;
-      f.set(PageFlags::kSwapBacked);
-      f.set(PageFlags::kMapped);
-      f.set(PageFlags::kYoung);
-      f.set(PageFlags::kDirty);
-      install(*g, m, page, f, LruList::kInactiveAnon);
-      ++owner.rss_pages;
-      stats_.pswpin.add();
-      return 0;
-    }
-  }
   // swapin_readahead(): the aligned cluster of 2^page_cluster slots around the one wanted.
+  // Each page is read by swap_readpage(), which asks frontswap first: a page it holds needs
+  // no disk (and frontswap keeps its copy, as the slot does).
   const std::uint32_t cluster = 1U << cfg_.page_cluster;
   const std::uint32_t start = slot & ~(cluster - 1);
   const std::uint32_t end = std::min(swap_->slots, start + cluster);
@@ -219,14 +262,25 @@ std::uint64_t GuestKernel::swap_in(MappingId m, std::uint64_t page, std::uint32_
     set_flags(*g, f);
     lru_.add(*g, LruList::kInactiveAnon);
     ++nr_anon_;
-    ++nr_swapcache_;
-    swap_->cache.set(s, SlotEntry::frame(*g).raw());
-    swap_->slot_of_frame.set(g->value(), s + 1);
+    add_to_swap_cache(*g, s);
+    if (const std::optional<Fingerprint> hit = frontswap_load(s)) {
+      host_.write(vm_, *g, *hit);
+      PageFlags loaded = flags(*g);  // the LRU's bits included
+      loaded.set(PageFlags::kLocked, false);
+      set_flags(*g, loaded);
+      flush();
+      continue;
+    }
     stats_.pswpin.add();
     if (run.empty()) run_first = s;
     run.push_back(*g);
   }
   flush();
+  if (const std::uint32_t cached = swap_->cache.get(slot);
+      cached != 0 && !flags(SlotEntry{cached}.gfn()).test(PageFlags::kLocked)) {
+    map_in(SlotEntry{cached}.gfn());  // frontswap had it
+    return 0;
+  }
   return wait != 0 ? wait : last_io_;
 }
 

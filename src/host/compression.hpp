@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cstdint>
+#include <stdexcept>
 
+#include "core/cost.hpp"
 #include "core/spelling.hpp"
 
 namespace memvirt {
@@ -15,5 +17,21 @@ inline constexpr std::array<Spelling<Compressor>, 3> kCompressorSpellings{{
     {Compressor::kLz4, "lz4"},
     {Compressor::kZstd, "zstd"},
 }};
+
+// The cost table's operations for one page through a compressor.
+struct CompressorOps {
+  Op compress, decompress;
+};
+inline CompressorOps compressor_ops(Compressor c) {
+  switch (c) {
+    case Compressor::kLzo1x1:
+      return {Op::kLzoCompressPage, Op::kLzoDecompressPage};
+    case Compressor::kLz4:
+      return {Op::kLz4CompressPage, Op::kLz4DecompressPage};
+    case Compressor::kZstd:
+      return {Op::kZstdCompressPage, Op::kZstdDecompressPage};
+  }
+  throw std::logic_error("unknown compressor");
+}
 
 }  // namespace memvirt

@@ -7,6 +7,7 @@
 #include "reclaim/reporting.hpp"
 #include "reclaim/selfballoon.hpp"
 #include "reclaim/tmem_frontends.hpp"
+#include "reclaim/zswap.hpp"
 
 namespace memvirt {
 
@@ -20,6 +21,7 @@ MechanismRegistry make_mechanism_registry() {
   r.add<FreePageHinting>("hinting");
   r.add<TmemFrontends>("tmem");
   r.add<SelfBalloon>("selfballoon");
+  r.add<Zswap>("zswap");
   return r;
 }
 

@@ -26,21 +26,6 @@ std::uint32_t swap_index(std::uint32_t slot) {
   return slot & ((1U << kSwizzleBits) - 1);
 }
 
-struct CompressorOps {
-  Op compress, decompress;
-};
-CompressorOps ops_of(Compressor c) {
-  switch (c) {
-    case Compressor::kLzo1x1:
-      return {Op::kLzoCompressPage, Op::kLzoDecompressPage};
-    case Compressor::kLz4:
-      return {Op::kLz4CompressPage, Op::kLz4DecompressPage};
-    case Compressor::kZstd:
-      return {Op::kZstdCompressPage, Op::kZstdDecompressPage};
-  }
-  throw std::logic_error("tmem: unknown compressor");
-}
-
 }  // namespace
 
 struct TmemFrontends::Guest final : PageHooks {
@@ -229,7 +214,7 @@ void TmemFrontends::charge(const Guest& g, const TmemWork& w) {
   const CostProfile& costs = *env_.costs;
   CpuTime t = costs.cost(Op::kPageCopy) * w.copies;
   if (cfg_.compress) {
-    const CompressorOps ops = ops_of(cfg_.compressor);
+    const CompressorOps ops = compressor_ops(cfg_.compressor);
     t += costs.cost(ops.compress) * w.compressions + costs.cost(ops.decompress) * w.decompressions;
   }
   // Dedup walks a tree of full comparisons; all but a match return at the first difference.
