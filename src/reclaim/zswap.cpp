@@ -163,6 +163,7 @@ struct Zswap::Guest final : PageHooks {
       pages[*id].frame = *frame;
       pages[*id].lru_pos = lru.insert(lru.begin(), *id);
       ++pool_pages;
+      pool_max = std::max(pool_max, pool_pages);
     }
     ZbudPage& z = pages[*id];
     const bool last = z.first_chunks != 0;
@@ -300,6 +301,7 @@ struct Zswap::Guest final : PageHooks {
   std::uint64_t pool_pages = 0;
   std::uint64_t same_filled = 0;
   std::uint64_t stored_max = 0;
+  std::uint64_t pool_max = 0;
   std::uint64_t writes = 0;
   bool reached_full = false;  // zswap_pool_reached_full
   bool shrink_queued = false;
@@ -385,6 +387,10 @@ std::uint64_t Zswap::stored_pages_max(VmId vm) const {
 std::uint64_t Zswap::pool_total_size(VmId vm) const {
   const Guest* g = guests_.find(vm);
   return g != nullptr ? g->pool_pages * kPageSize : 0;
+}
+std::uint64_t Zswap::pool_pages_max(VmId vm) const {
+  const Guest* g = guests_.find(vm);
+  return g != nullptr ? g->pool_max : 0;
 }
 std::uint64_t Zswap::same_filled_pages(VmId vm) const {
   const Guest* g = guests_.find(vm);

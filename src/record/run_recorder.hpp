@@ -43,6 +43,7 @@ struct RunResult {
   std::uint64_t simulator_bytes = 0;  // model memory at the end (page tables, metadata)
   // When every VM had finished its workloads; nullopt when some had not by the end.
   std::optional<double> completion_s;
+  std::uint64_t pswpin = 0, pswpout = 0;  // pages read from and written to swap disks
   std::uint64_t sectors_read = 0, sectors_written = 0;  // the guests' disks, 512-byte sectors
   std::uint64_t major_faults = 0, refaults = 0;
   double vcpu_seconds = 0;      // CPU time the guests' vCPUs were busy
@@ -54,6 +55,15 @@ struct RunResult {
     std::uint64_t frontswap_pages_end = 0, frontswap_pages_max = 0;
   };
   std::optional<Tmem> tmem;
+  // zswap, when the guests ran it: debugfs's stored_pages and pool_total_size (in pages) at
+  // the end and at their peak, same_filled_pages at the end and written_back_pages, summed
+  // over the guests (a peak is the sum of each guest's peak).
+  struct Zswap {
+    std::uint64_t stored_pages_end = 0, stored_pages_max = 0;
+    std::uint64_t pool_pages_end = 0, pool_pages_max = 0;
+    std::uint64_t same_filled_pages_end = 0, written_back_pages = 0;
+  };
+  std::optional<Zswap> zswap;
   // The components' statistics at the end, in the shape of the configuration: a component
   // configured at `reclaim[1]` has its stats at stats["reclaim"][1].
   nlohmann::json stats = nlohmann::json::object();

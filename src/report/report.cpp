@@ -52,6 +52,8 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
               {"events", r.run.events},
               {"sectors_read", r.run.sectors_read},
               {"sectors_written", r.run.sectors_written},
+              {"pswpin", r.run.pswpin},
+              {"pswpout", r.run.pswpout},
               {"major_faults", r.run.major_faults},
               {"refaults", r.run.refaults},
               {"vcpu_seconds", r.run.vcpu_seconds},
@@ -63,6 +65,15 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
                  {"apparent_pages_max", r.run.tmem->apparent_pages_max},
                  {"frontswap_pages_end", r.run.tmem->frontswap_pages_end},
                  {"frontswap_pages_max", r.run.tmem->frontswap_pages_max}};
+  }
+  if (r.run.zswap) {
+    const RunResult::Zswap& z = *r.run.zswap;
+    j["zswap"] = {{"stored_pages_end", z.stored_pages_end},
+                  {"stored_pages_max", z.stored_pages_max},
+                  {"pool_pages_end", z.pool_pages_end},
+                  {"pool_pages_max", z.pool_pages_max},
+                  {"same_filled_pages_end", z.same_filled_pages_end},
+                  {"written_back_pages", z.written_back_pages}};
   }
   if (!r.run.stats.empty()) j["stats"] = r.run.stats;
   if (s.reference.vms || s.reference.host_memory_gib_avg) {
@@ -132,6 +143,17 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
                r.run.sectors_written);
     fmt::print(out, "  {:<34} {} major faults, {} refaults\n",
                "guest page faults:", r.run.major_faults, r.run.refaults);
+  }
+  if (r.run.pswpin + r.run.pswpout > 0) {
+    fmt::print(out, "  {:<34} {} pages in, {} out\n", "swap disk:", r.run.pswpin, r.run.pswpout);
+  }
+  if (r.run.zswap) {
+    const RunResult::Zswap& z = *r.run.zswap;
+    fmt::print(out,
+               "  {:<34} {} stored at the end ({} max), pool {} pages ({} max), {} same-filled, "
+               "{} written back\n",
+               "zswap:", z.stored_pages_end, z.stored_pages_max, z.pool_pages_end,
+               z.pool_pages_max, z.same_filled_pages_end, z.written_back_pages);
   }
   if (r.run.tmem) {
     fmt::print(out, "  {:<34} {} pages max, {} held max; frontswap {} at the end, {} max\n",

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "reclaim/zswap.hpp"
 #include "scenario/virtual_disk.hpp"
 
 namespace memvirt {
@@ -384,6 +385,8 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     const GuestStats& gs = vm->kernel->stats();
     r.sectors_read += gs.sectors_read.value();
     r.sectors_written += gs.sectors_written.value();
+    r.pswpin += gs.pswpin.value();
+    r.pswpout += gs.pswpout.value();
     r.major_faults += gs.major_faults.value();
     r.refaults += gs.refaults.value();
     for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
@@ -400,6 +403,20 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   if (const Tmem* tmem = xen_ ? xen_->tmem() : nullptr) {
     r.tmem = RunResult::Tmem{tmem->pages_max(), tmem->apparent_pages_max(),
                              tmem->persistent_page_count(), tmem->persistent_page_count_max()};
+  }
+  for (const auto& m : mechanisms_) {
+    const auto* z = dynamic_cast<const Zswap*>(m.get());
+    if (z == nullptr) continue;
+    RunResult::Zswap& out = r.zswap.emplace();
+    for (const auto& vm : vms_) {
+      if (!vm->alive) continue;
+      out.stored_pages_end += z->stored_pages(vm->id);
+      out.stored_pages_max += z->stored_pages_max(vm->id);
+      out.pool_pages_end += z->pool_total_size(vm->id) / kPageSize;
+      out.pool_pages_max += z->pool_pages_max(vm->id);
+      out.same_filled_pages_end += z->same_filled_pages(vm->id);
+    }
+    out.written_back_pages = z->stats().written_back_pages.value();
   }
   r.vcpu_seconds = vcpus_->busy().duration().seconds();
   // Under Xen, dom0's vCPUs run the block backend: its time is vCPU time too.
