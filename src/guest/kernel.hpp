@@ -217,9 +217,9 @@ class GuestKernel {
   // zswap allocates its pool inside a swap-out; nullopt when no zone has a free page.
   std::optional<Gfn> alloc_page_in_reclaim(unsigned cpu);
   // zswap_writeback_entry(): swap slot `slot`, in use and held by a hook, is written to the
-  // swap disk with `content` through a new swap cache page, which reclaim frees once the
-  // write is done. False when the slot's page is in the swap cache already or no page is
-  // free (the hook then keeps its copy).
+  // swap disk with `content` through a new swap cache page (from the reserves, as
+  // alloc_page_in_reclaim), which reclaim frees once the write is done. False when the slot's
+  // page is in the swap cache already or no page is free (the hook then keeps its copy).
   bool write_back_swap_slot(std::uint32_t slot, Fingerprint content);
 
   std::uint32_t spawn(const std::string& name, bool killable = true);

@@ -161,7 +161,7 @@ bool GuestKernel::write_back_swap_slot(std::uint32_t slot, Fingerprint content) 
   }
   // zswap_get_swap_cache_page(): a slot whose page is in the swap cache is left alone.
   if (swap_->cache.get(slot) != 0) return false;
-  const std::optional<Gfn> g = try_alloc_pages(0, 0);
+  const std::optional<Gfn> g = alloc_page_in_reclaim(0);
   if (!g) return false;
   host_.write(vm_, *g, content);
   PageFlags f;

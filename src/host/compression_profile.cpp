@@ -15,6 +15,11 @@
 namespace memvirt {
 namespace {
 
+// A share in [0, 1) from the fingerprint alone, the same for every compressor.
+double share_of(Fingerprint fp) {
+  return static_cast<double>(splitmix64(fp.value() ^ 0x636f6d7072657373ULL) >> 11) * 0x1p-53;
+}
+
 using nlohmann::json;
 
 constexpr const char* kFormat = "memvirt-compression-profile/1";
@@ -213,9 +218,7 @@ std::uint32_t CompressionProfile::compressed_bytes(Compressor c, Fingerprint fp)
   const ContentClass k = content_class(fp);
   if (k == ContentClass::kOpaque) return static_cast<std::uint32_t>(kPageSize);
   const CompressionClassStats& s = require(c, k);
-  // A share in [0, 1) from the fingerprint alone, the same for every compressor.
-  const double u =
-      static_cast<double>(splitmix64(fp.value() ^ 0x636f6d7072657373ULL) >> 11) * 0x1p-53;
+  const double u = share_of(fp);
   if (u >= 1.0 - s.raw_share) return static_cast<std::uint32_t>(kPageSize);
   const double pos = u * static_cast<double>(s.quantiles.size() - 1);
   const auto i = static_cast<std::size_t>(pos);
@@ -224,6 +227,14 @@ std::uint32_t CompressionProfile::compressed_bytes(Compressor c, Fingerprint fp)
   const double hi = s.quantiles[std::min(i + 1, s.quantiles.size() - 1)];
   const double v = std::round(lo + frac * (hi - lo));
   return static_cast<std::uint32_t>(std::clamp(v, 1.0, static_cast<double>(kPageSize - 1)));
+}
+
+bool CompressionProfile::same_filled(Compressor c, Fingerprint fp) const {
+  if (fp == kZeroContent) return true;
+  const ContentClass k = content_class(fp);
+  if (k == ContentClass::kOpaque) return false;
+  const CompressionClassStats& s = require(c, k);
+  return share_of(fp) < s.zero_share + s.same_filled_share;
 }
 
 double CompressionProfile::mean_ratio(Compressor c, ContentClass k) const {

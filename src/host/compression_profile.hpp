@@ -43,6 +43,10 @@ class CompressionProfile {
   // compressor makes of a page of zeros; kOpaque pages never compress. Throws InputError
   // naming the file and field when the profile lacks `c` or the class.
   [[nodiscard]] std::uint32_t compressed_bytes(Compressor c, Fingerprint fp) const;
+  // Whether content `fp` is a page of one repeated 8-byte word (zswap's same-filled test):
+  // the zero page, and the measured zero and same-filled shares of its class, taken at the
+  // small end of the share compressed_bytes() samples (those pages compress best).
+  [[nodiscard]] bool same_filled(Compressor c, Fingerprint fp) const;
   // Page bytes over mean stored bytes: 1 for kOpaque unless measured; InputError when missing.
   [[nodiscard]] double mean_ratio(Compressor c, ContentClass k) const;
   // The class's measurement, or nullptr.

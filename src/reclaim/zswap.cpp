@@ -83,7 +83,7 @@ struct Zswap::Guest final : PageHooks {
     }
     if (owner.cfg_.same_filled_pages) {
       // zswap_is_page_same_filled(): a word-by-word scan that stops at the first difference.
-      if (content == kZeroContent) {
+      if (owner.cfg_.compression_profile->same_filled(owner.cfg_.compressor, content)) {
         charge(Op::kMemcmpPage);
         entries.emplace(slot, Entry{content, kSameFilled, false});
         ++same_filled;
@@ -126,7 +126,10 @@ struct Zswap::Guest final : PageHooks {
     drop(slot);
   }
 
-  void count_stored() { stored_max = std::max<std::uint64_t>(stored_max, entries.size()); }
+  void count_stored() {
+    owner.stats_.succ_stores.add();
+    stored_max = std::max<std::uint64_t>(stored_max, entries.size());
+  }
 
   void drop(std::uint32_t slot) {
     const auto it = entries.find(slot);
@@ -309,6 +312,7 @@ struct Zswap::Guest final : PageHooks {
 
 void ZswapStats::visit(StatsVisitor& v) const {
   v.counter("stores", stores);
+  v.counter("succ_stores", succ_stores);
   v.counter("loads", loads);
   v.counter("invalidates", invalidates);
   v.counter("same_filled_stores", same_filled_stores);

@@ -14,7 +14,9 @@
 // each holding at most two compressed pages (the first and the last buddy). An allocation
 // takes an unbuddied page with enough free chunks (first fit by free chunks), else a new
 // page; a compressed page larger than 62 chunks cannot be stored. Pool pages are allocated
-// from the guest's free memory inside reclaim (PF_MEMALLOC: below the watermarks).
+// from the guest's free memory inside reclaim (PF_MEMALLOC: below the watermarks). The shrink
+// worker's swap cache page comes from the reserves too, where Linux's GFP_KERNEL allocation
+// would reclaim for it; the page is freed once its write completes.
 #pragma once
 
 #include <memory>
@@ -43,6 +45,7 @@ struct ZswapConfig {
 // The counters of /sys/kernel/debug/zswap.
 struct ZswapStats {
   Counter stores, loads, invalidates;  // frontswap calls that reached zswap
+  Counter succ_stores;                 // stores zswap kept
   Counter same_filled_stores;
   Counter written_back_pages;
   Counter pool_limit_hit;

@@ -43,7 +43,7 @@ struct RunResult {
   std::uint64_t simulator_bytes = 0;  // model memory at the end (page tables, metadata)
   // When every VM had finished its workloads; nullopt when some had not by the end.
   std::optional<double> completion_s;
-  std::uint64_t pswpin = 0, pswpout = 0;  // pages read from and written to swap disks
+  std::uint64_t pswpin = 0, pswpout = 0;                // pages read from and written to swap disks
   std::uint64_t sectors_read = 0, sectors_written = 0;  // the guests' disks, 512-byte sectors
   std::uint64_t major_faults = 0, refaults = 0;
   double vcpu_seconds = 0;      // CPU time the guests' vCPUs were busy

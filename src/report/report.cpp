@@ -152,8 +152,8 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
     fmt::print(out,
                "  {:<34} {} stored at the end ({} max), pool {} pages ({} max), {} same-filled, "
                "{} written back\n",
-               "zswap:", z.stored_pages_end, z.stored_pages_max, z.pool_pages_end,
-               z.pool_pages_max, z.same_filled_pages_end, z.written_back_pages);
+               "zswap:", z.stored_pages_end, z.stored_pages_max, z.pool_pages_end, z.pool_pages_max,
+               z.same_filled_pages_end, z.written_back_pages);
   }
   if (r.run.tmem) {
     fmt::print(out, "  {:<34} {} pages max, {} held max; frontswap {} at the end, {} max\n",
