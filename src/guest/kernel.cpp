@@ -223,6 +223,12 @@ bool GuestKernel::has_swap() const {
   return swap_ && swap_->used < swap_->slots;
 }
 
+std::uint64_t GuestKernel::reclaimable_pages() const {
+  std::uint64_t n = lru_.size(LruList::kInactiveFile) + lru_.size(LruList::kActiveFile);
+  if (has_swap()) n += lru_.size(LruList::kInactiveAnon) + lru_.size(LruList::kActiveAnon);
+  return n;
+}
+
 std::optional<Gfn> GuestKernel::alloc_from_zonelist(unsigned cpu, unsigned order, bool low) {
   // Movable user allocations may use every zone, highest first (zonelist fallback order);
   // a lower zone keeps lowmem_reserve for its own class. The first pass checks the low
@@ -262,7 +268,12 @@ std::optional<Gfn> GuestKernel::alloc_pages(unsigned cpu, unsigned order, std::u
       g = alloc_from_zonelist(cpu, order, false);
       continue;
     }
-    if (stats_.pgscan.value() > scanned && ++no_progress < kMaxReclaimRetries) continue;
+    // should_reclaim_retry(): no progress with much of what reclaim could take still dirty
+    // or under writeback waits for the I/O (congestion_wait) instead of scanning again.
+    const bool writeback_bound = 2 * (nr_dirty_ + nr_writeback_) > reclaimable_pages();
+    if (!writeback_bound && stats_.pgscan.value() > scanned && ++no_progress < kMaxReclaimRetries) {
+      continue;
+    }
     if (blocked != nullptr && last_io_ != 0 && io_.contains(last_io_)) {
       *blocked = last_io_;
       return std::nullopt;

@@ -350,6 +350,8 @@ class GuestKernel {
     return cfg_.anon_starts_active ? LruList::kActiveAnon : LruList::kInactiveAnon;
   }
   [[nodiscard]] bool has_swap() const;
+  // zone_reclaimable_pages(): the file LRU, and the anon LRU while swap has free slots.
+  [[nodiscard]] std::uint64_t reclaimable_pages() const;
 
   // vmscan.cpp
   void wake_kswapd();

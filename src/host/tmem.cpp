@@ -520,6 +520,16 @@ std::uint64_t Tmem::flush_object(TmemClientId client, TmemPoolId id, const TmemO
   return n;
 }
 
+void Tmem::check_counts() const {
+  const auto fail = [](const std::string& what) { throw std::logic_error("tmem: " + what); };
+  if (persistent_count_ > page_count_) fail("more persistent pages than pages");
+  if (page_count_ - persistent_count_ != lru_->length) {
+    fail(fmt::format("{} ephemeral pages counted, {} on the LRU", page_count_ - persistent_count_,
+                     lru_->length));
+  }
+  if (pages_max_ < pages_used()) fail("the peak is below the current pages");
+}
+
 void Tmem::check() const {
   std::uint64_t pages = 0, ephemeral = 0;
   std::unordered_map<const Descriptor*, std::uint32_t> refs;

@@ -191,8 +191,10 @@ class Tmem {
   [[nodiscard]] std::uint64_t client_pages(TmemClientId client, bool persistent) const;
   [[nodiscard]] const TmemCounters& counters() const { return counters_; }
   // Every count agrees with the structures and every stored copy verifies; throws
-  // std::logic_error on a violation.
+  // std::logic_error on a violation. check_counts() is the cheap grade: the counts agree with
+  // one another and with the LRU's length.
   void check() const;
+  void check_counts() const;
 
  private:
   struct Descriptor;  // a stored content (Xen's pcd, or the page itself without dedup)

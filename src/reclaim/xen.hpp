@@ -68,8 +68,9 @@ class XenHost {
 
   [[nodiscard]] const XenStats& stats() const { return stats_; }
   void visit_stats(StatsVisitor& v) const;
-  // Reservations agree with the balloons; used memory never exceeds the host's.
-  void check() const;
+  // Reservations agree with the balloons; used memory never exceeds the host's; tmem's
+  // structures are walked when `full`, else its counts are checked.
+  void check(bool full = true) const;
 
  private:
   struct Domain;

@@ -269,7 +269,7 @@ void Simulation::check(CheckLevel level) const {
   } else {
     host_->check_accounting();
   }
-  if (xen_) xen_->check();
+  if (xen_) xen_->check(full);
   for (const auto& vm : vms_) {
     if (vm->alive) vm->kernel->check(full);
   }
