@@ -53,6 +53,8 @@ class PageHooks {
   virtual std::optional<Fingerprint> on_swap_in(std::uint32_t /*slot*/) { return std::nullopt; }
   // A swap slot is freed (frontswap_invalidate_page).
   virtual void on_swap_free(std::uint32_t /*slot*/) {}
+  // frontswap_test(): whether the hook holds swap slot `slot`.
+  [[nodiscard]] virtual bool in_frontswap(std::uint32_t /*slot*/) const { return false; }
 };
 
 }  // namespace memvirt

@@ -212,6 +212,7 @@ void GuestKernel::attach_disk(EventQueue& queue, BlockDevice& disk, std::uint64_
     swap_->first_sector = fs_sectors;
     swap_->in_use.assign(swap_->slots, false);
     swap_->content.assign(swap_->slots, kZeroContent);
+    swap_->user.assign(swap_->slots, MappingOwner{});
     swap_->cache.resize(swap_->slots);
     swap_->slot_of_frame.resize(map_.pages.size());
     lru_.set_track_anon(true, map_.pages.size());

@@ -221,6 +221,10 @@ class GuestKernel {
   // alloc_page_in_reclaim), which reclaim frees once the write is done. False when the slot's
   // page is in the swap cache already or no page is free (the hook then keeps its copy).
   bool write_back_swap_slot(std::uint32_t slot, Fingerprint content);
+  // frontswap_shrink()'s partial swapoff: up to `pages` swapped-out pages that a hook holds
+  // (PageHooks::in_frontswap) come back into their processes' memory and leave swap, taking
+  // free pages only (no reclaim). Returns the pages brought back.
+  std::uint64_t unuse_frontswap(std::uint64_t pages);
 
   std::uint32_t spawn(const std::string& name, bool killable = true);
   // mmap of anonymous memory: commits `length` (Committed_AS) without touching it. With

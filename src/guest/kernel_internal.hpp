@@ -36,6 +36,7 @@ struct GuestKernel::Swap {
   std::uint32_t cursor = 0;  // next-fit allocation, as scan_swap_map's clusters
   std::vector<bool> in_use;
   std::vector<Fingerprint> content;  // what each slot holds on disk
+  std::vector<MappingOwner> user;    // the page table entry last set to each slot
   RunArray cache;                    // slot -> SlotEntry::frame of its swap cache page
   RunArray slot_of_frame;            // gfn -> slot + 1, for swap cache pages
 };

@@ -2,6 +2,7 @@
 // swap cache, swap-out by reclaim and swap-in with readahead.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "guest/kernel.hpp"
@@ -126,6 +127,7 @@ bool GuestKernel::swap_out(Gfn g, MappingId m, std::uint64_t page) {
   f.set(PageFlags::kMapped, false);
   set_flags(g, f);
   slots_.set(m, page, SlotEntry::make(SlotKind::kSwap, slot));
+  swap_->user[slot] = MappingOwner{m, page};
   --nr_mapped_;
   --processes_[slots_.owner_of_mapping(m)].rss_pages;
   vcpu_.charge(costs_.cost(Op::kKernelPteUpdate));
@@ -173,6 +175,40 @@ bool GuestKernel::write_back_swap_slot(std::uint32_t slot, Fingerprint content) 
   add_to_swap_cache(*g, slot);
   start_swap_write(*g, slot, content);
   return true;
+}
+
+std::uint64_t GuestKernel::unuse_frontswap(std::uint64_t pages) {
+  // try_to_unuse(type, frontswap = true, pages): slot by slot, a page frontswap holds is read
+  // back (frontswap_load), its page table entry set to it and its slot freed (which
+  // invalidates frontswap's copy). Pages come without reclaim; none free ends the pass.
+  if (!swap_) return 0;
+  std::uint64_t done = 0;
+  for (std::uint32_t s = 0; s < swap_->slots && done < pages; ++s) {
+    if (!swap_->in_use[s] || swap_->cache.get(s) != 0) continue;
+    if (std::none_of(map_.hooks.begin(), map_.hooks.end(),
+                     [s](const PageHooks* h) { return h->in_frontswap(s); })) {
+      continue;
+    }
+    const MappingOwner o = swap_->user[s];
+    const SlotEntry e = slots_.entry(o.mapping, o.page);
+    if (e.kind() != SlotKind::kSwap || e.payload() != s) continue;  // not mapped by a PTE
+    const std::optional<Gfn> g = try_alloc_pages(0, 0);
+    if (!g) break;
+    const std::optional<Fingerprint> content = frontswap_load(s);
+    if (!content) throw std::logic_error("frontswap holds a slot it cannot load");
+    host_.write(vm_, *g, *content);
+    slots_.set(o.mapping, o.page, SlotEntry{});
+    free_swap_slot(s);
+    PageFlags f;
+    f.set(PageFlags::kSwapBacked);
+    f.set(PageFlags::kMapped);
+    f.set(PageFlags::kDirty);
+    install(*g, o.mapping, o.page, f, LruList::kInactiveAnon);
+    ++processes_[slots_.owner_of_mapping(o.mapping)].rss_pages;
+    vcpu_.charge(costs_.cost(Op::kKernelPteUpdate));
+    ++done;
+  }
+  return done;
 }
 
 std::uint64_t GuestKernel::swap_in(MappingId m, std::uint64_t page, std::uint32_t slot,

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "guest/zone.hpp"
+#include "reclaim/tmem_frontends.hpp"
 #include "reclaim/xen.hpp"
 
 namespace memvirt {
@@ -33,11 +34,14 @@ std::uint64_t minimum_target(std::uint64_t max_pfn, std::uint64_t current) {
 struct SelfBalloon::Guest final : PageHooks {
   explicit Guest(const VmHandle& h) : vm(h) {}
   VmHandle vm;
+  ShrinkState shrink;
 };
 
 void SelfBalloonStats::visit(StatsVisitor& v) const {
   v.counter("steps", steps);
   v.counter("floored_steps", floored_steps);
+  v.counter("frontswap_shrinks", frontswap_shrinks);
+  v.counter("frontswap_pages_unused", frontswap_pages_unused);
 }
 
 std::uint64_t totalreserve_pages(const GuestKernel& k) {
@@ -73,8 +77,20 @@ SelfBalloonConfig SelfBalloon::config_from(Params& p) {
     c.min_usable = p.bytes("min_usable", Bytes{0},
                            "selfballoon_min_usable_mb: the floor above the reserve; 0: the "
                            "driver's piecewise linear floor");
-  } else if (p.has("reserved") || p.has("min_usable")) {
-    p.fail(p.has("reserved") ? "reserved" : "min_usable", "only with driver: kernel");
+    c.selfshrinking = p.boolean("selfshrinking", true,
+                                "frontswap self-shrinking (drivers/xen/tmem.c: on by default)");
+    c.frontswap_hysteresis = static_cast<std::uint32_t>(p.integer(
+        "frontswap_hysteresis", 20,
+        "a self-shrink pulls back 1/N of frontswap's pages (frontswap_hysteresis)", 1, 1'000'000));
+    c.frontswap_inertia = static_cast<std::uint32_t>(p.integer(
+        "frontswap_inertia", 3,
+        "runs without frontswap growth before a self-shrink (frontswap_inertia)", 0, 1'000'000));
+  } else {
+    for (const char* key :
+         {"reserved", "min_usable", "selfshrinking", "frontswap_hysteresis", "frontswap_inertia"}) {
+      if (p.has(key)) p.fail(key, "only with driver: kernel");
+    }
+    c.selfshrinking = false;  // xenballoond has no frontswap
   }
   return c;
 }
@@ -82,6 +98,25 @@ SelfBalloonConfig SelfBalloon::config_from(Params& p) {
 void SelfBalloon::start(const MechanismEnv& env) {
   env_ = env;
   if (env.xen == nullptr) throw std::logic_error("selfballoon drives Xen's balloon: no Xen host");
+  for (Mechanism* m : env.peers) {
+    if (auto* t = dynamic_cast<TmemFrontends*>(m); t != nullptr && t->frontswap_enabled()) {
+      frontswap_ = t;
+    }
+  }
+}
+
+std::optional<std::uint64_t> SelfBalloon::selfshrink_target(std::uint64_t cur,
+                                                            ShrinkState& st) const {
+  const std::uint64_t last = st.last_pages;
+  st.last_pages = cur;
+  if (cur == 0 || cur > last) {
+    st.inertia_counter = cfg_.frontswap_inertia;
+    return std::nullopt;
+  }
+  if (st.inertia_counter != 0 && --st.inertia_counter != 0) return std::nullopt;
+  st.inertia_counter = cfg_.frontswap_inertia;
+  if (cur <= cfg_.frontswap_hysteresis) return 0;
+  return cur - cur / cfg_.frontswap_hysteresis;
 }
 
 void SelfBalloon::attach(const VmHandle& vm) {
@@ -129,11 +164,22 @@ std::uint64_t SelfBalloon::target_pages(std::uint64_t cur, std::uint64_t committ
 void SelfBalloon::step(VmId vm) {
   Guest* g = guests_.find(vm);
   if (g == nullptr) return;
-  const GuestKernel& k = *g->vm.kernel;
+  GuestKernel& k = *g->vm.kernel;
+  const bool shrinking = cfg_.selfshrinking && frontswap_ != nullptr;
+  if (shrinking) {
+    const std::uint64_t cur = frontswap_->frontswap_pages(vm);
+    if (const std::optional<std::uint64_t> to = selfshrink_target(cur, g->shrink);
+        to && *to < cur) {
+      stats_.frontswap_shrinks.add();
+      stats_.frontswap_pages_unused.add(k.unuse_frontswap(cur - *to));
+    }
+  }
+  // With self-shrinking the goal leaves room for frontswap's pages to come back.
+  const std::uint64_t need =
+      k.committed_as_pages() + (shrinking ? frontswap_->frontswap_pages(vm) : 0);
   bool floored = false;
-  const std::uint64_t target =
-      target_pages(env_.xen->domain_pages(vm), k.committed_as_pages(), totalreserve_pages(k),
-                   env_.xen->boot_pages(vm), &floored);
+  const std::uint64_t target = target_pages(env_.xen->domain_pages(vm), need, totalreserve_pages(k),
+                                            env_.xen->boot_pages(vm), &floored);
   env_.xen->set_target(vm, target);
   stats_.steps.add();
   if (floored) stats_.floored_steps.add();

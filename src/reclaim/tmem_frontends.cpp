@@ -116,6 +116,9 @@ struct TmemFrontends::Guest final : PageHooks {
     owner.charge(*this, w);
     return got;
   }
+  [[nodiscard]] bool in_frontswap(std::uint32_t slot) const override {
+    return stored.contains(slot);
+  }
   void on_swap_free(std::uint32_t slot) override {
     if (!stored.contains(slot)) return;
     forget_slot(slot);

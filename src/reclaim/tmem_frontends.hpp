@@ -58,6 +58,7 @@ class TmemFrontends final : public Mechanism {
   [[nodiscard]] const TmemFrontendsStats& stats() const { return stats_; }
   // Pages in frontswap of one guest (frontswap_curr_pages), for self-shrinking.
   [[nodiscard]] std::uint64_t frontswap_pages(VmId vm) const;
+  [[nodiscard]] bool frontswap_enabled() const { return cfg_.frontswap; }
 
  private:
   struct Guest;

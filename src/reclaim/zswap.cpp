@@ -120,6 +120,10 @@ struct Zswap::Guest final : PageHooks {
     return it->second.content;
   }
 
+  [[nodiscard]] bool in_frontswap(std::uint32_t slot) const override {
+    return entries.contains(slot);
+  }
+
   void on_swap_free(std::uint32_t slot) override {
     if (!entries.contains(slot)) return;
     owner.stats_.invalidates.add();

@@ -58,6 +58,20 @@ TEST(SelfBalloon, XenballoondUsesItsOwnConstantsAndTheBalloonDriversMinimum) {
   EXPECT_EQ(sb.target_pages(mib(140), 0, 1000, mib(384)), mib(136));
 }
 
+TEST(SelfBalloon, FrontswapSelfShrinkingWaitsOutItsInertiaThenPullsBackATwentieth) {
+  const SelfBalloon sb = kernel_driver();
+  SelfBalloon::ShrinkState st;
+  EXPECT_EQ(sb.selfshrink_target(1000, st), std::nullopt);       // grown from 0: inertia restarts
+  EXPECT_EQ(sb.selfshrink_target(1000, st), std::nullopt);       // inertia 3 -> 2
+  EXPECT_EQ(sb.selfshrink_target(1000, st), std::nullopt);       // 2 -> 1
+  EXPECT_EQ(sb.selfshrink_target(1000, st), 1000U - 1000 / 20);  // 1 -> 0: shrink
+  EXPECT_EQ(sb.selfshrink_target(950, st), std::nullopt);        // inertia again
+  EXPECT_EQ(sb.selfshrink_target(2000, st), std::nullopt);       // grew: restarts
+  EXPECT_EQ(sb.selfshrink_target(0, st), std::nullopt);          // nothing to shrink
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(sb.selfshrink_target(15, st), std::nullopt);
+  EXPECT_EQ(sb.selfshrink_target(15, st), 0U);  // at most frontswap_hysteresis left: all
+}
+
 TEST(SelfBalloon, DrivesTheDomainTowardsCommittedMemory) {
   testing::Rig r(Bytes{512ULL << 20});
   XenHost xen(r.queue, r.f.host, r.f.costs, mib(2048), mib(256));

@@ -136,6 +136,49 @@ TEST(Frontswap, StoresSwapInTmemAndFallsBackToTheDiskWhenTmemIsFull) {
   g.kernel->check(true);
 }
 
+TEST(Frontswap, APartialSwapoffBringsItsPagesBackIntoTheGuest) {
+  TmemFrontendsConfig swap_only;
+  swap_only.cleancache = false;
+  // maxmem 160 MiB, 96 of them the reservation: frontswap may hold 64.
+  TmemGuest t(160, 512, swap_only, 256, 96);
+  DiskGuest& g = t.g;
+  const std::uint32_t pid = g.kernel->spawn("hog");
+  const std::uint64_t kept = g.kernel->mmap(pid, Bytes{80 * kMiB});
+  const std::uint64_t spill = g.kernel->mmap(pid, Bytes{60 * kMiB});
+  UniqueContent content(1, 0, 0);
+  std::map<std::uint64_t, Fingerprint> written;
+  g.run(
+      [&](std::uint64_t done) {
+        return g.kernel->touch(pid, kept, pages_of(80) - done, [&](std::uint64_t i) {
+          const Fingerprint fp = content.next();
+          written[i] = fp;
+          return fp;
+        });
+      },
+      pages_of(80));
+  g.run(
+      [&](std::uint64_t done) {
+        return g.kernel->touch(pid, spill, pages_of(60) - done,
+                               [&](std::uint64_t) { return content.next(); });
+      },
+      pages_of(60));
+  g.kernel->munmap(pid, spill);  // room to bring pages back
+  const std::uint64_t before = t.frontends.frontswap_pages(g.vm);
+  ASSERT_GT(before, pages_of(8));
+  const std::uint64_t back = g.kernel->unuse_frontswap(pages_of(4));
+  EXPECT_EQ(back, pages_of(4));
+  EXPECT_EQ(t.frontends.frontswap_pages(g.vm), before - back);
+  // The pages came back where they were, with their contents, and the rest still reads back.
+  for (std::uint64_t i = 0; i < pages_of(80); i += 17) {
+    const TouchResult r = g.run(
+        [&](std::uint64_t) { return g.kernel->access(pid, kept, i, false, Fingerprint{}); }, 1);
+    ASSERT_EQ(r.status, TouchStatus::kDone);
+    ASSERT_EQ(g.kernel->read(pid, kept, i), written[i]) << i;
+  }
+  t.xen.check();
+  g.kernel->check(true);
+}
+
 TEST(TmemFrontendsConfig, NeedsXenAndAKnownCompressor) {
   const auto dir = testing::temp_dir();
   const auto write = [&](const std::string& body) {

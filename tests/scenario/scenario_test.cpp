@@ -275,6 +275,18 @@ INSTANTIATE_TEST_SUITE_P(
                 "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: selfballoon\n"
                 "    driver: xenballoond\n    reserved: 10MiB",
                 "bad.yaml:11: reclaim[0].reserved: only with driver: kernel"},
+        BadCase{"selfballoon_selfshrinking_xenballoond", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: selfballoon\n"
+                "    driver: xenballoond\n    selfshrinking: true",
+                "bad.yaml:11: reclaim[0].selfshrinking: only with driver: kernel"},
+        BadCase{"selfballoon_frontswap_hysteresis", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: selfballoon\n"
+                "    frontswap_hysteresis: 0",
+                "bad.yaml:10: reclaim[0].frontswap_hysteresis:"},
+        BadCase{"selfballoon_frontswap_inertia", "  vm_budget: 3GiB",
+                "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: selfballoon\n"
+                "    frontswap_inertia: soon",
+                "bad.yaml:10: reclaim[0].frontswap_inertia:"},
         BadCase{"tmem_compressor", "  vm_budget: 3GiB",
                 "  vm_budget: 3GiB\n  hypervisor: xen\nreclaim:\n  - impl: tmem\n"
                 "    compressor: lzma",
