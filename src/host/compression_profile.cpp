@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/params.hpp"
 #include "core/rng.hpp"
 #include "core/types.hpp"
 
@@ -296,6 +297,20 @@ std::string CompressionProfile::to_json() const {
   }
   root["compressors"] = comps;
   return root.dump(1) + "\n";
+}
+
+std::shared_ptr<const CompressionProfile> compression_profile_param(Params& p, Compressor c,
+                                                                    bool load) {
+  const std::string path =
+      p.data_file("compression_profile", "profiles/compression/kernel-build.json",
+                  "measured compressed sizes by content class (profiles/compression/)");
+  if (!load) return nullptr;
+  auto profile = std::make_shared<const CompressionProfile>(CompressionProfile::load(path));
+  if (!profile->has(c)) {
+    p.fail("compressor", fmt::format("the compression profile has no {} measurements",
+                                     spelling_of(kCompressorSpellings, c)));
+  }
+  return profile;
 }
 
 }  // namespace memvirt

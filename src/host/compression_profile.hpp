@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,5 +79,13 @@ class CompressionProfile {
   std::string provenance_json_ = "{}";
   std::string file_;  // where it was loaded from, for errors
 };
+
+class Params;
+
+// The `compression_profile` parameter of a component that compresses with `c` (its
+// `compressor` parameter): declared in `p`, loaded when `load`, and refused at `compressor`
+// when the profile has no measurements for it. nullptr when not loaded.
+std::shared_ptr<const CompressionProfile> compression_profile_param(Params& p, Compressor c,
+                                                                    bool load = true);
 
 }  // namespace memvirt

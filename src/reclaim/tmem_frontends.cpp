@@ -163,17 +163,7 @@ TmemFrontendsConfig TmemFrontends::config_from(Params& p) {
                          "Xen's tmem_compress: pages kept compressed when that is smaller");
   c.compressor =
       p.option("compressor", c.compressor, kCompressorSpellings, "compressor (Xen 4.0: LZO1X-1)");
-  const std::string profile =
-      p.data_file("compression_profile", "profiles/compression/kernel-build.json",
-                  "measured compressed sizes by content class (profiles/compression/)");
-  if (c.compress) {
-    c.compression_profile =
-        std::make_shared<const CompressionProfile>(CompressionProfile::load(profile));
-    if (!c.compression_profile->has(c.compressor)) {
-      p.fail("compressor", fmt::format("the compression profile has no {} measurements",
-                                       spelling_of(kCompressorSpellings, c.compressor)));
-    }
-  }
+  c.compression_profile = compression_profile_param(p, c.compressor, c.compress);
   return c;
 }
 

@@ -346,15 +346,7 @@ ZswapConfig Zswap::config_from(Params& p) {
   c.same_filled_pages = p.boolean("same_filled_pages", c.same_filled_pages,
                                   "zswap.same_filled_pages_enabled: a page of one repeated word "
                                   "is kept as the word");
-  const std::string profile =
-      p.data_file("compression_profile", "profiles/compression/kernel-build.json",
-                  "measured compressed sizes by content class (profiles/compression/)");
-  c.compression_profile =
-      std::make_shared<const CompressionProfile>(CompressionProfile::load(profile));
-  if (!c.compression_profile->has(c.compressor)) {
-    p.fail("compressor", fmt::format("the compression profile has no {} measurements",
-                                     spelling_of(kCompressorSpellings, c.compressor)));
-  }
+  c.compression_profile = compression_profile_param(p, c.compressor);
   return c;
 }
 
