@@ -533,6 +533,7 @@ TEST(LabScenarios, DocumentedLabSectionLoadsWithItsDefaults) {
   EXPECT_EQ(lab_config(s).qemu, lab_config(defaults).qemu);
   EXPECT_EQ(lab_config(s).accel, lab_config(defaults).accel);
   EXPECT_EQ(lab_config(s).image, lab_config(defaults).image);
+  EXPECT_EQ(lab_config(s).kernel_flavour, lab_config(defaults).kernel_flavour);
   EXPECT_EQ(lab_config(s).guest_thp, lab_config(defaults).guest_thp);
   EXPECT_EQ(lab_config(s).boot_timeout, lab_config(defaults).boot_timeout);
   EXPECT_EQ(lab_config(s).silence_timeout, lab_config(defaults).silence_timeout);
