@@ -50,8 +50,9 @@ TEST(GuestZswapSample, KernelTextInTheValueIsAnErrorNamingTheField) {
   std::string line = kZswapLine;
   line.replace(line.find("stored_pages=46811"), 18, "stored_pages=468[ 12.3] oom");
   const std::string e = error_of(line);
-  EXPECT_NE(e.find("zswap marker at guest time 54.413 s: stored_pages='468[ 12.3] oom' is not a number"),
-            std::string::npos)
+  EXPECT_NE(
+      e.find("zswap marker at guest time 54.413 s: stored_pages='468[ 12.3] oom' is not a number"),
+      std::string::npos)
       << e;
 }
 
