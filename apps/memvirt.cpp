@@ -105,9 +105,12 @@ int cmd_lab_image(const ImageOptions& opt, bool probe) {
   fmt::print("  kernel     {} ({})\n", img.kernel, img.kernel_release);
   fmt::print("  initramfs  {} ({} KiB)\n", img.initramfs,
              std::filesystem::file_size(img.initramfs) >> 10);
-  std::string mods;
+  std::string mods, optional, builtin;
   for (const auto& m : img.modules) mods += " " + m;
-  fmt::print("  modules   {}\n  digest     {}\n", mods, img.digest);
+  for (const auto& [m, need] : img.optional_modules) optional += " " + m;
+  for (const auto& m : img.builtin_modules) builtin += " " + m;
+  fmt::print("  modules   {}\n  optional  {}\n  built in  {}\n  digest     {}\n", mods, optional,
+             builtin, img.digest);
   if (probe) {
     std::string reason;
     const std::string accel = choose_accel("auto", "qemu-system-x86_64", img.dir, &reason);
@@ -410,12 +413,18 @@ int main(int argc, char** argv) {
   CLI::App* lab = app.add_subcommand("lab", "The real lab's guest image");
   lab->require_subcommand(1);
   CLI::App* image = lab->add_subcommand(
-      "image",
-      "Build the guest image (Debian cloud kernel, virtio modules, busybox, memvirt-guest)");
+      "image", "Build the guest image (a Debian kernel, its modules, busybox, memvirt-guest)");
   image_opt.dir = default_image_dir();
   image->add_option("--dir", image_opt.dir, "Image folder")->capture_default_str();
   image->add_option("--kernel", image_opt.kernel,
-                    "Guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)");
+                    "Guest kernel (default: the newest of --flavour in /boot)");
+  image
+      ->add_option("--flavour", image_opt.flavour,
+                   "Debian kernel: cloud (linux-image-cloud-amd64) or generic (linux-image-amd64, "
+                   "with zswap)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, KernelFlavour>{
+          {"cloud", KernelFlavour::kCloud}, {"generic", KernelFlavour::kGeneric}}))
+      ->capture_default_str();
   image->add_option("--guest", image_opt.guest_programs,
                     "memvirt-guest binary (default: beside memvirt)");
   image->add_flag("--probe", probe, "Also find out whether KVM boots the guest here");

@@ -2,6 +2,7 @@
 //   memvirt-guest PROGRAM TAG [key=value ...]
 //   memvirt-guest marker TAG EVENT [key=value ...]   print a marker
 //   memvirt-guest set TAG PATH VALUE                 write a kernel setting, report what reads back
+//   memvirt-guest pages TAG class=C count=N [base=B]  memhog's content=C pages to stdout
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -64,5 +65,6 @@ int main(int argc, char** argv) {
   if (program == "trace") return guest::trace_main(args);
   if (program == "meminfo") return guest::meminfo_main(args);
   if (program == "file_reader") return guest::file_reader_main(args);
+  if (program == "pages") return guest::pages_main(args);
   guest::fail(tag, "unknown program " + program);
 }

@@ -27,7 +27,13 @@ int memhog_main(Args& a) {
   // As the simulator's thp key: huge pages only when asked (the guest's default is "always").
   const Thp thp = a.number("thp", 0) != 0 ? Thp::kAlways : Thp::kNever;
   const std::uint64_t seed = a.number("seed", 0);
+  // content=CLASS content_base=BASE: the simulator's page contents (touch_contents), the
+  // draws continuing from run to run as the simulated memhog's do; without them, every page
+  // is 0x5a bytes under a unique first word (touch_unique).
+  const std::uint64_t content = a.number("content", 8);
+  const std::uint64_t content_base = a.number("content_base", 0);
   a.check_all_read();
+  if (content > 8) fail(tag, "content must be a content class, 0 to 7");
 
   const std::uint64_t t0 = now_ns();
   std::uint64_t next = t0 + start;
@@ -44,8 +50,12 @@ int memhog_main(Args& a) {
       marker(tag, "start", r + " bytes=" + std::to_string(size));
       void* p = map_anonymous(size, thp);
       if (p == nullptr) fail(tag, "mmap of " + std::to_string(size) + " bytes failed");
-      Stamps stamps(seed, run);
-      touch_unique(p, size, stamps);
+      if (content < 8) {
+        touch_contents(p, size, static_cast<unsigned>(content), content_base, run * (size / kPage));
+      } else {
+        Stamps stamps(seed, run);
+        touch_unique(p, size, stamps);
+      }
       marker(tag, "touched", r);
       sleep_until(now_ns() + hold);
       if (exit_after) _exit(0);

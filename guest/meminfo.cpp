@@ -3,11 +3,21 @@
 // sectors (/sys/block/vda/stat, when the guest has a disk) and the CPU time of /proc/stat.
 // The host fills the guest columns of the time series from these, and takes a silence of the
 // sampler as a sign that the guest hangs.
+//
+// With zswap=1, a second marker, "zswap", follows each meminfo one: every counter of
+// /sys/kernel/debug/zswap/ (stored_pages, pool_total_size, same_filled_pages,
+// written_back_pages, pool_limit_hit, reject_*, duplicate_entry) by its file's name, and the
+// peaks of stored_pages and pool_total_size since the sampler started (stored_pages_max,
+// pool_total_size_max), which it reads ten times per interval.
+#include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "marker.hpp"
 #include "programs.hpp"
@@ -72,13 +82,73 @@ void read_cpu(std::string& out) {
          " cpu_total_ms=" + std::to_string(total * 1000 / per_s);
 }
 
+constexpr const char* kZswapDir = "/sys/kernel/debug/zswap";
+
+// One number from a debugfs or sysfs file; false when unreadable.
+bool read_number(const std::string& path, unsigned long long& v) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  const bool ok = std::fscanf(f, "%llu", &v) == 1;
+  std::fclose(f);
+  return ok;
+}
+
+// zswap's debugfs counters and their peaks.
+class ZswapSampler {
+ public:
+  explicit ZswapSampler(const std::string& tag) : tag_(tag) {
+    DIR* d = opendir(kZswapDir);
+    if (d == nullptr) {
+      fail(tag, std::string("no ") + kZswapDir +
+                    " (debugfs not mounted, or a guest kernel without zswap)");
+    }
+    while (const dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') names_.emplace_back(e->d_name);
+    }
+    closedir(d);
+    std::sort(names_.begin(), names_.end());
+  }
+  // Reads the two gauges and keeps their peaks.
+  void peek() {
+    unsigned long long v = 0;
+    if (read_number(std::string(kZswapDir) + "/stored_pages", v))
+      stored_max_ = std::max(stored_max_, v);
+    if (read_number(std::string(kZswapDir) + "/pool_total_size", v))
+      pool_max_ = std::max(pool_max_, v);
+  }
+  // Every counter, then the peaks.
+  std::string fields() {
+    peek();
+    std::string out;
+    for (const std::string& n : names_) {
+      unsigned long long v = 0;
+      if (!read_number(std::string(kZswapDir) + "/" + n, v)) {
+        fail(tag_, std::string("cannot read ") + kZswapDir + "/" + n);
+      }
+      out += (out.empty() ? "" : " ") + n + "=" + std::to_string(v);
+    }
+    out += " stored_pages_max=" + std::to_string(stored_max_) +
+           " pool_total_size_max=" + std::to_string(pool_max_);
+    return out;
+  }
+
+ private:
+  std::string tag_;
+  std::vector<std::string> names_;
+  unsigned long long stored_max_ = 0, pool_max_ = 0;
+};
+
 }  // namespace
 
 int meminfo_main(Args& a) {
   const std::string tag = a.tag();
   const std::uint64_t interval = a.number("interval");
+  const bool zswap = a.number("zswap", 0) != 0;
   a.check_all_read();
   if (interval == 0) fail(tag, "interval must be positive");
+  std::optional<ZswapSampler> z;
+  if (zswap) z.emplace(tag);
+  constexpr std::uint64_t kPeeks = 10;
   const Field meminfo[] = {{"MemTotal:", "total"},
                            {"MemFree:", "free"},
                            {"MemAvailable:", "avail"},
@@ -100,6 +170,13 @@ int meminfo_main(Args& a) {
                           {"pswpin ", "pswpin"},
                           {"pswpout ", "pswpout"}};
   for (std::uint64_t next = now_ns();; next += interval) {
+    if (z) {
+      // The peaks between two samples.
+      for (std::uint64_t i = 1; i < kPeeks; ++i) {
+        sleep_until(next - interval + interval * i / kPeeks);
+        z->peek();
+      }
+    }
     sleep_until(next);
     std::string out;
     read_fields("/proc/meminfo", meminfo, sizeof meminfo / sizeof meminfo[0], 1024, out);
@@ -107,6 +184,7 @@ int meminfo_main(Args& a) {
     read_disk(out);
     read_cpu(out);
     marker(tag, "meminfo", out);
+    if (z) marker(tag, "zswap", z->fields());
   }
 }
 

@@ -12,5 +12,6 @@ int page_fault_main(Args& a);
 int trace_main(Args& a);
 int meminfo_main(Args& a);
 int file_reader_main(Args& a);
+int pages_main(Args& a);
 
 }  // namespace guest

@@ -3,6 +3,9 @@
 #include <sys/mman.h>
 
 #include <cstring>
+#include <span>
+
+#include "host/content.hpp"
 
 namespace guest {
 void* map_anonymous(std::uint64_t bytes, Thp thp) {
@@ -26,6 +29,18 @@ void touch_unique(void* p, std::uint64_t bytes, Stamps& stamps) {
     std::memset(c + off, 0x5a, kPage);
     const std::uint64_t s = stamps.next();
     std::memcpy(c + off, &s, sizeof s);
+  }
+  keep(p);
+}
+
+void touch_contents(void* p, std::uint64_t bytes, unsigned cls, std::uint64_t base,
+                    std::uint64_t first) {
+  auto* c = static_cast<std::byte*>(p);
+  std::uint64_t i = first;
+  for (std::uint64_t off = 0; off + kPage <= bytes; off += kPage, ++i) {
+    const memvirt::Fingerprint fp =
+        memvirt::make_unique_fingerprint(memvirt::splitmix64(base + i), cls);
+    memvirt::generate_page_bytes(fp, std::span<std::byte>(c + off, kPage));
   }
   keep(p);
 }

@@ -39,6 +39,13 @@ class Stamps {
 // has (nothing for KSM to merge, no zero pages).
 void touch_unique(void* p, std::uint64_t bytes, Stamps& stamps);
 
+// Writes every page of [p, p + bytes) with the bytes the simulator's content stands for
+// (memvirt::generate_page_bytes): page i gets the fingerprint
+// make_unique_fingerprint(splitmix64(base + first + i), cls), the simulator's UniqueContent
+// draw first + i of a stream whose base is `base`.
+void touch_contents(void* p, std::uint64_t bytes, unsigned cls, std::uint64_t base,
+                    std::uint64_t first);
+
 // Makes the compiler treat the memory as read, so the writes before a munmap or exit are kept
 // (a memset followed by free is otherwise a dead store it may remove).
 inline void keep(void* p) {

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bumped when the layout of the image changes, so older image folders are rebuilt.
-constexpr int kImageFormat = 2;
+constexpr int kImageFormat = 3;
 
 // PID 1 of every guest. vm.sh comes from the guest's own appended archive.
 constexpr const char* kInit = R"(#!/bin/sh
@@ -35,6 +35,14 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 G=/bin/memvirt-guest
 $G marker init boot kernel=$(uname -r)
+# load_module NAME: an optional module of the image and the modules it needs, for vm.sh;
+# nothing when the kernel builds it in.
+load_module() {
+  [ -f /etc/memvirt/optional/$1 ] || return 0
+  for m in $(cat /etc/memvirt/optional/$1); do
+    [ -d /sys/module/$m ] || insmod /lib/modules/$m.ko || $G marker init error what=insmod $m failed
+  done
+}
 for m in $(cat /etc/memvirt/modules); do
   insmod /lib/modules/$m.ko || $G marker init error what=insmod $m failed
 done
@@ -52,7 +60,7 @@ while true; do sleep 3600; done
 constexpr const char* kApplets[] = {"sh",      "mount",    "umount", "insmod", "lsmod", "cat",
                                     "echo",    "sleep",    "uname",  "ls",     "ps",    "free",
                                     "dmesg",   "poweroff", "kill",   "grep",   "mkdir", "swapon",
-                                    "swapoff", "sync",     "df"};
+                                    "swapoff", "sync",     "df",     "head"};
 
 std::string exe_dir() {
   std::error_code ec;
@@ -73,19 +81,44 @@ std::string release_of(const std::string& kernel) {
 
 const std::vector<std::string>& guest_modules() {
   static const std::vector<std::string> kModules = {
-      "virtio_ring", "virtio", "virtio_pci", "virtio_balloon", "virtio_blk", "virtio_console"};
+      "virtio_ring", "virtio",         "virtio_pci",     "virtio_balloon",
+      "virtio_blk",  "virtio_console", "crc32c_generic", "ext4"};
   return kModules;
 }
 
+const std::vector<std::string>& guest_optional_modules() {
+  static const std::vector<std::string> kModules = {"zswap", "zbud", "lzo", "lz4", "zstd"};
+  return kModules;
+}
+
+namespace {
+
+// "kernel/drivers/virtio/virtio-rng.ko" -> "virtio_rng"
+std::string module_name(const std::string& path) {
+  std::string n = fs::path(path).filename().string();
+  n = n.substr(0, n.find(".ko"));
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
+}  // namespace
+
+std::set<std::string> builtin_module_names(const std::string& modules_builtin) {
+  std::set<std::string> names;
+  std::istringstream in(modules_builtin);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) names.insert(module_name(line));
+  }
+  return names;
+}
+
 std::vector<std::string> module_load_order(const std::string& modules_dep,
-                                           const std::vector<std::string>& wanted) {
+                                           const std::vector<std::string>& wanted,
+                                           const std::string& modules_builtin) {
   // "kernel/drivers/virtio/virtio_pci.ko: kernel/.../virtio.ko ..." -> name -> (path, deps)
-  auto name_of = [](const std::string& path) {
-    std::string n = fs::path(path).filename().string();
-    n = n.substr(0, n.find(".ko"));
-    std::replace(n.begin(), n.end(), '-', '_');
-    return n;
-  };
+  const auto name_of = module_name;
+  const std::set<std::string> builtin = builtin_module_names(modules_builtin);
   std::map<std::string, std::vector<std::string>> deps;
   std::istringstream in(modules_dep);
   std::string line;
@@ -101,9 +134,11 @@ std::vector<std::string> module_load_order(const std::string& modules_dep,
   std::vector<std::string> order;
   std::set<std::string> done;
   std::function<void(const std::string&)> visit = [&](const std::string& m) {
-    if (done.count(m)) return;
+    if (done.count(m) || builtin.count(m)) return;
     const auto it = deps.find(m);
-    if (it == deps.end()) throw LabError(fmt::format("module {} is not in modules.dep", m));
+    if (it == deps.end()) {
+      throw LabError(fmt::format("module {} is neither in modules.dep nor built in", m));
+    }
     done.insert(m);
     // modules.dep lists dependencies with the ones loaded last first; visit in reverse.
     for (auto d = it->second.rbegin(); d != it->second.rend(); ++d) visit(*d);
@@ -131,20 +166,35 @@ std::string default_image_dir() {
   return (fs::path(dir) / "lab-image").string();
 }
 
-std::string find_cloud_kernel(const std::string& boot_dir) {
+std::string find_kernel(KernelFlavour flavour, const std::string& boot_dir) {
   std::vector<std::string> found;
   std::error_code ec;
+  const std::string suffix = flavour == KernelFlavour::kCloud ? "-cloud-amd64" : "-amd64";
   for (const auto& e : fs::directory_iterator(boot_dir, ec)) {
     const std::string n = e.path().filename().string();
-    if (n.starts_with("vmlinuz-") && n.ends_with("-cloud-amd64")) {
-      found.push_back(e.path().string());
+    if (!n.starts_with("vmlinuz-") || !n.ends_with(suffix)) continue;
+    const std::string version = n.substr(8, n.size() - 8 - suffix.size());
+    // The generic kernel's version is all digits, dots and dashes ("6.1.0-57"); the cloud
+    // and real-time kernels add a word ("6.1.0-57-cloud", "6.1.0-57-rt").
+    if (version.empty() || (flavour == KernelFlavour::kGeneric &&
+                            version.find_first_not_of("0123456789.-") != std::string::npos)) {
+      continue;
     }
+    found.push_back(e.path().string());
   }
   if (found.empty()) return {};
   std::sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) {
     return strverscmp(a.c_str(), b.c_str()) < 0;
   });
   return found.back();
+}
+
+std::string find_cloud_kernel(const std::string& boot_dir) {
+  return find_kernel(KernelFlavour::kCloud, boot_dir);
+}
+
+const char* kernel_package(KernelFlavour flavour) {
+  return flavour == KernelFlavour::kCloud ? "linux-image-cloud-amd64" : "linux-image-amd64";
 }
 
 std::string guest_archive(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -159,11 +209,14 @@ std::string guest_archive(const std::vector<std::pair<std::string, std::string>>
 }
 
 GuestImage build_image(const ImageOptions& opt) {
-  std::string kernel = opt.kernel.empty() ? find_cloud_kernel() : opt.kernel;
+  const std::string kernel =
+      opt.kernel.empty() ? find_kernel(opt.flavour, opt.boot_dir) : opt.kernel;
   if (kernel.empty()) {
-    throw LabError(
-        "no Debian cloud kernel in /boot (vmlinuz-*-cloud-amd64): install "
-        "linux-image-cloud-amd64 (bash scripts/setup.sh)");
+    throw LabError(fmt::format(
+        "no Debian {} kernel in {} ({}): install {} (bash scripts/setup.sh)",
+        spelling_of(kKernelFlavourSpellings, opt.flavour), opt.boot_dir,
+        opt.flavour == KernelFlavour::kCloud ? "vmlinuz-*-cloud-amd64" : "vmlinuz-<version>-amd64",
+        kernel_package(opt.flavour)));
   }
   const std::string release = release_of(kernel);
   const std::string guest =
@@ -178,57 +231,91 @@ GuestImage build_image(const ImageOptions& opt) {
         fmt::format("{} not found: install busybox-static (bash scripts/setup.sh)", opt.busybox));
   }
   const std::string mod_dir = fmt::format("{}/{}", opt.modules_root, release);
+  const std::string modules_dep = read_file(mod_dir + "/modules.dep");
+  const std::string builtin_text = [&] {
+    std::error_code ec;
+    return fs::exists(mod_dir + "/modules.builtin", ec) ? read_file(mod_dir + "/modules.builtin")
+                                                        : std::string();
+  }();
   const std::vector<std::string> order =
-      module_load_order(read_file(mod_dir + "/modules.dep"), guest_modules());
+      module_load_order(modules_dep, guest_modules(), builtin_text);
+  const std::set<std::string> builtin_all = builtin_module_names(builtin_text);
   // Module paths by name, from modules.dep (names there use '_' or '-').
   std::map<std::string, std::string> module_path;
   {
-    std::istringstream in(read_file(mod_dir + "/modules.dep"));
+    std::istringstream in(modules_dep);
     std::string line;
     while (std::getline(in, line)) {
       const std::string path = line.substr(0, line.find(':'));
-      std::string n = fs::path(path).filename().string();
-      n = n.substr(0, n.find(".ko"));
-      std::replace(n.begin(), n.end(), '-', '_');
-      module_path[n] = path;
+      module_path[module_name(path)] = path;
     }
   }
 
+  GuestImage img;
+  for (const std::string& m : guest_modules()) {
+    if (builtin_all.count(m)) img.builtin_modules.insert(m);
+  }
+  // Optional modules: what each needs beyond the modules loaded at boot.
+  const std::set<std::string> at_boot(order.begin(), order.end());
+  std::set<std::string> optional_files;
+  for (const std::string& m : guest_optional_modules()) {
+    if (builtin_all.count(m)) {
+      img.builtin_modules.insert(m);
+      continue;
+    }
+    if (!module_path.count(m)) continue;  // the kernel lacks it
+    std::vector<std::string> need;
+    for (const std::string& d : module_load_order(modules_dep, {m}, builtin_text)) {
+      if (!at_boot.count(d)) need.push_back(d);
+    }
+    optional_files.insert(need.begin(), need.end());
+    img.optional_modules[m] = std::move(need);
+  }
+
   CpioWriter w;
-  for (const char* d : {"bin", "dev", "etc", "etc/memvirt", "lib", "lib/modules", "mnt", "mnt/disk",
-                        "proc", "sys", "tmp"}) {
+  for (const char* d : {"bin", "dev", "etc", "etc/memvirt", "etc/memvirt/optional", "lib",
+                        "lib/modules", "mnt", "mnt/disk", "proc", "sys", "tmp"}) {
     w.directory(d, std::strcmp(d, "tmp") == 0 ? 01777 : 0755);
   }
   w.char_device("dev/console", 5, 1);
   w.file("bin/busybox", read_file(opt.busybox), 0755);
   for (const char* a : kApplets) w.symlink(fmt::format("bin/{}", a), "busybox");
   w.file("bin/memvirt-guest", read_file(guest), 0755);
-  std::string list;
-  for (const auto& m : order) {
+  const auto add_module = [&](const std::string& m) {
     const std::string& rel = module_path.at(m);
     if (!rel.ends_with(".ko")) {
       throw LabError(
-          fmt::format("module {} is compressed ({}); the guest's busybox insmod "
+          fmt::format("module {} of kernel {} is compressed ({}); the guest's busybox insmod "
                       "needs plain .ko files",
-                      m, rel));
+                      m, release, rel));
     }
     w.file(fmt::format("lib/modules/{}.ko", m), read_file(fmt::format("{}/{}", mod_dir, rel)));
+  };
+  std::string list;
+  for (const auto& m : order) {
+    add_module(m);
     list += m + "\n";
   }
+  for (const auto& m : optional_files) add_module(m);
   w.file("etc/memvirt/modules", list);
+  for (const auto& [name, need] : img.optional_modules) {
+    std::string l;
+    for (const auto& m : need) l += m + "\n";
+    w.file(fmt::format("etc/memvirt/optional/{}", name), l);
+  }
   w.file("init", kInit, 0755);
   const std::string initramfs = w.finish();
   const std::string kernel_bytes = read_file(kernel);
 
-  GuestImage img;
-  img.dir = opt.dir;
-  img.kernel = (fs::path(opt.dir) / "vmlinuz").string();
-  img.initramfs = (fs::path(opt.dir) / "initramfs.cpio").string();
+  const fs::path dir = fs::path(opt.dir) / release;
+  img.dir = dir.string();
+  img.kernel = (dir / "vmlinuz").string();
+  img.initramfs = (dir / "initramfs.cpio").string();
   img.kernel_release = release;
   img.modules = order;
   img.digest = digest_hex(digest_hex(kernel_bytes) + digest_hex(initramfs));
 
-  const std::string manifest_path = (fs::path(opt.dir) / "image.json").string();
+  const std::string manifest_path = (dir / "image.json").string();
   std::error_code ec;
   if (fs::exists(manifest_path, ec) && fs::exists(img.kernel, ec) &&
       fs::exists(img.initramfs, ec)) {
@@ -241,8 +328,8 @@ GuestImage build_image(const ImageOptions& opt) {
       // Unreadable manifest: rebuild below.
     }
   }
-  fs::create_directories(opt.dir, ec);
-  if (ec) throw LabError(fmt::format("cannot create {}: {}", opt.dir, ec.message()));
+  fs::create_directories(dir, ec);
+  if (ec) throw LabError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
   write_file_atomic(img.kernel, kernel_bytes);
   write_file_atomic(img.initramfs, initramfs);
   nlohmann::json m;
@@ -250,6 +337,8 @@ GuestImage build_image(const ImageOptions& opt) {
   m["digest"] = img.digest;
   m["kernel"] = {{"source", kernel}, {"release", release}, {"digest", digest_hex(kernel_bytes)}};
   m["modules"] = order;
+  m["optional_modules"] = img.optional_modules;
+  m["builtin_modules"] = img.builtin_modules;
   m["busybox"] = opt.busybox;
   m["guest_programs"] = {{"source", guest}, {"digest", digest_hex(read_file(guest))}};
   m["initramfs"] = {{"bytes", initramfs.size()}, {"digest", digest_hex(initramfs)}};

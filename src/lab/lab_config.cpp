@@ -10,7 +10,13 @@ LabConfig LabConfig::from_params(Params p) {
   c.accel = p.choice("accel", "auto", {"auto", "kvm", "tcg"},
                      "accelerator: kvm, tcg, or auto (KVM when it boots the guest, else TCG)");
   c.image = p.string("image", "", "guest image folder (default: lab-image in the build folder)");
-  c.kernel = p.string("kernel", "", "guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)");
+  c.kernel =
+      p.string("kernel", "", "guest kernel (default: the newest of kernel_flavour in /boot)");
+  c.kernel_flavour =
+      p.choice("kernel_flavour", "auto", {"auto", "cloud", "generic"},
+               "Debian kernel the guests boot: cloud (linux-image-cloud-amd64), generic "
+               "(linux-image-amd64, which has zswap), or auto: generic when the scenario runs "
+               "zswap, else cloud");
   c.kernel_args = p.string("kernel_args", "", "appended to the guest kernel command line");
   c.guest_thp = p.option("guest_thp", GuestThp::kDefault, kGuestThpSpellings,
                          "guest transparent huge pages (default: the kernel's own)");

@@ -21,11 +21,12 @@ inline constexpr std::array<Spelling<GuestThp>, 4> kGuestThpSpellings{
      {GuestThp::kNever, "never"}}};
 
 struct LabConfig {
-  std::string qemu;         // QEMU system emulator: name in PATH or a path
-  std::string accel;        // auto | kvm | tcg
-  std::string image;        // image folder; empty: lab-image in the build folder
-  std::string kernel;       // guest kernel; empty: newest /boot/vmlinuz-*-cloud-amd64
-  std::string kernel_args;  // appended to the guest kernel command line
+  std::string qemu;            // QEMU system emulator: name in PATH or a path
+  std::string accel;           // auto | kvm | tcg
+  std::string image;           // image folder; empty: lab-image in the build folder
+  std::string kernel;          // guest kernel; empty: the newest of kernel_flavour in /boot
+  std::string kernel_flavour;  // auto | cloud | generic; auto: generic with zswap, else cloud
+  std::string kernel_args;     // appended to the guest kernel command line
   GuestThp guest_thp = GuestThp::kDefault;
   Duration boot_timeout;                    // launch to the guest's first marker
   Duration silence_timeout;                 // longest a booted guest may go without a marker

@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "core/units.hpp"
 #include "lab/disk_image.hpp"
 #include "lab/files.hpp"
+#include "lab/guest_samples.hpp"
 #include "lab/host_probe.hpp"
 #include "lab/image.hpp"
 #include "lab/ksm_host.hpp"
@@ -88,6 +90,7 @@ struct GuestMeminfo {
   std::uint64_t active_file = 0, inactive_file = 0, active_anon = 0, inactive_anon = 0;
   std::uint64_t swap_total = 0, swap_free = 0;
   std::uint64_t major_faults = 0, refaults = 0, sectors_read = 0, sectors_written = 0;
+  GuestSwapCounters swap;  // read strictly: a garbled value is an error, not 0
   std::uint64_t cpu_busy_ms = 0, cpu_total_ms = 0;
   // CPU time between the two latest markers, summed over the vCPUs.
   std::uint64_t busy_delta_ms = 0, total_delta_ms = 0;
@@ -116,6 +119,7 @@ struct GuestMeminfo {
     g.refaults = n("refault_file");
     g.sectors_read = n("rd_sectors");
     g.sectors_written = n("wr_sectors");
+    g.swap = GuestSwapCounters::parse(m);
     g.cpu_busy_ms = n("cpu_busy_ms");
     g.cpu_total_ms = n("cpu_total_ms");
     if (have_previous && g.cpu_total_ms > previous.cpu_total_ms) {
@@ -139,6 +143,7 @@ struct Guest {
   std::size_t next_target = 0;
   GuestMeminfo meminfo;  // latest
   bool have_meminfo = false;
+  std::optional<GuestZswapSample> zswap;  // latest
   double cpu_s = 0;
   std::uint64_t ram_peak = 0, rss_peak = 0;
   std::uint64_t balloon_actual = 0;
@@ -152,6 +157,12 @@ class Session {
  public:
   Session(const Scenario& s, const LabRunOptions& opt) : s_(s), opt_(opt), plan_(make_lab_plan(s)) {
     for (const std::string_view c : kGuestColumns) recorder_.add_column(std::string(c));
+    if (plan_.zswap_entry) {
+      // The simulator's names (Zswap::visit_columns, prefixed with the entry's place).
+      for (const char* c : {"zswap_stored_pages", "zswap_pool_pages"}) {
+        recorder_.add_column(fmt::format("reclaim[{}].{}", *plan_.zswap_entry, c));
+      }
+    }
   }
   ~Session() { cleanup(); }
   Session(const Session&) = delete;
@@ -211,11 +222,15 @@ void Session::prepare() {
   ImageOptions io;
   io.dir = plan_.lab.image.empty() ? default_image_dir() : plan_.lab.image;
   io.kernel = plan_.lab.kernel;
+  io.flavour = plan_.kernel_flavour;
   io.guest_programs = opt_.guest_programs;
   image_ = build_image(io);
-  log(fmt::format("image {} ({}, {}{})", io.dir, image_.kernel_release, image_.digest,
+  log(fmt::format("image {} ({}, {}{})", image_.dir, image_.kernel_release, image_.digest,
                   image_.rebuilt ? ", rebuilt" : ""));
-  accel_ = choose_accel(plan_.lab.accel, qemu_, io.dir, &accel_reason_);
+  if (const std::string missing = missing_guest_module(plan_, image_); !missing.empty()) {
+    throw LabError(missing);
+  }
+  accel_ = choose_accel(plan_.lab.accel, qemu_, image_.dir, &accel_reason_);
   log(fmt::format("accelerator {}: {}", accel_, accel_reason_));
 
   const HostMeminfo host = read_host_meminfo();
@@ -383,8 +398,18 @@ void Session::on_marker(Guest& g, Marker m) {
     fail_guest(g, fmt::format("guest {} reported an error: {}", m.tag, m.field("what")));
   }
   if (m.event == "meminfo") {
-    g.meminfo = GuestMeminfo::from(m, g.meminfo, g.have_meminfo);
+    try {
+      g.meminfo = GuestMeminfo::from(m, g.meminfo, g.have_meminfo);
+    } catch (const LabError& e) {
+      fail_guest(g, e.what());
+    }
     g.have_meminfo = true;
+  } else if (m.event == "zswap") {
+    try {
+      g.zswap = GuestZswapSample::parse(m);
+    } catch (const LabError& e) {
+      fail_guest(g, e.what());
+    }
   } else if (m.event == "set") {
     const std::string path = m.field("path");
     const std::string value = m.field("value");
@@ -401,7 +426,7 @@ void Session::on_marker(Guest& g, Marker m) {
   } else if (m.tag == "init" && m.event == "workloads_done") {
     g.workloads_done_s = now;
   }
-  if (m.event != "meminfo" && m.event != "progress") {
+  if (m.event != "meminfo" && m.event != "zswap" && m.event != "progress") {
     std::string fields;
     for (const auto& [k, v] : m.fields) fields += fmt::format(" {}={}", k, v);
     log(fmt::format("{}: {} {}{}", g.plan.name, m.tag, m.event, fields));
@@ -435,6 +460,7 @@ void Session::sample(double now) {
   // kGuestColumns, summed over the guests that have sent a meminfo marker.
   std::vector<double> guest(std::size(kGuestColumns), 0.0);
   double busy_ms = 0, total_ms = 0;
+  double zswap_stored = 0, zswap_pool = 0;
   unsigned alive = 0;
   for (auto& gp : guests_) {
     Guest& g = *gp;
@@ -483,6 +509,10 @@ void Session::sample(double now) {
       busy_ms += static_cast<double>(mi.busy_delta_ms);
       total_ms += static_cast<double>(mi.total_delta_ms);
     }
+    if (g.zswap) {
+      zswap_stored += static_cast<double>(g.zswap->stored_pages);
+      zswap_pool += static_cast<double>(g.zswap->pool_total_size / kPageSize);
+    }
     if (g.qmp && g.first_marker_s) {
       try {
         const auto b = g.qmp->execute("query-balloon", nlohmann::json::object(),
@@ -525,6 +555,7 @@ void Session::sample(double now) {
                           static_cast<double>(k.ksm_zero_pages),
                           static_cast<double>(k.pages_scanned)};
   row.insert(row.end(), guest.begin(), guest.end());
+  if (plan_.zswap_entry) row.insert(row.end(), {zswap_stored, zswap_pool});
   recorder_.add_row(std::move(row));
   recorder_.observe_host(TimePoint{} + Duration::seconds(now), used_gib);
 }
@@ -695,6 +726,8 @@ LabRun Session::run() {
     const GuestMeminfo& mi = g->meminfo;
     run.sectors_read += mi.sectors_read;
     run.sectors_written += mi.sectors_written;
+    run.pswpin += mi.swap.pswpin;
+    run.pswpout += mi.swap.pswpout;
     run.major_faults += mi.major_faults;
     run.refaults += mi.refaults;
     run.vcpu_seconds += static_cast<double>(mi.cpu_busy_ms) / 1000.0;
@@ -719,6 +752,35 @@ LabRun Session::run() {
     node.value("pages_scanned", static_cast<double>(k.pages_scanned));
     node.value("general_profit", static_cast<double>(k.general_profit));
   }
+  if (plan_.zswap_entry) {
+    // Each guest's debugfs counters at its last sample, summed; the peaks are each guest's
+    // own (its sampler reads the gauges ten times per sample), summed as the simulator sums
+    // its guests' peaks.
+    RunResult::Zswap& z = run.zswap.emplace();
+    StatsNode node = recorder_.stats().element("reclaim", *plan_.zswap_entry);
+    node.text("impl", "zswap");
+    std::vector<std::pair<std::string, double>> sums;
+    for (const auto& g : guests_) {
+      if (!g->zswap) fail_guest(*g, "the guest sent no zswap sample");
+      const GuestZswapSample& x = *g->zswap;
+      z.stored_pages_end += x.stored_pages;
+      z.stored_pages_max += x.stored_pages_max;
+      z.pool_pages_end += x.pool_total_size / kPageSize;
+      z.pool_pages_max += x.pool_total_size_max / kPageSize;
+      z.same_filled_pages_end += x.same_filled_pages;
+      z.written_back_pages += x.written_back_pages;
+      for (const auto& [k, v] : x.counters) {
+        auto it =
+            std::find_if(sums.begin(), sums.end(), [&](const auto& e) { return e.first == k; });
+        if (it == sums.end()) {
+          sums.emplace_back(k, static_cast<double>(v));
+        } else {
+          it->second += static_cast<double>(v);
+        }
+      }
+    }
+    for (const auto& [k, v] : sums) node.value(k, v);
+  }
   recorder_.finish(TimePoint{} + plan_.duration, run);
   out.markers = markers_;
 
@@ -728,6 +790,7 @@ LabRun Session::run() {
   info["accel_reason"] = accel_reason_;
   info["qemu"] = {{"path", qemu_}, {"version", qemu_version(qemu_, "/dev/null")}};
   info["image"] = {{"dir", image_.dir},
+                   {"kernel_flavour", spelling_of(kKernelFlavourSpellings, plan_.kernel_flavour)},
                    {"kernel_release", image_.kernel_release},
                    {"digest", image_.digest},
                    {"modules", image_.modules}};

@@ -7,6 +7,7 @@
 #include "reclaim/hinting.hpp"
 #include "reclaim/ksm.hpp"
 #include "reclaim/reporting.hpp"
+#include "reclaim/zswap.hpp"
 #include "scenario/experiments.hpp"
 #include "workload/file_reader.hpp"
 #include "workload/memhog.hpp"
@@ -39,10 +40,18 @@ std::string workload_command(const Scenario& s, const WorkloadSpec& w, unsigned 
   const std::string path = fmt::format("vm.workloads[{}]", index);
   const std::uint64_t seed = splitmix64(s.seed ^ splitmix64(vm * 1024ULL + index + 1));
   if (const Memhog::Config* c = w.as<Memhog>()) {
+    std::string content;
+    if (c->content) {
+      // The simulator's own contents: the guest writes the bytes of the fingerprints the
+      // simulated memhog draws (host/content.hpp's generate_page_bytes).
+      const UniqueContent u(s.seed, vm, Memhog::content_stream(index), *c->content);
+      content =
+          fmt::format(" content={} content_base={}", static_cast<unsigned>(*c->content), u.base());
+    }
     return fmt::format(
-        "{} memhog {} size={} start={} hold={} then={} repeat={} interval={} thp={} seed={}",
+        "{} memhog {} size={} start={} hold={} then={} repeat={} interval={} thp={} seed={}{}",
         kGuest, tag, c->size.value(), ns(c->start), ns(c->hold), c->exit_after ? "exit" : "free",
-        c->repeat, ns(c->interval), c->thp ? 1 : 0, seed);
+        c->repeat, ns(c->interval), c->thp ? 1 : 0, seed, content);
   }
   if (const PeriodicAlloc::Config* c = w.as<PeriodicAlloc>()) {
     // The simulator's own draws for this VM, so the real guest allocates what the simulated
@@ -168,6 +177,7 @@ LabPlan make_lab_plan(const Scenario& s) {
     fail(s, "vm.memory", "QEMU takes whole MiB of memory");
 
   // Reclaim mechanisms: each field either has a real counterpart or is refused.
+  const ZswapConfig* zswap = nullptr;
   for (std::size_t i = 0; i < s.reclaim.size(); ++i) {
     const MechanismSpec& m = *s.reclaim[i];
     const std::string path = fmt::format("reclaim[{}]", i);
@@ -209,6 +219,14 @@ LabPlan make_lab_plan(const Scenario& s) {
         }
         plan.targets.push_back(b->targets[t]);
       }
+    } else if (const ZswapConfig* z = m.as<Zswap>()) {
+      if (plan.zswap_entry) {
+        fail(s, path + ".impl",
+             fmt::format("a guest kernel has one zswap, and reclaim[{}] is zswap already",
+                         *plan.zswap_entry));
+      }
+      plan.zswap_entry = i;
+      zswap = z;
     } else if (m.as<FreePageHinting>() != nullptr) {
       fail(s, path + ".impl",
            "free page hinting (RFC v8, seed 001) never reached mainline; the lab's stock "
@@ -216,9 +234,24 @@ LabPlan make_lab_plan(const Scenario& s) {
     } else {
       fail(s, path + ".impl",
            fmt::format("'{}' needs a patched host and guest kernel; the lab runs stock Debian "
-                       "kernels (ksm, reporting and balloon are real)",
+                       "kernels (ksm, reporting, balloon and zswap are real)",
                        m.name()));
     }
+  }
+
+  // The guest kernel: Debian's cloud kernel has no zswap (# CONFIG_ZSWAP is not set), the
+  // generic one has it built in.
+  if (plan.lab.kernel_flavour == "auto") {
+    plan.kernel_flavour = zswap != nullptr ? KernelFlavour::kGeneric : KernelFlavour::kCloud;
+  } else {
+    plan.kernel_flavour =
+        plan.lab.kernel_flavour == "generic" ? KernelFlavour::kGeneric : KernelFlavour::kCloud;
+  }
+  if (zswap != nullptr && plan.kernel_flavour == KernelFlavour::kCloud && plan.lab.kernel.empty()) {
+    fail(s, "lab.kernel_flavour",
+         fmt::format("reclaim[{}] is zswap, and Debian's cloud kernel is built without it "
+                     "(# CONFIG_ZSWAP is not set): use kernel_flavour generic or auto",
+                     *plan.zswap_entry));
   }
 
   // The guest kernel's settings that Linux exposes; the rest are fixed by the real kernel.
@@ -256,6 +289,40 @@ LabPlan make_lab_plan(const Scenario& s) {
   if (disk) {
     settings.emplace_back("/sys/block/vda/queue/read_ahead_kb",
                           std::to_string(kernel.read_ahead_pages * kPageSize / 1024));
+  }
+  if (zswap != nullptr) {
+    // Documentation/admin-guide/mm/zswap.rst: the parameters, then enabled last, so the pool
+    // is made once with the scenario's compressor and zpool before any page is stored.
+    const std::string zpath = fmt::format("reclaim[{}]", *plan.zswap_entry);
+    if (kernel.swap.value() == 0) {
+      fail(s, zpath + ".impl",
+           "zswap keeps pages on their way to a swap device, and the guest has none: set "
+           "vm.kernel.swap (a partition of vm.disk)");
+    }
+    const std::string dir = "/sys/module/zswap/parameters/";
+    settings.emplace_back(dir + "compressor", zswap_compressor_name(zswap->compressor));
+    settings.emplace_back(dir + "zpool", spelling_of(kZpoolSpellings, zswap->zpool));
+    settings.emplace_back(dir + "max_pool_percent", std::to_string(zswap->max_pool_percent));
+    settings.emplace_back(dir + "accept_threshold_percent",
+                          std::to_string(zswap->accept_threshold_percent));
+    settings.emplace_back(dir + "same_filled_pages_enabled", zswap->same_filled_pages ? "Y" : "N");
+    settings.emplace_back(dir + "enabled", "Y");
+    plan.guest_modules = {"zswap", spelling_of(kZpoolSpellings, zswap->zpool),
+                          zswap_compressor_name(zswap->compressor)};
+    plan.notes.push_back(fmt::format(
+        "{}.compression_profile: the simulator's compressed sizes; the real guest compresses its "
+        "pages' own bytes",
+        zpath));
+    for (unsigned w = 0; w < s.vm.workloads.size(); ++w) {
+      const Memhog::Config* c = s.vm.workloads[w]->as<Memhog>();
+      if (c == nullptr || c->content) continue;
+      plan.notes.push_back(fmt::format(
+          "vm.workloads[{}].content is not set: the simulated memhog's pages are random bytes "
+          "(opaque, they do not compress), the guest program's are one repeated byte with a "
+          "unique first word (they compress to almost nothing); name a content class for "
+          "comparable compression",
+          w));
+    }
   }
   if (plan.lab.guest_thp != GuestThp::kDefault) {
     settings.emplace_back("/sys/kernel/mm/transparent_hugepage/enabled",
@@ -323,13 +390,21 @@ LabPlan make_lab_plan(const Scenario& s) {
     // The kernel's own watermark setting before any is written: with transparent huge pages
     // khugepaged raises min_free_kbytes above the sqrt formula (set_recommended_min_free_kbytes).
     sh += "$G marker init kernel min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)\n";
+    if (plan.zswap_entry) {
+      // zswap's counters are in debugfs.
+      sh +=
+          "mount -t debugfs none /sys/kernel/debug || $G marker init error what=cannot mount "
+          "debugfs\n";
+    }
+    for (const std::string& m : plan.guest_modules) sh += fmt::format("load_module {}\n", m);
     for (const auto& [path, value] : settings)
       sh += fmt::format("$G set init {} {}\n", path, value);
     if (disk) {
       g.disk = disk_of(s, i);
       sh += mount_commands(*g.disk);
     }
-    sh += fmt::format("$G meminfo sys interval={} &\n", ns(plan.lab.guest_sample_interval));
+    sh += fmt::format("$G meminfo sys interval={}{} &\n", ns(plan.lab.guest_sample_interval),
+                      plan.zswap_entry ? " zswap=1" : "");
     sh += "$G marker init start\nW=\n";
     for (unsigned w = 0; w < s.vm.workloads.size(); ++w) {
       sh += workload_command(s, *s.vm.workloads[w], i, w, plan, g.files) + " &\nW=\"$W $!\"\n";
@@ -340,6 +415,30 @@ LabPlan make_lab_plan(const Scenario& s) {
     plan.vms.push_back(std::move(g));
   }
   return plan;
+}
+
+const char* zswap_compressor_name(Compressor c) {
+  switch (c) {
+    case Compressor::kLzo1x1:
+      return "lzo";
+    case Compressor::kLz4:
+      return "lz4";
+    case Compressor::kZstd:
+      return "zstd";
+  }
+  return "lzo";
+}
+
+std::string missing_guest_module(const LabPlan& plan, const GuestImage& image) {
+  for (const std::string& m : plan.guest_modules) {
+    if (image.has_module(m)) continue;
+    return fmt::format(
+        "the guest kernel {} has no {} (neither built in nor a module){}", image.kernel_release, m,
+        plan.zswap_entry ? "; zswap needs Debian's generic kernel (lab.kernel_flavour: generic, "
+                           "package linux-image-amd64)"
+                         : "");
+  }
+  return {};
 }
 
 std::string guest_kernel_command_line(const LabPlan& plan) {

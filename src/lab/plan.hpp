@@ -11,7 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "host/compression.hpp"
 #include "lab/disk_image.hpp"
+#include "lab/image.hpp"
 #include "lab/lab_config.hpp"
 #include "reclaim/balloon.hpp"
 #include "scenario/scenario.hpp"
@@ -44,6 +46,14 @@ struct LabPlan {
   bool ksm = false;
   std::optional<std::size_t> ksm_entry;                           // its index in `reclaim:`
   std::vector<std::pair<std::string, std::string>> ksm_settings;  // sysfs name, value
+  // zswap in the guests (reclaim: zswap): its index in `reclaim:`; its settings are in each
+  // guest's `settings`, and the guests sample its debugfs counters.
+  std::optional<std::size_t> zswap_entry;
+  // The Debian kernel the guests boot (lab.kernel_flavour, auto resolved from the scenario).
+  KernelFlavour kernel_flavour = KernelFlavour::kCloud;
+  // Modules the guests load before writing their settings (zswap, its zpool and compressor):
+  // each must be built into the guest kernel or be in the image (GuestImage::has_module).
+  std::vector<std::string> guest_modules;
   std::vector<LabVm> vms;
   // Each guest disk's bandwidth limit (host.disk.bandwidth, QEMU's throttling of the drive),
   // bytes per second; 0: not limited. QEMU throttles within one process, so guests do not
@@ -56,6 +66,13 @@ struct LabPlan {
 };
 
 LabPlan make_lab_plan(const Scenario& s);
+
+// zswap's name for a compressor (/sys/module/zswap/parameters/compressor, the kernel crypto
+// API's algorithm name): lzo1x-1 -> "lzo", lz4 -> "lz4", zstd -> "zstd".
+const char* zswap_compressor_name(Compressor c);
+
+// The guest kernel lacks a module the plan needs: the error to report, else empty.
+std::string missing_guest_module(const LabPlan& plan, const GuestImage& image);
 
 // The guest kernel command line for a plan.
 std::string guest_kernel_command_line(const LabPlan& plan);

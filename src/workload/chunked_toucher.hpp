@@ -37,6 +37,18 @@ class ChunkedToucher {
     // The chunk's faults run on the guest's vCPUs, the host's share of each in the vCPU
     // thread too; the next chunk (or the caller) goes on when they are done.
     const CpuTime work = r.guest + r.host;
+    if (r.status == TouchStatus::kBlocked) {
+      // The fault's allocation waits for I/O (pages reclaim is writing to swap): the process
+      // sleeps until it completes, then faults again where it stopped.
+      env.kernel->run(pid, work,
+                      [env, pid, region, rest = remaining - r.pages, chunk, content, stats, done,
+                       wait = r.wait] {
+                        env.kernel->when_done(wait, [=] {
+                          step(env, pid, region, rest, chunk, content, stats, done);
+                        });
+                      });
+      return;
+    }
     if (r.status != TouchStatus::kDone || r.pages < n || remaining == n) {
       const Process* after = env.kernel->process(pid);
       if (after == nullptr || !after->alive) {

@@ -15,6 +15,10 @@ Memhog::Config Memhog::config_from(Params& p) {
       p.option("then", true, std::array<Spelling<bool>, 2>{{{true, "exit"}, {false, "free"}}},
                "exit the process, or munmap and stay");
   c.thp = p.boolean("thp", false, "map with madvise(MADV_HUGEPAGE): 2 MiB faults");
+  if (p.has("content")) {
+    c.content = p.option("content", ContentClass::kOpaque, kContentClassSpellings,
+                         "content class of the pages written (default opaque: random bytes)");
+  }
   return c;
 }
 

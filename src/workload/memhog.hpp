@@ -10,7 +10,8 @@
 namespace memvirt {
 
 // memhog: allocate `size`, touch all of it, hold, then exit (or free and stay), optionally
-// repeated every `interval`.
+// repeated every `interval`. Every page it writes has a content no other page has, of content
+// class `content` (random bytes, kOpaque, unless the scenario names a class).
 class Memhog final : public Workload {
  public:
   struct Config {
@@ -22,17 +23,24 @@ class Memhog final : public Workload {
     bool exit_after = true;
     bool thp = false;
     std::uint64_t chunk_pages = 0;
+    // The pages' content class; nullopt: not named in the scenario (random bytes here; the
+    // lab's guest program then writes its own pattern).
+    std::optional<ContentClass> content;
   };
   static Config config_from(Params& p);
   explicit Memhog(Config c) : cfg_(c) {}
 
   void start(const WorkloadEnv& env) override {
     env_ = env;
-    content_.emplace(env.seed, env.vm_index, 2000 + env.workload_index);
+    content_.emplace(env.seed, env.vm_index, content_stream(env.workload_index),
+                     cfg_.content.value_or(ContentClass::kOpaque));
     next_ = env.queue->now() + cfg_.start;
     env.queue->at(next_, EventQueue::kWorkload, [this](TimePoint t) { run_once(t); });
   }
   [[nodiscard]] const WorkloadStats& stats() const override { return stats_; }
+  // The UniqueContent stream of the `workloads:` entry at `index`, for a guest program that
+  // writes the same contents.
+  static constexpr std::uint64_t content_stream(std::uint64_t index) { return 2000 + index; }
 
  private:
   void run_once(TimePoint now) {

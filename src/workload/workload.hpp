@@ -67,6 +67,8 @@ class UniqueContent {
                 ContentClass cls = ContentClass::kOpaque)
       : base_(splitmix64(seed ^ splitmix64(vm * 0x100000001B3ULL + stream))), class_(cls) {}
   Fingerprint next() { return make_unique_fingerprint(splitmix64(base_ + counter_++), class_); }
+  // Draw i is make_unique_fingerprint(splitmix64(base() + i), class).
+  [[nodiscard]] std::uint64_t base() const { return base_; }
 
  private:
   std::uint64_t base_;

@@ -13,6 +13,7 @@
 
 #include "core/rng.hpp"
 #include "lab/qemu_command.hpp"
+#include "workload/memhog.hpp"
 #include "workload/periodic_alloc.hpp"
 
 namespace memvirt {
@@ -291,6 +292,184 @@ TEST_F(LabPlanTest, FilesLargerThanTheDiskAreRefused) {
       << e;
 }
 
+// A guest with a swap partition and a memhog of compressible pages, for zswap.
+const char* kZswapVm = R"(seed: 5
+vm:
+  memory: 512MiB
+  disk: 1GiB
+  kernel: {swap: 768MiB}
+  workloads:
+    - {type: memhog, size: 640MiB, start: 5s, hold: 60s, content: header}
+experiment: {type: fixed, duration: 30s}
+)";
+
+TEST_F(LabPlanTest, ZswapFieldsGoToItsModuleParametersBeforeEnabled) {
+  const LabPlan plan = make_lab_plan(load(std::string(kZswapVm) + R"(reclaim:
+  - impl: zswap
+    compressor: lz4
+    max_pool_percent: 30
+    accept_threshold_percent: 80
+    same_filled_pages: false
+)"));
+  ASSERT_TRUE(plan.zswap_entry.has_value());
+  EXPECT_EQ(*plan.zswap_entry, 0u);
+  EXPECT_EQ(plan.kernel_flavour, KernelFlavour::kGeneric);  // auto: zswap needs it
+  const std::vector<std::string> modules = {"zswap", "zbud", "lz4"};
+  EXPECT_EQ(plan.guest_modules, modules);
+  // The parameters in this order, enabled last.
+  const std::string dir = "/sys/module/zswap/parameters/";
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {dir + "compressor", "lz4"},
+      {dir + "zpool", "zbud"},
+      {dir + "max_pool_percent", "30"},
+      {dir + "accept_threshold_percent", "80"},
+      {dir + "same_filled_pages_enabled", "N"},
+      {dir + "enabled", "Y"}};
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& kv : plan.vms[0].settings) {
+    if (kv.first.starts_with(dir)) got.push_back(kv);
+  }
+  EXPECT_EQ(got, want);
+  const std::string sh = file_of(plan.vms[0], "etc/memvirt/vm.sh");
+  // debugfs and the modules before the settings; the settings before swapon and the sampler.
+  const auto at = [&](const std::string& text) {
+    const auto p = sh.find(text);
+    EXPECT_NE(p, std::string::npos) << text << " not in\n" << sh;
+    return p;
+  };
+  EXPECT_LT(at("mount -t debugfs none /sys/kernel/debug"), at("load_module zswap\n"));
+  EXPECT_LT(at("load_module zswap\n"), at("load_module zbud\n"));
+  EXPECT_LT(at("load_module zbud\n"), at("load_module lz4\n"));
+  EXPECT_LT(at("load_module lz4\n"), at("set init " + dir + "compressor lz4"));
+  EXPECT_LT(at("set init " + dir + "enabled Y"), at("swapon /dev/vda2"));
+  EXPECT_LT(at("swapon /dev/vda2"), at("meminfo sys interval=1000000000 zswap=1 &"));
+  // The simulator's own page contents for memhog: class 1, its UniqueContent stream.
+  const UniqueContent u(5, 0, Memhog::content_stream(0), ContentClass::kHeader);
+  EXPECT_NE(sh.find(fmt::format(" content=1 content_base={}", u.base())), std::string::npos) << sh;
+  const auto noted = [&](const std::string& text) {
+    return std::any_of(plan.notes.begin(), plan.notes.end(),
+                       [&](const std::string& n) { return n.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(noted("reclaim[0].compression_profile"));
+  EXPECT_FALSE(noted("vm.workloads[0].content is not set"));
+}
+
+TEST_F(LabPlanTest, ZswapCompressorsAndDefaults) {
+  EXPECT_STREQ(zswap_compressor_name(Compressor::kLzo1x1), "lzo");
+  EXPECT_STREQ(zswap_compressor_name(Compressor::kLz4), "lz4");
+  EXPECT_STREQ(zswap_compressor_name(Compressor::kZstd), "zstd");
+  // 6.1's defaults: lzo over zbud, 20%, 90%, same-filled pages on.
+  const LabPlan plan = make_lab_plan(load(std::string(kZswapVm) + "reclaim: [{impl: zswap}]\n"));
+  const auto has = [&](const std::string& name, const std::string& value) {
+    const auto& st = plan.vms[0].settings;
+    return std::find(st.begin(), st.end(),
+                     std::make_pair("/sys/module/zswap/parameters/" + name, value)) != st.end();
+  };
+  EXPECT_TRUE(has("compressor", "lzo"));
+  EXPECT_TRUE(has("zpool", "zbud"));
+  EXPECT_TRUE(has("max_pool_percent", "20"));
+  EXPECT_TRUE(has("accept_threshold_percent", "90"));
+  EXPECT_TRUE(has("same_filled_pages_enabled", "Y"));
+  EXPECT_TRUE(has("enabled", "Y"));
+  const std::vector<std::string> modules = {"zswap", "zbud", "lzo"};
+  EXPECT_EQ(plan.guest_modules, modules);
+  const LabPlan zstd =
+      make_lab_plan(load(std::string(kZswapVm) + "reclaim: [{impl: zswap, compressor: zstd}]\n"));
+  EXPECT_EQ(zstd.guest_modules.back(), "zstd");
+}
+
+TEST_F(LabPlanTest, ZswapWithTheCloudKernelIsRefusedNamingTheLine) {
+  const std::string e =
+      error_of(std::string(kZswapVm) + "reclaim: [{impl: zswap}]\nlab:\n  kernel_flavour: cloud\n");
+  EXPECT_NE(e.find("s.yaml:13: lab.kernel_flavour: lab backend: reclaim[0] is zswap, and "
+                   "Debian's cloud kernel is built without it"),
+            std::string::npos)
+      << e;
+  // A kernel named by its file is checked against the image it builds instead.
+  const LabPlan named = make_lab_plan(load(std::string(kZswapVm) + R"(reclaim: [{impl: zswap}]
+lab: {kernel_flavour: cloud, kernel: /boot/vmlinuz-x}
+)"));
+  EXPECT_EQ(named.kernel_flavour, KernelFlavour::kCloud);
+}
+
+TEST_F(LabPlanTest, ZswapWithoutSwapIsRefused) {
+  const std::string e = error_of(R"(vm:
+  memory: 512MiB
+  workloads:
+    - {type: memhog, size: 100MiB}
+reclaim:
+  - impl: zswap
+)");
+  EXPECT_NE(e.find("s.yaml:8: reclaim[0].impl: lab backend: zswap keeps pages on their way to a "
+                   "swap device, and the guest has none"),
+            std::string::npos)
+      << e;
+}
+
+TEST_F(LabPlanTest, TwoZswapsAreRefused) {
+  const std::string e =
+      error_of(std::string(kZswapVm) + "reclaim:\n  - impl: zswap\n  - impl: zswap\n");
+  EXPECT_NE(e.find("reclaim[1].impl: lab backend: a guest kernel has one zswap, and reclaim[0] "
+                   "is zswap already"),
+            std::string::npos)
+      << e;
+}
+
+TEST_F(LabPlanTest, KernelFlavourFollowsTheScenario) {
+  EXPECT_EQ(make_lab_plan(load(std::string(kVm) + "experiment: {type: fixed, duration: 10s}\n"))
+                .kernel_flavour,
+            KernelFlavour::kCloud);
+  EXPECT_EQ(make_lab_plan(load(std::string(kVm) + "experiment: {type: fixed, duration: 10s}\n"
+                                                  "lab: {kernel_flavour: generic}\n"))
+                .kernel_flavour,
+            KernelFlavour::kGeneric);
+  const LabPlan plan =
+      make_lab_plan(load(std::string(kVm) + "experiment: {type: fixed, duration: 10s}\n"));
+  EXPECT_TRUE(plan.guest_modules.empty());
+  EXPECT_EQ(file_of(plan.vms[0], "etc/memvirt/vm.sh").find("debugfs"), std::string::npos);
+  EXPECT_EQ(file_of(plan.vms[0], "etc/memvirt/vm.sh").find("zswap=1"), std::string::npos);
+  EXPECT_EQ(file_of(plan.vms[0], "etc/memvirt/vm.sh").find("content="), std::string::npos);
+  try {
+    load(std::string(kVm) + "lab: {kernel_flavour: rt}\n");
+    FAIL() << "an unknown flavour must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("lab.kernel_flavour"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(LabPlanTest, MemhogWithoutContentIsNotedForZswap) {
+  const LabPlan plan = make_lab_plan(load(R"(vm:
+  memory: 512MiB
+  disk: 1GiB
+  kernel: {swap: 512MiB}
+  workloads:
+    - {type: memhog, size: 600MiB}
+reclaim: [{impl: zswap}]
+)"));
+  const bool noted = std::any_of(plan.notes.begin(), plan.notes.end(), [](const std::string& n) {
+    return n.find("vm.workloads[0].content is not set") != std::string::npos;
+  });
+  EXPECT_TRUE(noted);
+}
+
+TEST(LabZswapImage, AMissingModuleIsNamed) {
+  LabPlan plan;
+  plan.zswap_entry = 0;
+  plan.guest_modules = {"zswap", "zbud", "lz4"};
+  GuestImage cloud;
+  cloud.kernel_release = "6.1.0-57-cloud-amd64";
+  cloud.optional_modules["lz4"] = {"lz4_compress", "lz4"};
+  const std::string m = missing_guest_module(plan, cloud);
+  EXPECT_NE(m.find("the guest kernel 6.1.0-57-cloud-amd64 has no zswap"), std::string::npos) << m;
+  EXPECT_NE(m.find("lab.kernel_flavour: generic"), std::string::npos) << m;
+  GuestImage generic;
+  generic.kernel_release = "6.1.0-57-amd64";
+  generic.builtin_modules = {"zswap", "zbud", "lzo"};
+  EXPECT_NE(missing_guest_module(plan, generic).find("has no lz4"), std::string::npos);
+  generic.optional_modules["lz4"] = {"lz4_compress", "lz4"};
+  EXPECT_EQ(missing_guest_module(plan, generic), "");
+}
+
 TEST(LabDiskCommand, QemuGetsAThrottledVirtioDisk) {
   QemuLaunch l;
   l.qemu = "/usr/bin/qemu-system-x86_64";
@@ -354,6 +533,7 @@ TEST(LabScenarios, DocumentedLabSectionLoadsWithItsDefaults) {
   EXPECT_EQ(lab_config(s).qemu, lab_config(defaults).qemu);
   EXPECT_EQ(lab_config(s).accel, lab_config(defaults).accel);
   EXPECT_EQ(lab_config(s).image, lab_config(defaults).image);
+  EXPECT_EQ(lab_config(s).kernel_flavour, lab_config(defaults).kernel_flavour);
   EXPECT_EQ(lab_config(s).guest_thp, lab_config(defaults).guest_thp);
   EXPECT_EQ(lab_config(s).boot_timeout, lab_config(defaults).boot_timeout);
   EXPECT_EQ(lab_config(s).silence_timeout, lab_config(defaults).silence_timeout);

@@ -156,3 +156,31 @@ experiment: {type: fixed, vms: 1, duration: 1min, sample_interval: 1s}
 
 }  // namespace
 }  // namespace memvirt
+
+namespace memvirt {
+namespace {
+
+// memhog in a guest that must swap to hold it: a fault that waits for reclaim's swap writes
+// sleeps until they complete and the program touches on, to the end of its memory.
+TEST(MemhogSwapping, WaitsForSwapWritesAndTouchesEverything) {
+  const ExperimentResult r = run_text(R"(name: swapping
+seed: 1
+calibration: profiles/default.yaml
+host: {memory: 2GiB, disk: {seek: 12.67ms, bandwidth: 100MB}}
+vm:
+  memory: 256MiB
+  disk: 512MiB
+  kernel: {swap: 384MiB}
+  workloads:
+    - {type: memhog, size: 320MiB, hold: 600s, content: header}
+reclaim: []
+experiment: {type: fixed, vms: 1, duration: 30s, sample_interval: 1s}
+)");
+  const nlohmann::json& w = r.run.stats["vm"]["workloads"][0];
+  EXPECT_EQ(w["pages_touched"], 320 * 256) << w;
+  EXPECT_EQ(w["killed"], 0) << w;
+  EXPECT_GT(r.run.pswpout, 64u * 256) << "more than 64 MiB had to go to swap";
+}
+
+}  // namespace
+}  // namespace memvirt
