@@ -148,7 +148,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
                 "highest and the lowest dropped, the rest averaged)");
   if (s.experiment.aggregate == Aggregate::kTrimmedMean && s.experiment.replicates < 3) {
     ex.fail("aggregate", fmt::format("trimmed_mean drops the highest and the lowest run: it needs "
-                                     "replicates: 3 or more (replicates: {})",
+                                     "replicates: 3 or more (replicates: {}), or aggregate: mean",
                                      s.experiment.replicates));
   }
 

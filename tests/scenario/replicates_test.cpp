@@ -272,6 +272,18 @@ TEST(Replicates, CommandLineJobsGiveTheSameBytes) {
   EXPECT_NE(summary.find("run 4 (seed "), std::string::npos) << summary;
 }
 
+// Seed 003's five configurations all run as the seed did: five runs, middle three averaged
+// (set once, in seed003-unchanged.yaml, which the other four build on).
+TEST(Replicates, SeedThreeConfigurationsRunFiveTimesAndTrim) {
+  for (const char* name : {"unchanged", "selfballoon", "tmem", "tmem-dedup", "tmem-dedup-comp"}) {
+    const Scenario s =
+        load_scenario(testing::source_path(fmt::format("scenarios/seed003-{}.yaml", name)));
+    EXPECT_EQ(s.experiment.replicates, 5U) << name;
+    EXPECT_EQ(s.experiment.aggregate, Aggregate::kTrimmedMean) << name;
+    EXPECT_EQ(s.seed, 1U) << name;
+  }
+}
+
 struct BadReplicates {
   const char* name;
   const char* lines;   // added to the experiment section
