@@ -97,8 +97,9 @@ json aggregate_place(const std::vector<const json*>& in, Aggregate how, const st
     }
     json o = json::object();
     for (const std::string& k : keys) {
-      const std::string p = path.empty() ? k : path + "." + k;
+      const std::string p = path.empty() ? k : fmt::format("{}.{}", path, k);
       std::vector<const json*> sub;
+      sub.reserve(in.size());
       for (const json* j : in) {
         if (j->contains(k)) sub.push_back(&(*j)[k]);
       }
@@ -115,6 +116,7 @@ json aggregate_place(const std::vector<const json*>& in, Aggregate how, const st
     json a = json::array();
     for (std::size_t i = 0; i < size; ++i) {
       std::vector<const json*> sub;
+      sub.reserve(in.size());
       for (const json* j : in) sub.push_back(&(*j)[i]);
       a.push_back(aggregate_place(sub, how, fmt::format("{}[{}]", path, i), out));
     }
@@ -122,6 +124,7 @@ json aggregate_place(const std::vector<const json*>& in, Aggregate how, const st
   }
   if (all([](const json& j) { return j.is_number(); })) {
     std::vector<double> v;
+    v.reserve(in.size());
     for (const json* j : in) v.push_back(j->get<double>());
     return aggregate(v, how);
   }
@@ -132,8 +135,10 @@ json aggregate_place(const std::vector<const json*>& in, Aggregate how, const st
 
 Aggregated aggregate_replicates(const ExperimentResult& r) {
   std::vector<json> trees;
+  trees.reserve(r.replicates.size());
   for (const Replicate& rep : r.replicates) trees.push_back(measured_json(rep.run));
   std::vector<const json*> in;
+  in.reserve(trees.size());
   for (const json& t : trees) in.push_back(&t);
   Aggregated a;
   a.values = aggregate_place(in, r.aggregate, "", a);
