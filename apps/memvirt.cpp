@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <span>
+#include <thread>
 
 #include "bench_dedup/dedup_bench.hpp"
 #include "bench_dedup/interrupt.hpp"
@@ -33,12 +35,33 @@ namespace {
 using namespace memvirt;
 
 // A one-line progress bar on stderr, redrawn in place: trial, virtual time, wall-clock ETA.
+// A replicated experiment shows each replicate (✓ done, ▸ running, · waiting) and the virtual
+// time of them all, and a line for each replicate as it finishes.
 class TerminalProgress final : public ExperimentProgress {
  public:
   explicit TerminalProgress(bool enabled) : enabled_(enabled) {}
   void begin_trial(unsigned vms) override {
     vms_ = vms;
     start_ = std::chrono::steady_clock::now();
+  }
+  void replicate_done(std::size_t index, const Replicate& r) override {
+    if (!enabled_) return;
+    fmt::print(stderr, "\r\033[K  run {} (seed {}) done: {}, {} sectors read\n", index, r.seed,
+               r.run.completion_s ? fmt::format("completed at {:.1f} s", *r.run.completion_s)
+                                  : std::string("not completed"),
+               r.run.sectors_read);
+  }
+  void replicates(std::span<const ReplicateState> all) override {
+    if (!enabled_) return;
+    std::string marks;
+    double simulated = 0;
+    double total = 0;
+    for (const ReplicateState& st : all) {
+      marks += st.done ? "✓" : st.started ? "▸" : "·";
+      simulated += st.simulated_s;
+      total += st.total_s;
+    }
+    draw(fmt::format("runs {} ", marks), simulated, total);
   }
   void end_trial(const Trial& t) override {
     if (!enabled_) return;
@@ -50,23 +73,27 @@ class TerminalProgress final : public ExperimentProgress {
   }
   void update(double simulated_s, double total_s) override {
     if (!enabled_) return;
-    const double frac = total_s > 0 ? std::min(1.0, simulated_s / total_s) : 1.0;
-    const double wall =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta = frac > 0 ? wall * (1 - frac) / frac : 0;
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(frac * kWidth);
-    fmt::print(stderr, "\r\033[K  {} VMs [{}{}] {} / {}  ETA {}", vms_, std::string(filled, '#'),
-               std::string(kWidth - filled, '.'), format_duration(Duration::seconds(simulated_s)),
-               format_duration(Duration::seconds(total_s)),
-               format_duration(Duration::seconds(eta)));
-    std::fflush(stderr);
+    draw("", simulated_s, total_s);
   }
   void finish() {
     if (enabled_) fmt::print(stderr, "\r\033[K");
   }
 
  private:
+  void draw(const std::string& prefix, double simulated_s, double total_s) {
+    const double frac = total_s > 0 ? std::min(1.0, simulated_s / total_s) : 1.0;
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = frac > 0 ? wall * (1 - frac) / frac : 0;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(frac * kWidth);
+    fmt::print(
+        stderr, "\r\033[K  {} VMs {}[{}{}] {} / {}  ETA {}", vms_, prefix, std::string(filled, '#'),
+        std::string(kWidth - filled, '.'), format_duration(Duration::seconds(simulated_s)),
+        format_duration(Duration::seconds(total_s)), format_duration(Duration::seconds(eta)));
+    std::fflush(stderr);
+  }
+
   bool enabled_;
   unsigned vms_ = 0;
   std::chrono::steady_clock::time_point start_;
@@ -130,7 +157,7 @@ int cmd_compare(const std::string& a, const std::string& b, std::string png,
 }
 
 int cmd_run(const std::string& file, std::string out_dir, const std::vector<std::string>& overrides,
-            bool quiet, const std::string& backend) {
+            bool quiet, const std::string& backend, unsigned jobs) {
   if (is_translation_scenario(file)) {
     return run_translation_scenario(file, overrides, out_dir, quiet);
   }
@@ -142,13 +169,27 @@ int cmd_run(const std::string& file, std::string out_dir, const std::vector<std:
   if (backend == "lab") return cmd_run_lab(s, out_dir, quiet);
   TerminalProgress progress(!quiet && isatty(STDERR_FILENO) != 0);
   const auto t0 = std::chrono::steady_clock::now();
-  const ExperimentResult r = run_experiment(s, &progress);
+  const ExperimentResult r = run_experiment(s, &progress, jobs);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   progress.finish();
   write_outputs(out_dir, s, r);
   print_summary(std::cout, s, r);
-  fmt::print("  {:<34} {:.1f} s wall, {} events, {} MiB model memory\n", "simulator:", wall,
-             r.run.events, r.run.simulator_bytes >> 20);
+  if (r.replicates.empty()) {
+    fmt::print("  {:<34} {:.1f} s wall, {} events, {} MiB model memory\n", "simulator:", wall,
+               r.run.events, r.run.simulator_bytes >> 20);
+  } else {
+    std::uint64_t events = 0;
+    std::uint64_t model_bytes = 0;
+    for (const Replicate& rep : r.replicates) {
+      events += rep.run.events;
+      model_bytes = std::max(model_bytes, rep.run.simulator_bytes);
+    }
+    fmt::print(
+        "  {:<34} {:.1f} s wall for {} runs ({} at a time), {} events, up to {} MiB model "
+        "memory a run\n",
+        "simulator:", wall, r.replicates.size(),
+        std::min<std::size_t>(std::max(1U, jobs), r.replicates.size()), events, model_bytes >> 20);
+  }
   fmt::print("  results in {}/ (results.json, timeseries.csv, config.yaml)\n", out_dir);
   return 0;
 }
@@ -389,6 +430,12 @@ int main(int argc, char** argv) {
   run->add_option("-p,--param", overrides,
                   "Override a scenario value: key.path=value (repeatable)");
   run->add_flag("-q,--quiet", quiet, "No progress bar");
+  unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
+  run->add_option("-j,--jobs", jobs,
+                  "Replicates (experiment.replicates) run at a time, each on a thread of its "
+                  "own; the results do not depend on it (default: the machine's cores)")
+      ->check(CLI::Range(1U, 4096U))
+      ->capture_default_str();
   std::string backend = "sim";
   run->add_option("--backend", backend,
                   "sim: the simulator; lab: real QEMU guests (out/<name>-lab by default)")
@@ -555,7 +602,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (*run) return cmd_run(scenario_file, out_dir, overrides, quiet, backend);
+    if (*run) return cmd_run(scenario_file, out_dir, overrides, quiet, backend, jobs);
     if (*image) return cmd_lab_image(image_opt, probe);
     if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column, cmp_align);
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);

@@ -163,6 +163,11 @@ LabPlan make_lab_plan(const Scenario& s) {
                      "set number of guests for a set time)",
                      s.experiment.spec->name()));
   }
+  if (s.experiment.replicates > 1) {
+    fail(s, "experiment.replicates",
+         fmt::format("the lab runs its guests once; replicates ({}) are simulator-only",
+                     s.experiment.replicates));
+  }
   if (s.host.hypervisor != Hypervisor::kKvm) {
     fail(s, "host.hypervisor",
          "the lab runs QEMU guests (KVM or TCG); Xen's partitioned host is simulator-only");

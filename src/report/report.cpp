@@ -3,13 +3,182 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "scenario/replicates.hpp"
 
 namespace memvirt {
 
+namespace {
+
+using nlohmann::json;
+
+// What one run measured: the sections of results.json that replicates aggregate.
+json measured_json(const RunResult& run) {
+  json j;
+  j["host_memory_gib"] = {{"min", run.host_min_gib},
+                          {"avg", run.host_avg_gib},
+                          {"max", run.host_max_gib},
+                          {"peak_whole_run", run.host_peak_gib}};
+  json cpu = json::object();
+  json cpu_detail = json::object();
+  for (const auto& a : run.cpu) {
+    cpu[a.name] = a.cpu_percent;
+    cpu_detail[a.name] = {{"threads", a.threads}, {"cpu_seconds", a.cpu_seconds}};
+  }
+  j["cpu_percent"] = cpu;
+  j["cpu_accounts"] = cpu_detail;
+  j["run"] = {{"vms_launched", run.vms},
+              {"vms_killed_by_host_oom", run.vms_killed},
+              {"guest_oom_kills", run.guest_oom_kills},
+              {"vms_completed", run.vms_completed},
+              {"workload_cycles", run.workload_cycles},
+              {"workload_ops_per_s", run.workload_ops_per_s},
+              {"exceeded_budget", run.exceeded},
+              {"exceeded_at_s", run.exceeded_at_s},
+              {"touched_gib", static_cast<double>(run.touched_pages) * kPageSize / (1ULL << 30)},
+              {"events", run.events},
+              {"sectors_read", run.sectors_read},
+              {"sectors_written", run.sectors_written},
+              {"pswpin", run.pswpin},
+              {"pswpout", run.pswpout},
+              {"major_faults", run.major_faults},
+              {"refaults", run.refaults},
+              {"vcpu_seconds", run.vcpu_seconds},
+              {"host_cpu_seconds", run.host_cpu_seconds},
+              {"simulated_s", run.simulated_s}};
+  if (run.completion_s) j["run"]["completion_s"] = *run.completion_s;
+  if (run.tmem) {
+    j["tmem"] = {{"pages_max", run.tmem->pages_max},
+                 {"apparent_pages_max", run.tmem->apparent_pages_max},
+                 {"frontswap_pages_end", run.tmem->frontswap_pages_end},
+                 {"frontswap_pages_max", run.tmem->frontswap_pages_max}};
+  }
+  if (run.zswap) {
+    const RunResult::Zswap& z = *run.zswap;
+    j["zswap"] = {{"stored_pages_end", z.stored_pages_end},
+                  {"stored_pages_max", z.stored_pages_max},
+                  {"pool_pages_end", z.pool_pages_end},
+                  {"pool_pages_max", z.pool_pages_max},
+                  {"same_filled_pages_end", z.same_filled_pages_end},
+                  {"written_back_pages", z.written_back_pages}};
+  }
+  return j;
+}
+
+constexpr const char* kMeasuredSections =
+    "host_memory_gib, cpu_percent, cpu_accounts, run, tmem and zswap";
+
+// The replicates' measured values combined, place by place.
+struct Aggregated {
+  json values;
+  std::vector<std::string> missing;    // not in every replicate: left out of `values`
+  std::vector<std::string> differing;  // not numbers, and not the same in every replicate: null
+};
+
+// The aggregate of the same place in every replicate's tree (`in`, at least one): a number is
+// aggregated (a real number, whatever its type in the runs), objects and arrays place by place,
+// anything else kept when every replicate has the same.
+json aggregate_place(const std::vector<const json*>& in, Aggregate how, const std::string& path,
+                     Aggregated& out) {
+  const auto all = [&](auto pred) {
+    return std::all_of(in.begin(), in.end(), [&](const json* j) { return pred(*j); });
+  };
+  if (all([](const json& j) { return j.is_object(); })) {
+    std::set<std::string> keys;
+    for (const json* j : in) {
+      for (auto it = j->begin(); it != j->end(); ++it) keys.insert(it.key());
+    }
+    json o = json::object();
+    for (const std::string& k : keys) {
+      const std::string p = path.empty() ? k : fmt::format("{}.{}", path, k);
+      std::vector<const json*> sub;
+      sub.reserve(in.size());
+      for (const json* j : in) {
+        if (j->contains(k)) sub.push_back(&(*j)[k]);
+      }
+      if (sub.size() < in.size()) {
+        out.missing.push_back(p);
+        continue;
+      }
+      o[k] = aggregate_place(sub, how, p, out);
+    }
+    return o;
+  }
+  const std::size_t size = in.front()->size();
+  if (all([&](const json& j) { return j.is_array() && j.size() == size; })) {
+    json a = json::array();
+    for (std::size_t i = 0; i < size; ++i) {
+      std::vector<const json*> sub;
+      sub.reserve(in.size());
+      for (const json* j : in) sub.push_back(&(*j)[i]);
+      a.push_back(aggregate_place(sub, how, fmt::format("{}[{}]", path, i), out));
+    }
+    return a;
+  }
+  if (all([](const json& j) { return j.is_number(); })) {
+    std::vector<double> v;
+    v.reserve(in.size());
+    for (const json* j : in) v.push_back(j->get<double>());
+    return aggregate(v, how);
+  }
+  if (all([&](const json& j) { return j == *in.front(); })) return *in.front();
+  out.differing.push_back(path);
+  return nullptr;
+}
+
+Aggregated aggregate_replicates(const ExperimentResult& r) {
+  std::vector<json> trees;
+  trees.reserve(r.replicates.size());
+  for (const Replicate& rep : r.replicates) trees.push_back(measured_json(rep.run));
+  std::vector<const json*> in;
+  in.reserve(trees.size());
+  for (const json& t : trees) in.push_back(&t);
+  Aggregated a;
+  a.values = aggregate_place(in, r.aggregate, "", a);
+  return a;
+}
+
+// "the mean of the middle 3 of 5 runs" or "the mean of 5 runs".
+std::string aggregate_phrase(const ExperimentResult& r) {
+  const std::size_t n = r.replicates.size();
+  if (r.aggregate == Aggregate::kTrimmedMean) {
+    return fmt::format("the mean of the middle {} of {} runs", n - 2, n);
+  }
+  return fmt::format("the mean of {} runs", n);
+}
+
+// The measured values a summary or results.json reports: the run's, or the replicates'
+// aggregate.
+json reported_values(const ExperimentResult& r) {
+  return r.replicates.empty() ? measured_json(r.run) : aggregate_replicates(r).values;
+}
+
+// `section[key]`, or null when it has none (a place not in every replicate).
+const json& field(const json& section, const char* key) {
+  static const json kNone;
+  const auto it = section.find(key);
+  return it == section.end() ? kNone : *it;
+}
+
+// A count as measured (an integer) or as aggregated (a real number, shown to one decimal
+// unless it is whole); "-" when there is none.
+std::string count_text(const json& v) {
+  if (!v.is_number()) return "-";
+  if (v.is_number_integer()) return v.dump();
+  const double d = v.get<double>();
+  return d == std::floor(d) ? fmt::format("{:.0f}", d) : fmt::format("{:.1f}", d);
+}
+
+}  // namespace
+
 nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
-  using nlohmann::json;
   json j;
   j["scenario"] = s.name;
   j["experiment"] = r.type;
@@ -17,18 +186,6 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   j["seed"] = s.seed;
   j["duration_s"] = s.experiment.duration.seconds();
   j["warmup_s"] = s.experiment.warmup.seconds();
-  j["host_memory_gib"] = {{"min", r.run.host_min_gib},
-                          {"avg", r.run.host_avg_gib},
-                          {"max", r.run.host_max_gib},
-                          {"peak_whole_run", r.run.host_peak_gib}};
-  json cpu = json::object();
-  json cpu_detail = json::object();
-  for (const auto& a : r.run.cpu) {
-    cpu[a.name] = a.cpu_percent;
-    cpu_detail[a.name] = {{"threads", a.threads}, {"cpu_seconds", a.cpu_seconds}};
-  }
-  j["cpu_percent"] = cpu;
-  j["cpu_accounts"] = cpu_detail;
   if (r.budget_gib) j["budget_gib"] = *r.budget_gib;
   if (r.search) {
     json trials = json::array();
@@ -40,41 +197,40 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
     }
     j["search"] = trials;
   }
-  j["run"] = {{"vms_launched", r.run.vms},
-              {"vms_killed_by_host_oom", r.run.vms_killed},
-              {"guest_oom_kills", r.run.guest_oom_kills},
-              {"vms_completed", r.run.vms_completed},
-              {"workload_cycles", r.run.workload_cycles},
-              {"workload_ops_per_s", r.run.workload_ops_per_s},
-              {"exceeded_budget", r.run.exceeded},
-              {"exceeded_at_s", r.run.exceeded_at_s},
-              {"touched_gib", static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30)},
-              {"events", r.run.events},
-              {"sectors_read", r.run.sectors_read},
-              {"sectors_written", r.run.sectors_written},
-              {"pswpin", r.run.pswpin},
-              {"pswpout", r.run.pswpout},
-              {"major_faults", r.run.major_faults},
-              {"refaults", r.run.refaults},
-              {"vcpu_seconds", r.run.vcpu_seconds},
-              {"host_cpu_seconds", r.run.host_cpu_seconds},
-              {"simulated_s", r.run.simulated_s}};
-  if (r.run.completion_s) j["run"]["completion_s"] = *r.run.completion_s;
-  if (r.run.tmem) {
-    j["tmem"] = {{"pages_max", r.run.tmem->pages_max},
-                 {"apparent_pages_max", r.run.tmem->apparent_pages_max},
-                 {"frontswap_pages_end", r.run.tmem->frontswap_pages_end},
-                 {"frontswap_pages_max", r.run.tmem->frontswap_pages_max}};
+  json measured;
+  if (r.replicates.empty()) {
+    measured = measured_json(r.run);
+  } else {
+    Aggregated a = aggregate_replicates(r);
+    measured = std::move(a.values);
+    json seeds = json::array();
+    json replicates = json::array();
+    for (const Replicate& rep : r.replicates) {
+      seeds.push_back(rep.seed);
+      json one = measured_json(rep.run);
+      one["seed"] = rep.seed;
+      replicates.push_back(std::move(one));
+    }
+    const std::size_t n = r.replicates.size();
+    json agg = {
+        {"replicates", n},
+        {"method", spelling_of(kAggregateSpellings, r.aggregate)},
+        {"seeds", seeds},
+        {"computed",
+         fmt::format("each number under {} is {} ({}), each number separately; every run's "
+                     "own values are under `replicates`; timeseries.csv and `stats` are run "
+                     "0's (seed {})",
+                     kMeasuredSections, aggregate_phrase(r),
+                     r.aggregate == Aggregate::kTrimmedMean
+                         ? "its highest and its lowest value dropped, the rest averaged"
+                         : "the values averaged",
+                     r.replicates.front().seed)}};
+    if (!a.missing.empty()) agg["not_in_every_replicate"] = a.missing;
+    if (!a.differing.empty()) agg["differing"] = a.differing;
+    j["aggregate"] = std::move(agg);
+    j["replicates"] = std::move(replicates);
   }
-  if (r.run.zswap) {
-    const RunResult::Zswap& z = *r.run.zswap;
-    j["zswap"] = {{"stored_pages_end", z.stored_pages_end},
-                  {"stored_pages_max", z.stored_pages_max},
-                  {"pool_pages_end", z.pool_pages_end},
-                  {"pool_pages_max", z.pool_pages_max},
-                  {"same_filled_pages_end", z.same_filled_pages_end},
-                  {"written_back_pages", z.written_back_pages}};
-  }
+  for (auto it = measured.begin(); it != measured.end(); ++it) j[it.key()] = it.value();
   if (!r.run.stats.empty()) j["stats"] = r.run.stats;
   if (s.reference.vms || s.reference.host_memory_gib_avg) {
     json ref = {{"source", s.reference.source}};
@@ -119,54 +275,98 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
   } else {
     fmt::print(out, "  {:<34} {}\n", "VMs:", r.vms);
   }
-  for (std::size_t w = 0; w < r.run.workload_ops_per_s.size(); ++w) {
-    if (r.run.workload_ops_per_s[w] <= 0) continue;
-    fmt::print(out, "  {:<34} {:.0f}\n", fmt::format("workload {} operations/s:", w),
-               r.run.workload_ops_per_s[w]);
+  // The numbers below are the run's, or the replicates' aggregate (as in results.json).
+  const json m = reported_values(r);
+  const json& run = field(m, "run");
+  const auto num = [](const json& section, const char* key) {
+    const json& v = field(section, key);
+    return v.is_number() ? v.get<double>() : 0.0;
+  };
+  if (!r.replicates.empty()) {
+    fmt::print(out, "  {:<34} {}, each number separately\n", "replicates:", aggregate_phrase(r));
   }
+  const json& ops = field(run, "workload_ops_per_s");
+  for (std::size_t w = 0; w < ops.size(); ++w) {
+    if (ops[w].get<double>() <= 0) continue;
+    fmt::print(out, "  {:<34} {:.0f}\n", fmt::format("workload {} operations/s:", w),
+               ops[w].get<double>());
+  }
+  const json& host = field(m, "host_memory_gib");
   fmt::print(out, "  {:<34} min {:.1f}  avg {:.1f}  max {:.1f}",
-             "host memory GiB (after warmup):", r.run.host_min_gib, r.run.host_avg_gib,
-             r.run.host_max_gib);
+             "host memory GiB (after warmup):", num(host, "min"), num(host, "avg"),
+             num(host, "max"));
   if (s.reference.host_memory_gib_avg) {
     fmt::print(out, "   (reference avg: {:.0f})", *s.reference.host_memory_gib_avg);
   }
   fmt::print(out, "\n");
-  fmt::print(out, "  {:<34} {:.1f} GiB over {} VMs\n", "guest memory touched:",
-             static_cast<double>(r.run.touched_pages) * kPageSize / (1ULL << 30), r.run.vms);
-  if (r.run.completion_s) {
-    fmt::print(out, "  {:<34} {:.1f} s\n", "workloads completed at:", *r.run.completion_s);
+  fmt::print(out, "  {:<34} {:.1f} GiB over {} VMs\n",
+             "guest memory touched:", num(run, "touched_gib"),
+             count_text(field(run, "vms_launched")));
+  if (run.contains("completion_s")) {
+    fmt::print(out, "  {:<34} {:.1f} s\n", "workloads completed at:", num(run, "completion_s"));
+  } else if (!r.replicates.empty()) {
+    const auto completed = std::count_if(r.replicates.begin(), r.replicates.end(),
+                                         [](const Replicate& x) { return x.run.completion_s; });
+    if (completed > 0) {
+      fmt::print(out, "  {:<34} in {} of {} runs only (see below)\n",
+                 "workloads completed:", completed, r.replicates.size());
+    }
   }
-  fmt::print(out, "  {:<34} {:.1f} s (host threads {:.1f} s)\n", "vCPU time:", r.run.vcpu_seconds,
-             r.run.host_cpu_seconds);
-  if (r.run.sectors_read + r.run.sectors_written > 0) {
-    fmt::print(out, "  {:<34} {} read, {} written\n", "guest disk sectors:", r.run.sectors_read,
-               r.run.sectors_written);
+  fmt::print(out, "  {:<34} {:.1f} s (host threads {:.1f} s)\n",
+             "vCPU time:", num(run, "vcpu_seconds"), num(run, "host_cpu_seconds"));
+  if (num(run, "sectors_read") + num(run, "sectors_written") > 0) {
+    fmt::print(out, "  {:<34} {} read, {} written\n",
+               "guest disk sectors:", count_text(field(run, "sectors_read")),
+               count_text(field(run, "sectors_written")));
     fmt::print(out, "  {:<34} {} major faults, {} refaults\n",
-               "guest page faults:", r.run.major_faults, r.run.refaults);
+               "guest page faults:", count_text(field(run, "major_faults")),
+               count_text(field(run, "refaults")));
   }
-  if (r.run.pswpin + r.run.pswpout > 0) {
-    fmt::print(out, "  {:<34} {} pages in, {} out\n", "swap disk:", r.run.pswpin, r.run.pswpout);
+  if (num(run, "pswpin") + num(run, "pswpout") > 0) {
+    fmt::print(out, "  {:<34} {} pages in, {} out\n",
+               "swap disk:", count_text(field(run, "pswpin")), count_text(field(run, "pswpout")));
   }
-  if (r.run.zswap) {
-    const RunResult::Zswap& z = *r.run.zswap;
+  if (m.contains("zswap")) {
+    const json& z = field(m, "zswap");
     fmt::print(out,
                "  {:<34} {} stored at the end ({} max), pool {} pages ({} max), {} same-filled, "
                "{} written back\n",
-               "zswap:", z.stored_pages_end, z.stored_pages_max, z.pool_pages_end, z.pool_pages_max,
-               z.same_filled_pages_end, z.written_back_pages);
+               "zswap:", count_text(field(z, "stored_pages_end")),
+               count_text(field(z, "stored_pages_max")), count_text(field(z, "pool_pages_end")),
+               count_text(field(z, "pool_pages_max")),
+               count_text(field(z, "same_filled_pages_end")),
+               count_text(field(z, "written_back_pages")));
   }
-  if (r.run.tmem) {
-    fmt::print(out, "  {:<34} {} pages max, {} held max; frontswap {} at the end, {} max\n",
-               "tmem:", r.run.tmem->pages_max, r.run.tmem->apparent_pages_max,
-               r.run.tmem->frontswap_pages_end, r.run.tmem->frontswap_pages_max);
+  if (m.contains("tmem")) {
+    const json& t = field(m, "tmem");
+    fmt::print(
+        out, "  {:<34} {} pages max, {} held max; frontswap {} at the end, {} max\n",
+        "tmem:", count_text(field(t, "pages_max")), count_text(field(t, "apparent_pages_max")),
+        count_text(field(t, "frontswap_pages_end")), count_text(field(t, "frontswap_pages_max")));
   }
+  // In the order the accounts were made, not the JSON's.
+  const json& cpu = field(m, "cpu_percent");
+  const json& accounts = field(m, "cpu_accounts");
   for (const auto& a : r.run.cpu) {
-    fmt::print(out, "  {:<34} {:.3f}% of a core{}\n", fmt::format("CPU {}:", a.name), a.cpu_percent,
-               a.threads > 1 ? fmt::format(" per thread ({} threads)", a.threads) : "");
+    if (!cpu.contains(a.name) || !accounts.contains(a.name)) continue;
+    const json& threads = accounts[a.name]["threads"];
+    fmt::print(out, "  {:<34} {:.3f}% of a core{}\n", fmt::format("CPU {}:", a.name),
+               cpu[a.name].get<double>(),
+               threads.get<double>() > 1
+                   ? fmt::format(" per thread ({} threads)", count_text(threads))
+                   : "");
   }
-  if (r.run.vms_killed > 0 || r.run.guest_oom_kills > 0) {
-    fmt::print(out, "  {:<34} host OOM {}  guest OOM {}\n", "kills:", r.run.vms_killed,
-               r.run.guest_oom_kills);
+  if (num(run, "vms_killed_by_host_oom") > 0 || num(run, "guest_oom_kills") > 0) {
+    fmt::print(out, "  {:<34} host OOM {}  guest OOM {}\n",
+               "kills:", count_text(field(run, "vms_killed_by_host_oom")),
+               count_text(field(run, "guest_oom_kills")));
+  }
+  for (std::size_t i = 0; i < r.replicates.size(); ++i) {
+    const Replicate& rep = r.replicates[i];
+    fmt::print(out, "  {:<34} {}, {} sectors read\n", fmt::format("run {} (seed {}):", i, rep.seed),
+               rep.run.completion_s ? fmt::format("completed at {:.1f} s", *rep.run.completion_s)
+                                    : std::string("not completed"),
+               rep.run.sectors_read);
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "scenario/replicates.hpp"
+
 namespace memvirt {
 namespace {
 
@@ -30,8 +32,9 @@ ExperimentRegistry make_experiment_registry() {
   return r;
 }
 
-ExperimentResult run_experiment(const Scenario& s, ExperimentProgress* progress) {
-  ExperimentResult out = s.experiment.spec->make()->run(s, progress);
+ExperimentResult run_experiment(const Scenario& s, ExperimentProgress* progress, unsigned jobs) {
+  ExperimentResult out = s.experiment.replicates > 1 ? run_replicates(s, progress, jobs)
+                                                     : s.experiment.spec->make()->run(s, progress);
   out.type = s.experiment.spec->name();
   return out;
 }

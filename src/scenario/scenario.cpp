@@ -132,6 +132,25 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   if (s.experiment.sample_interval.ns() <= 0) ex.fail("sample_interval", "must be positive");
   s.experiment.checks = ex.option("checks", CheckLevel::kCheap, kCheckLevelSpellings,
                                   "invariant checks during the run");
+  s.experiment.replicates = static_cast<unsigned>(ex.integer(
+      "replicates", 1,
+      "runs of the experiment, each with its own seed (the first: the scenario's); results "
+      "are their aggregate",
+      1, 1000));
+  if (s.experiment.replicates > 1 && s.experiment.spec->as<FixedExperiment>() == nullptr) {
+    ex.fail("replicates", fmt::format("only 'fixed' experiments run replicates; a '{}' "
+                                      "experiment runs once (replicates: 1)",
+                                      s.experiment.spec->name()));
+  }
+  s.experiment.aggregate =
+      ex.option("aggregate", Aggregate::kMean, kAggregateSpellings,
+                "how replicates combine, each number separately: mean | trimmed_mean (the "
+                "highest and the lowest dropped, the rest averaged)");
+  if (s.experiment.aggregate == Aggregate::kTrimmedMean && s.experiment.replicates < 3) {
+    ex.fail("aggregate", fmt::format("trimmed_mean drops the highest and the lowest run: it needs "
+                                     "replicates: 3 or more (replicates: {}), or aggregate: mean",
+                                     s.experiment.replicates));
+  }
 
   Params ref = p.child("reference");
   if (ref.has("vms")) s.reference.vms = ref.real("vms", 0, "the seed's measured VM count", 0);

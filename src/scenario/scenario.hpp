@@ -66,12 +66,23 @@ enum class CheckLevel : std::uint8_t { kNone, kCheap, kFull };
 inline constexpr std::array<Spelling<CheckLevel>, 3> kCheckLevelSpellings{
     {{CheckLevel::kNone, "none"}, {CheckLevel::kCheap, "cheap"}, {CheckLevel::kFull, "full"}}};
 
+// How the replicates of an experiment combine into each reported number: their mean, or the
+// mean of what is left once the highest and the lowest value are dropped (seed 003's "high
+// and low sample of each statistic discarded"), each number separately.
+enum class Aggregate : std::uint8_t { kMean, kTrimmedMean };
+inline constexpr std::array<Spelling<Aggregate>, 2> kAggregateSpellings{
+    {{Aggregate::kMean, "mean"}, {Aggregate::kTrimmedMean, "trimmed_mean"}}};
+
 struct ExperimentConfig {
   SpecPtr<Experiment> spec;  // `type:` and the experiment's own keys (scenario/experiments.hpp)
   Duration duration;
   Duration warmup;  // statistics cover [warmup, duration]
   Duration sample_interval;
   CheckLevel checks = CheckLevel::kCheap;
+  // Runs of the experiment, each with its own seed (scenario/replicates.hpp); 1: one run, with
+  // the scenario's seed. Fixed experiments only.
+  unsigned replicates = 1;
+  Aggregate aggregate = Aggregate::kMean;  // trimmed_mean: replicates >= 3
 };
 
 struct Reference {

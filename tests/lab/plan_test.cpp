@@ -174,6 +174,13 @@ TEST_F(LabPlanTest, DensityIsSimulatorOnly) {
       << e;
 }
 
+TEST_F(LabPlanTest, ReplicatesAreSimulatorOnly) {
+  const std::string e = error_of(std::string(kVm) + "experiment:\n  replicates: 3\n");
+  EXPECT_NE(e.find("s.yaml:8: experiment.replicates: lab backend: the lab runs its guests once"),
+            std::string::npos)
+      << e;
+}
+
 TEST_F(LabPlanTest, LabSectionIsReadAndChecked) {
   const Scenario s = load(std::string(kVm) + R"(lab:
   accel: tcg
