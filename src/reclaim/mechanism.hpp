@@ -61,6 +61,9 @@ class Mechanism {
   // The statistics sampled into the time series, one column each ("reclaim[i].<name>"): the
   // same names in the same order at every call, and cheap to read (no walks of big trees).
   virtual void visit_columns(StatsVisitor& /*v*/) const {}
+  // The mechanism's own invariants, cheap or `full` (the run's graded checks); throws
+  // std::logic_error on a violation.
+  virtual void check(bool /*full*/) const {}
 };
 
 using MechanismSpec = Spec<Mechanism>;

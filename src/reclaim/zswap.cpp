@@ -258,8 +258,8 @@ struct Zswap::Guest final : PageHooks {
   bool write_back(std::uint32_t slot) {
     const auto it = entries.find(slot);
     if (it == entries.end()) return true;  // invalidated meanwhile
-    charge(compressor_ops(owner.cfg_.compressor).decompress);
     if (!vm.kernel->write_back_swap_slot(slot, it->second.content)) return false;
+    charge(compressor_ops(owner.cfg_.compressor).decompress);  // into the new swap cache page
     owner.stats_.written_back_pages.add();
     drop(slot);
     return true;
@@ -397,8 +397,14 @@ std::uint64_t Zswap::same_filled_pages(VmId vm) const {
   return g != nullptr ? g->same_filled : 0;
 }
 
-void Zswap::check() const {
-  for (const auto& g : guests_) g->check();
+void Zswap::check(bool full) const {
+  for (const auto& g : guests_) {
+    if (full) {
+      g->check();
+    } else if (g->lru.size() != g->pool_pages || g->same_filled > g->entries.size()) {
+      throw std::logic_error("zswap: the pool's counts disagree");
+    }
+  }
 }
 
 }  // namespace memvirt

@@ -270,6 +270,7 @@ void Simulation::check(CheckLevel level) const {
     host_->check_accounting();
   }
   if (xen_) xen_->check(full);
+  for (const auto& m : mechanisms_) m->check(full);
   for (const auto& vm : vms_) {
     if (vm->alive) vm->kernel->check(full);
   }
