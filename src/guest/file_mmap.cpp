@@ -111,6 +111,7 @@ TouchResult GuestKernel::access_file_page(std::uint32_t pid, std::uint64_t regio
         if (last_io_ != 0 && io_.contains(last_io_)) {
           result.status = TouchStatus::kBlocked;
           result.wait = last_io_;
+          stall_on(last_io_);
         } else {
           result.status = TouchStatus::kOutOfMemory;
         }
@@ -123,6 +124,7 @@ TouchResult GuestKernel::access_file_page(std::uint32_t pid, std::uint64_t regio
   if (flags(g).test(PageFlags::kLocked)) {
     result.status = TouchStatus::kBlocked;  // its read is in flight
     result.wait = io_reading(g);
+    if (flags(g).test(PageFlags::kWorkingset)) stall_on(result.wait);  // thrashing
     return result;
   }
   const CpuTime fault = costs_.cost(Op::kFirstTouchFault);
@@ -174,6 +176,7 @@ TouchResult GuestKernel::access_file_page(std::uint32_t pid, std::uint64_t regio
     if (!copy) {
       result.status = wait != 0 ? TouchStatus::kBlocked : TouchStatus::kOutOfMemory;
       result.wait = wait;
+      stall_on(wait);
       vcpu_.charge(result.guest);
       return result;
     }

@@ -180,11 +180,13 @@ TouchResult GuestKernel::read_file(std::uint32_t pid, FileId id, std::uint64_t f
         result.status = TouchStatus::kBlocked;
         result.wait = blocked;
         if (blocked == 0) result.status = TouchStatus::kDone;  // retry at once
+        stall_on(blocked);
         break;
       }
       if (wait != 0 && flags(e.gfn()).test(PageFlags::kLocked)) {
         result.status = TouchStatus::kBlocked;  // read(2) waits: not a fault (pgmajfault)
         result.wait = wait;
+        if (flags(e.gfn()).test(PageFlags::kWorkingset)) stall_on(wait);  // thrashing
         break;
       }
     }
@@ -193,6 +195,7 @@ TouchResult GuestKernel::read_file(std::uint32_t pid, FileId id, std::uint64_t f
       // Read by someone else's readahead, still in flight.
       result.status = TouchStatus::kBlocked;
       result.wait = io_reading(g);
+      if (flags(g).test(PageFlags::kWorkingset)) stall_on(result.wait);
       break;
     }
     mark_accessed(g);
@@ -224,6 +227,7 @@ TouchResult GuestKernel::write_file(std::uint32_t pid, FileId id, std::uint64_t 
       if (!g) {
         result.status = wait != 0 ? TouchStatus::kBlocked : TouchStatus::kOutOfMemory;
         result.wait = wait;
+        stall_on(wait);
         break;
       }
       GuestFile& again = files_[id.value()];
@@ -378,6 +382,7 @@ void GuestKernel::complete_io(std::uint64_t id) {
   if (it == io_.end()) return;
   std::unique_ptr<Io> io = std::move(it->second);
   io_.erase(it);
+  end_stalls(id);
   io->on_done(*io);
   if (last_io_ == id) last_io_ = io_.empty() ? 0 : io_.begin()->first;
   wake_io_waiters(id);
@@ -388,6 +393,26 @@ void GuestKernel::complete_io(std::uint64_t id) {
     sync_waiters_.clear();
     for (auto& fn : waiters) fn();
   }
+}
+
+void GuestKernel::stall_on(std::uint64_t io) {
+  if (io == 0 || queue_ == nullptr || !io_.contains(io)) return;
+  if (stalled_++ == 0) stall_since_ = queue_->now();
+  ++io_stalls_[io];
+}
+
+void GuestKernel::end_stalls(std::uint64_t io) {
+  const auto it = io_stalls_.find(io);
+  if (it == io_stalls_.end()) return;
+  stalled_ -= it->second;
+  io_stalls_.erase(it);
+  if (stalled_ == 0) stall_waited_ = stall_waited_ + (queue_->now() - stall_since_);
+}
+
+Duration GuestKernel::memory_stall() const {
+  Duration waited = stall_waited_;
+  if (stalled_ > 0) waited = waited + (queue_->now() - stall_since_);
+  return waited + stall_cpu_.duration();
 }
 
 void GuestKernel::wake_io_waiters(std::uint64_t id) {

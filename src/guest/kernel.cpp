@@ -427,6 +427,7 @@ TouchResult GuestKernel::touch(std::uint32_t pid, std::uint64_t region_id, std::
     if (!g) {
       result.status = wait != 0 ? TouchStatus::kBlocked : TouchStatus::kOutOfMemory;
       result.wait = wait;
+      stall_on(wait);  // direct reclaim waits for writeback
       break;
     }
     Region& r = region(p, region_id);
@@ -471,6 +472,7 @@ TouchResult GuestKernel::access(std::uint32_t pid, std::uint64_t region_id, std:
       result.status = TouchStatus::kBlocked;
       result.wait = wait;
       stats_.major_faults.add();
+      stall_on(wait);  // a swap-in: the page was in use when reclaim took it
       return result;
     }
     stats_.minor_faults.add();

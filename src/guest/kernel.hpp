@@ -308,6 +308,11 @@ class GuestKernel {
   [[nodiscard]] const Lru& lru() const { return lru_; }
   [[nodiscard]] const SlotSpace& slots() const { return slots_; }
   [[nodiscard]] const GuestStats& stats() const { return stats_; }
+  // /proc/pressure/memory "some" total: time during which a task waited for memory (a
+  // swap-in, a read of a workingset page, reclaim waiting for writeback), plus the CPU time
+  // of reclaim (kswapd's and direct reclaim's, which Linux counts as stalled), the latter
+  // added as if it never overlapped a wait.
+  [[nodiscard]] Duration memory_stall() const;
   [[nodiscard]] HostMemory& host() { return host_; }
   [[nodiscard]] const CostProfile& costs() const { return costs_; }
   // Work a program does on the guest's vCPUs beyond what the kernel charges.
@@ -418,6 +423,9 @@ class GuestKernel {
                           std::function<void(Io&)> on_done);
   void complete_io(std::uint64_t id);
   void wake_io_waiters(std::uint64_t id);
+  // A task waits for I/O `io` in a memory stall (psi_memstall_enter) until it completes.
+  void stall_on(std::uint64_t io);
+  void end_stalls(std::uint64_t io);
 
   GuestKernelConfig cfg_;
   HostMemory& host_;
@@ -458,6 +466,12 @@ class GuestKernel {
   std::vector<std::function<void()>> sync_waiters_;
   std::uint64_t next_io_ = 1;
   std::uint64_t last_io_ = 0;  // an I/O to wait for when reclaim must wait for writeback
+  // Memory pressure stall (memory_stall()): waits in progress, by the I/O they wait for.
+  std::unordered_map<std::uint64_t, std::uint32_t> io_stalls_;
+  std::uint32_t stalled_ = 0;
+  TimePoint stall_since_{};
+  Duration stall_waited_{};
+  CpuTime stall_cpu_{};
   bool halted_ = false;
   bool kswapd_running_ = false;
   bool flusher_scheduled_ = false;

@@ -74,10 +74,14 @@ void GuestKernel::kswapd_run() {
 }
 
 std::uint64_t GuestKernel::reclaim(std::uint64_t pages, bool direct) {
+  // psi_memstall_enter() in kswapd's balance_pgdat() and around direct reclaim: the CPU
+  // time of reclaim is memory stall time.
+  const CpuTime before = vcpu_.busy();
   std::uint64_t freed = 0;
   for (int priority = kDefPriority; priority >= 0 && freed < pages; --priority) {
     freed += shrink_node(pages - freed, direct, priority);
   }
+  stall_cpu_ = stall_cpu_ + CpuTime{vcpu_.busy().ps - before.ps};
   return freed;
 }
 

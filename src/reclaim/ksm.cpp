@@ -22,6 +22,7 @@ std::uint8_t skip_age(std::uint8_t age) {
 
 KsmConfig Ksm::config_from(Params& p) {
   KsmConfig c;
+  c.run = p.boolean("run", c.run, "ksmd runs from the start (sysfs run; a policy may change it)");
   c.pages_to_scan = static_cast<std::uint64_t>(p.integer(
       "pages_to_scan", 100, "pages per ksmd wake-up (Linux default 100)", 1, 100'000'000));
   c.sleep = Duration::millis(p.integer(
@@ -41,31 +42,46 @@ KsmConfig Ksm::config_from(Params& p) {
 void Ksm::start(const MechanismEnv& env) {
   env_ = env;
   ksmd_ = &env.accounts->get("ksmd", 1);
+  ksmd_loop_.emplace(*env.queue, EventQueue::kDaemon, [this](TimePoint) { return ksmd_step(); });
+  if (cfg_.run) ksmd_loop_->start(cfg_.sleep);
+}
+
+Duration Ksm::ksmd_step() {
   // ksmd: scan a batch (taking as long as its CPU time), then sleep. The kernel merges each
   // page as it reaches it, so a batch is applied in slices of at most kSlice of CPU time, each
   // at the moment ksmd gets to it: with pages_to_scan in the millions a batch lasts seconds.
   // kSlice is the model's time resolution, not a kernel parameter.
   static constexpr CpuTime kSlice{10'000'000'000};  // 10 ms
-  struct Loop {
-    static void batch(Ksm* k, Duration delay) {
-      k->env_.queue->after(delay, EventQueue::kDaemon,
-                           [k](TimePoint) { slice(k, k->cfg_.pages_to_scan, CpuTime{}); });
+  if (ksmd_sleeping_) {
+    if (!cfg_.run) {
+      ksmd_loop_->stop();
+      return Duration{0};
     }
-    static void slice(Ksm* k, std::uint64_t budget, CpuTime spent) {
-      const CpuTime cost = k->scan_pages(budget, kSlice);
-      spent += cost;
-      if (budget > 0) {
-        k->env_.queue->after(cost.duration(), EventQueue::kDaemon,
-                             [k, budget, spent](TimePoint) { slice(k, budget, spent); });
-        return;
-      }
-      // A batch that found nothing to scan still yields for a scheduler tick, so virtual
-      // time moves on even with sleep_millisecs = 0.
-      const Duration busy = spent.ps > 0 ? cost.duration() : Duration::millis(1);
-      batch(k, busy + k->cfg_.sleep);
-    }
-  };
-  Loop::batch(this, cfg_.sleep);
+    ksmd_sleeping_ = false;
+    batch_budget_ = cfg_.pages_to_scan;
+    batch_spent_ = CpuTime{};
+  }
+  const CpuTime cost = scan_pages(batch_budget_, kSlice);
+  batch_spent_ += cost;
+  if (batch_budget_ > 0) return cost.duration();
+  ksmd_sleeping_ = true;
+  // A batch that found nothing to scan still yields for a scheduler tick, so virtual time
+  // moves on even with sleep_millisecs = 0.
+  const Duration busy = batch_spent_.ps > 0 ? cost.duration() : Duration::millis(1);
+  if (!cfg_.run) {
+    ksmd_loop_->stop();
+    return Duration{0};
+  }
+  return busy + cfg_.sleep;
+}
+
+void Ksm::tune(bool run, std::uint64_t pages_to_scan, Duration sleep) {
+  cfg_.pages_to_scan = std::max<std::uint64_t>(1, pages_to_scan);
+  cfg_.sleep = sleep;
+  const bool was = cfg_.run;
+  cfg_.run = run;
+  // A stopped ksmd waits in wait_event(ksmd_should_run()); writing run=1 wakes it at once.
+  if (run && !was && ksmd_loop_ && !ksmd_loop_->running()) ksmd_loop_->start(Duration{0});
 }
 
 void Ksm::attach(const VmHandle& vm) {

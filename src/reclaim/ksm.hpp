@@ -12,6 +12,7 @@
 // unequal pages plus one full comparison on a match, with the calibrated costs.
 #pragma once
 
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -21,6 +22,7 @@
 namespace memvirt {
 
 struct KsmConfig {
+  bool run = true;                        // ksmd runs from the start (a policy may stop it)
   std::uint64_t pages_to_scan = 100;      // /sys/kernel/mm/ksm/pages_to_scan default
   Duration sleep = Duration::millis(20);  // sleep_millisecs default
   std::uint32_t max_page_sharing = 256;   // default
@@ -60,6 +62,14 @@ class Ksm final : public Mechanism {
   // the CPU time it took.
   CpuTime scan_pages(std::uint64_t& budget, CpuTime slice);
 
+  // Writes to run, pages_to_scan and sleep_millisecs, as a policy makes them. Stopping takes
+  // effect once the batch in progress ends (run_store waits for ksm_thread_mutex); starting
+  // wakes ksmd at once; new values apply from the next batch.
+  void tune(bool run, std::uint64_t pages_to_scan, Duration sleep);
+  [[nodiscard]] bool running() const { return cfg_.run; }
+  [[nodiscard]] std::uint64_t pages_to_scan() const { return cfg_.pages_to_scan; }
+  [[nodiscard]] Duration sleep() const { return cfg_.sleep; }
+
   // The sysfs counters, derived from the current state.
   struct Counters {
     std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0;
@@ -93,6 +103,9 @@ class Ksm final : public Mechanism {
   [[nodiscard]] CpuTime search_cost(std::size_t tree_size) const;
   VmState* find(VmId vm);
   void end_full_scan();
+  // One step of ksmd: a slice of the batch in progress (starting one when none is); returns
+  // the delay to its next step.
+  Duration ksmd_step();
 
   KsmConfig cfg_;
   MechanismEnv env_;
@@ -107,6 +120,10 @@ class Ksm final : public Mechanism {
   std::uint64_t unshared_ = 0;
   std::uint64_t rmap_items_ = 0;
   CostAccount* ksmd_ = nullptr;
+  std::optional<PeriodicDaemon> ksmd_loop_;
+  bool ksmd_sleeping_ = true;  // between batches, or stopped
+  std::uint64_t batch_budget_ = 0;
+  CpuTime batch_spent_{};
   KsmStats stats_;
 };
 

@@ -26,6 +26,7 @@ struct RunResult {
   unsigned vms = 0;            // VMs launched
   unsigned vms_completed = 0;  // VMs whose workloads all ended (finite workloads only)
   unsigned vms_killed = 0;     // ended by the host OOM killer
+  unsigned vms_refused = 0;    // not started: the host's policy did not admit them
   bool exceeded = false;       // host memory went above the abort threshold
   double exceeded_at_s = 0;
   double simulated_s = 0;

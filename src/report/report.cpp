@@ -36,6 +36,7 @@ json measured_json(const RunResult& run) {
   j["cpu_accounts"] = cpu_detail;
   j["run"] = {{"vms_launched", run.vms},
               {"vms_killed_by_host_oom", run.vms_killed},
+              {"vms_refused_by_policy", run.vms_refused},
               {"guest_oom_kills", run.guest_oom_kills},
               {"vms_completed", run.vms_completed},
               {"workload_cycles", run.workload_cycles},

@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "core/compose.hpp"
+#include "reclaim/balloon.hpp"
+#include "reclaim/ksm.hpp"
 #include "reclaim/selfballoon.hpp"
 #include "reclaim/tmem_frontends.hpp"
 #include "scenario/experiments.hpp"
@@ -13,6 +15,51 @@
 #include "workload/kernel_build.hpp"
 
 namespace memvirt {
+namespace {
+
+template <typename Impl>
+const typename Impl::Config* mechanism_config(const Scenario& s) {
+  for (const auto& m : s.reclaim) {
+    if (const auto* c = m->as<Impl>()) return c;
+  }
+  return nullptr;
+}
+
+// `policy:`: the controller and the bounds of its balloon targets. What the policy needs
+// must be in the scenario's mechanisms; the error says which.
+PolicyConfig read_policy(Params p, const Scenario& s) {
+  PolicyConfig c;
+  c.spec = make_policy_registry().parse(p);
+  const PolicyInputs needs = c.spec->make()->needs();
+  const auto* balloon = mechanism_config<Balloon>(s);
+  if (needs.balloon && balloon == nullptr) {
+    p.fail("impl", fmt::format("{} acts through the balloon: add a 'balloon' entry to reclaim",
+                               c.spec->name()));
+  }
+  if (needs.balloon_stats && (balloon == nullptr || balloon->stats_interval.ns() == 0)) {
+    p.fail("impl", fmt::format("{} reads the balloon stats queue: set the balloon's "
+                               "stats_interval (QEMU's guest-stats-polling-interval)",
+                               c.spec->name()));
+  }
+  if (needs.ksm && mechanism_config<Ksm>(s) == nullptr) {
+    p.fail("impl", fmt::format("{} tunes KSM: add a 'ksm' entry to reclaim", c.spec->name()));
+  }
+  if (needs.balloon && !p.has("min_memory")) {
+    p.fail("min_memory", fmt::format("{} moves balloon targets: state the least memory it may "
+                                     "leave a guest (the operator's minimum)",
+                                     c.spec->name()));
+  }
+  c.min_memory = p.bytes("min_memory", Bytes{0}, "the least memory a policy may leave a guest");
+  if (c.min_memory > s.vm.memory) p.fail("min_memory", "is more than vm.memory");
+  c.max_memory = p.bytes("max_memory", s.vm.memory,
+                         "the most memory a policy gives a guest (at most vm.memory)");
+  if (c.max_memory > s.vm.memory) p.fail("max_memory", "is more than vm.memory");
+  if (c.max_memory < c.min_memory) p.fail("max_memory", "is less than min_memory");
+  return c;
+}
+
+}  // namespace
+
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
                        const std::vector<ScenarioExtension>& extensions) {
   auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides);
@@ -118,6 +165,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
              fmt::format("{} runs on Xen: set host.hypervisor: xen", s.reclaim.back()->name()));
     }
   }
+
+  if (p.has("policy")) s.policy = read_policy(p.child("policy"), s);
 
   Params ex = p.child("experiment");
   s.experiment.spec = make_experiment_registry().parse(ex, "fixed");

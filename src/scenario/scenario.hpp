@@ -17,6 +17,7 @@
 #include "guest/kernel.hpp"
 #include "host/content_store.hpp"
 #include "host/disk.hpp"
+#include "policy/policy.hpp"
 #include "reclaim/mechanism.hpp"
 #include "workload/workload.hpp"
 
@@ -85,6 +86,13 @@ struct ExperimentConfig {
   Aggregate aggregate = Aggregate::kMean;  // trimmed_mean: replicates >= 3
 };
 
+// The host's memory policy (`policy:`) and the bounds it may move each guest within.
+struct PolicyConfig {
+  SpecPtr<Policy> spec;
+  Bytes min_memory;  // the least memory a balloon target may leave a guest
+  Bytes max_memory;  // the most a guest is given (at most what it booted with)
+};
+
 struct Reference {
   std::optional<double> vms;
   std::optional<double> host_memory_gib_avg;
@@ -101,6 +109,7 @@ struct Scenario {
   CostProfile costs;
   VmConfig vm;
   std::vector<SpecPtr<Mechanism>> reclaim;  // host mechanisms, in the order given
+  std::optional<PolicyConfig> policy;       // none: no controller
   ExperimentConfig experiment;
   Reference reference;
   YAML::Node effective;  // the effective configuration

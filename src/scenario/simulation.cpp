@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "reclaim/balloon.hpp"
+#include "reclaim/ksm.hpp"
 #include "reclaim/zswap.hpp"
 #include "scenario/virtual_disk.hpp"
 
@@ -72,6 +74,19 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order
     mechanisms_[i]->visit_columns(names);
   }
   for (const auto& m : mechanisms_) m->start(env);
+  for (const auto& m : mechanisms_) {
+    if (auto* b = dynamic_cast<Balloon*>(m.get())) balloon_ = b;
+    if (auto* k = dynamic_cast<Ksm*>(m.get())) ksm_ = k;
+  }
+  if (s_.policy) {
+    // The scenario's loader checked that the mechanisms the policy acts through are there.
+    policy_ = s_.policy->spec->make();
+    policy_loop_.emplace(queue_, EventQueue::kHost, [this](TimePoint) {
+      run_policy();
+      return policy_->sample_interval();
+    });
+    policy_loop_->start(policy_->sample_interval());
+  }
   if (order_ == LaunchOrder::kEachAfterThePrevious) {
     // One after another: each VM starts once the one before has run its programs.
     if (vm_count_ > 0) queue_.at(TimePoint{}, EventQueue::kHost, [this](TimePoint) { launch(0); });
@@ -102,6 +117,15 @@ void Simulation::launch(unsigned index) {
                             (s_.vm.disk - s_.vm.kernel.swap).value() / kSectorSize);
   }
   const VmHandle handle{vm->id, index, vm->kernel.get(), vcpus_};
+  if (policy_ && !policy_->admits(observe(), s_.vm.memory)) {
+    // The policy keeps it from starting (partitioning: it would overcommit the host).
+    vm->alive = false;
+    vm->kernel->halt();
+    host_->remove_vm(vm->id);
+    ++refused_;
+    vms_.push_back(std::move(vm));
+    return;
+  }
   if (xen_ && !xen_->create_domain(handle, s_.vm.memory.pages())) {
     // Xen cannot build the domain: it never runs.
     vm->alive = false;
@@ -280,6 +304,76 @@ std::uint64_t Simulation::host_used_pages() const {
   return xen_ ? xen_->used_pages() : host_->frames_used();
 }
 
+HostObservation Simulation::observe() const {
+  HostObservation o;
+  o.since_start = queue_.now() - TimePoint{};
+  o.total = s_.host.memory;
+  const std::uint64_t used = host_used_pages();
+  const std::uint64_t capacity = s_.host.memory.pages();
+  o.free = Bytes::from_pages(used < capacity ? capacity - used : 0);
+  if (ksm_ != nullptr) {
+    const Ksm::Counters c = ksm_->counters();
+    o.ksm = KsmObservation{ksm_->running(),          ksm_->pages_to_scan(),
+                           ksm_->sleep(),            c.pages_shared,
+                           c.pages_sharing,          ksm_->stats().full_scans.value()};
+  }
+  for (const auto& vm : vms_) {
+    if (!vm->alive) continue;
+    GuestObservation g;
+    g.key = vm->index;
+    g.name = fmt::format("vm{}", vm->index);
+    g.memory = s_.vm.memory;
+    g.actual = g.target = g.memory;
+    if (balloon_ != nullptr) {
+      const std::uint64_t pages = g.memory.pages();
+      g.actual = Bytes::from_pages(pages - std::min(pages, balloon_->actual_pages(vm->id)));
+      g.target = Bytes::from_pages(pages - std::min(pages, balloon_->target_pages(vm->id)));
+      if (const BalloonStatsReport* r = balloon_->last_stats(vm->id)) {
+        GuestMemoryStats st;
+        st.age = queue_.now() - r->at;
+        st.total = Bytes{r->get(BalloonStatTag::kMemTotal)};
+        st.free = Bytes{r->get(BalloonStatTag::kMemFree)};
+        st.available = Bytes{r->get(BalloonStatTag::kAvailable)};
+        st.caches = Bytes{r->get(BalloonStatTag::kCaches)};
+        st.swap_in_bytes = r->get(BalloonStatTag::kSwapIn);
+        st.swap_out_bytes = r->get(BalloonStatTag::kSwapOut);
+        st.major_faults = r->get(BalloonStatTag::kMajorFaults);
+        st.minor_faults = r->get(BalloonStatTag::kMinorFaults);
+        g.stats = st;
+      }
+    }
+    if (s_.policy) {
+      g.min = s_.policy->min_memory;
+      g.max = s_.policy->max_memory;
+    } else {
+      g.min = g.max = g.memory;
+    }
+    g.resident = Bytes::from_pages(host_->resident_pages(vm->id));
+    g.committed = Bytes::from_pages(vm->kernel->committed_as_pages());
+    g.memory_stall = vm->kernel->memory_stall();
+    o.guests.push_back(std::move(g));
+  }
+  return o;
+}
+
+void Simulation::run_policy() {
+  const HostObservation now = observe();
+  PolicyActions actions = policy_->tick(now);
+  policy_stats_.ticks.add();
+  policy_stats_.clamped_requests.add(clamp_actions(now, actions));
+  for (const PolicyActions::BalloonRequest& r : actions.balloons) {
+    for (const auto& vm : vms_) {
+      if (!vm->alive || vm->index != r.guest) continue;
+      policy_stats_.balloon_requests.add();
+      balloon_->set_target(vm->id, s_.vm.memory.pages() - r.target.pages());
+    }
+  }
+  if (actions.ksm && ksm_ != nullptr) {
+    policy_stats_.ksm_changes.add();
+    ksm_->tune(actions.ksm->run, actions.ksm->pages_to_scan, actions.ksm->sleep);
+  }
+}
+
 std::uint64_t Simulation::simulator_bytes() const {
   std::uint64_t bytes = host_->memory_bytes();
   for (const auto& vm : vms_) {
@@ -293,6 +387,15 @@ void Simulation::collect_stats(StatsNode root) const {
     StatsNode node = root.element("reclaim", i);
     node.text("impl", s_.reclaim[i]->name());
     mechanisms_[i]->visit_stats(node);
+  }
+  if (policy_) {
+    StatsNode p = root.child("policy");
+    p.text("impl", policy_->name());
+    p.counter("ticks", policy_stats_.ticks);
+    p.counter("balloon_requests", policy_stats_.balloon_requests);
+    p.counter("clamped_requests", policy_stats_.clamped_requests);
+    p.counter("ksm_changes", policy_stats_.ksm_changes);
+    policy_->visit_stats(p);
   }
   // The VMs alive at the end, summed: what their kernels, programs and host mappings counted.
   StatsNode vm_node = root.child("vm");
@@ -368,6 +471,7 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     sample(end);
   }
   sampler.stop();
+  if (policy_loop_) policy_loop_->stop();
   if (progress != nullptr) progress->update(stop.seconds(), end.seconds());
 
   collect_stats(recorder_.stats());
@@ -375,6 +479,7 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
   r.vms = static_cast<unsigned>(vms_.size());
   r.vms_completed = completed_;
   r.vms_killed = killed_;
+  r.vms_refused = refused_;
   r.simulated_s = stop.seconds();
   r.cpu = summarize(accounts_, stop - TimePoint{});
   r.events = queue_.fired();

@@ -14,12 +14,16 @@
 #include "host/cpu_scheduler.hpp"
 #include "host/disk.hpp"
 #include "host/host_memory.hpp"
+#include "policy/policy.hpp"
 #include "reclaim/xen.hpp"
 #include "record/run_recorder.hpp"
 #include "scenario/scenario.hpp"
 #include "workload/workload.hpp"
 
 namespace memvirt {
+
+class Balloon;
+class Ksm;
 
 // How the VMs of a run start: VM i at i x launch_interval, or each one launch_interval after
 // the one before has finished its workloads.
@@ -57,6 +61,11 @@ class Simulation {
   [[nodiscard]] std::uint64_t simulator_bytes() const;
   // Host memory in use: frames backing guests (KVM), or dom0, reservations and tmem (Xen).
   [[nodiscard]] std::uint64_t host_used_pages() const;
+  // What a host-side controller sees now: host meminfo, KSM's files, the guests' balloons and
+  // stats queues, and what their agents report.
+  [[nodiscard]] HostObservation observe() const;
+  // One tick of the scenario's policy: observe, decide, carry out.
+  void run_policy();
 
   const Scenario& s_;
   unsigned vm_count_;
@@ -71,6 +80,14 @@ class Simulation {
   std::vector<std::unique_ptr<Mechanism>> mechanisms_;
   RunRecorder recorder_;
   unsigned killed_ = 0;
+  unsigned refused_ = 0;  // launches the policy did not admit
+  std::unique_ptr<Policy> policy_;
+  std::optional<PeriodicDaemon> policy_loop_;
+  Balloon* balloon_ = nullptr;
+  Ksm* ksm_ = nullptr;
+  struct PolicyStats {
+    Counter ticks, balloon_requests, clamped_requests, ksm_changes;
+  } policy_stats_;
   std::unique_ptr<CpuScheduler> cpus_;  // the host's CPUs, shared by the vCPUs
   std::unique_ptr<HostDisk> disk_;      // when the VMs have virtual disks
   std::unique_ptr<XenHost> xen_;        // when the host runs Xen

@@ -1,0 +1,132 @@
+#include "policy/controller.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace memvirt {
+namespace {
+
+double d(Bytes b) { return static_cast<double>(b.value()); }
+Bytes pages_of(double bytes) {
+  return Bytes::from_pages(static_cast<std::uint64_t>(std::max(0.0, bytes)) / kPageSize);
+}
+
+}  // namespace
+
+ControllerConfig Controller::config_from(Params& p) {
+  ControllerConfig c;
+  c.tick = p.duration("tick", c.tick, "decision period (1 s)");
+  if (c.tick.ns() <= 0) p.fail("tick", "must be positive");
+  c.stall_threshold = p.real("stall_threshold", c.stall_threshold,
+                             "stall share of a tick that counts as pressure (0.01)", 0, 1);
+  c.grow = p.real("grow", c.grow, "growth under pressure, of the guest's memory (0.10)", 0, 1);
+  c.hold = p.duration("hold", c.hold, "how long the size at pressure bounds shrinking (60 s)");
+  c.settle = p.integer("settle", c.settle, "calm ticks before shrinking (5)", 0, 1 << 20);
+  c.reserve_min = p.bytes("reserve_min", c.reserve_min, "least memory kept available (64 MiB)");
+  c.reserve_fraction = p.real("reserve_fraction", c.reserve_fraction,
+                              "memory kept available, of the guest's memory (0.05)", 0, 1);
+  c.probe = p.real("probe", c.probe, "shrink per tick, of the guest's size (0.01)", 0, 1);
+  c.probe_short = p.real("probe_short", c.probe_short,
+                         "shrink per tick while the host is short of memory (0.04)", 0, 1);
+  c.host_low = p.real("host_low", c.host_low, "host free share that counts as short (0.10)", 0, 1);
+  c.stats_stale =
+      p.duration("stats_stale", c.stats_stale, "stats older than this stop shrinking (30 s)");
+  c.ksm = p.boolean("ksm", c.ksm, "tune KSM when the host has it");
+  c.ksm_free = p.real("ksm_free", c.ksm_free, "host free share below which KSM runs (0.20)", 0, 1);
+  return c;
+}
+
+PolicyActions Controller::tick(const HostObservation& now) {
+  PolicyActions out;
+  std::map<std::uint32_t, Guest> alive;
+  for (const GuestObservation& g : now.guests) {
+    Guest s = guests_[g.key];
+    tick_guest(now, g, s, out);
+    alive.emplace(g.key, s);
+  }
+  guests_ = std::move(alive);
+  if (cfg_.ksm && now.ksm) tick_ksm(now, out);
+  return out;
+}
+
+void Controller::tick_guest(const HostObservation& now, const GuestObservation& g, Guest& s,
+                            PolicyActions& out) {
+  const double tick_ns = static_cast<double>(cfg_.tick.ns());
+  double stall_share = 0;
+  if (g.memory_stall) {
+    if (s.last_stall) {
+      stall_share = static_cast<double>((*g.memory_stall - *s.last_stall).ns()) / tick_ns;
+    }
+    s.last_stall = g.memory_stall;
+  }
+  std::uint64_t swapped_in = 0;
+  if (g.stats) {
+    if (s.seen_stats && g.stats->swap_in_bytes >= s.last_swap_in) {
+      swapped_in = g.stats->swap_in_bytes - s.last_swap_in;
+    }
+    s.last_swap_in = g.stats->swap_in_bytes;
+    s.seen_stats = true;
+  }
+  const double actual = d(g.actual);
+  const double memory = d(g.memory);
+  if (stall_share > cfg_.stall_threshold || swapped_in > 0) {
+    s.calm = 0;
+    s.floor = std::max(s.floor, g.actual);
+    s.floor_until = now.since_start + cfg_.hold;
+    const double size = std::min(memory, std::max(actual, d(g.target)) + cfg_.grow * memory);
+    const Bytes target = pages_of(size);
+    if (target > g.target) {
+      grows_.add();
+      out.balloons.push_back(
+          {g.key, target,
+           fmt::format("pressure (stall {:.1f}%, swap-in {} KiB): grow to {:.0f} MiB",
+                       100 * stall_share, swapped_in / 1024, target.mib())});
+    }
+    return;
+  }
+  ++s.calm;
+  if (s.calm <= cfg_.settle || !g.stats || g.stats->age > cfg_.stats_stale) return;
+  if (now.since_start >= s.floor_until) s.floor = Bytes{0};
+  const double reserve = std::max(d(cfg_.reserve_min), cfg_.reserve_fraction * memory);
+  const double used = std::max(0.0, d(g.stats->total) - d(g.stats->available));
+  const double want = std::max({used + reserve, d(s.floor), d(g.min)});
+  const double current = std::min(actual, d(g.target));
+  if (want >= current) return;
+  const bool host_short = d(now.free) < cfg_.host_low * d(now.total);
+  const double step = (host_short ? cfg_.probe_short : cfg_.probe) * current;
+  const Bytes target = pages_of(std::max(want, current - step));
+  if (target >= g.target) return;
+  shrinks_.add();
+  out.balloons.push_back(
+      {g.key, target,
+       fmt::format("calm {} s, used {:.0f} MiB + reserve {:.0f} MiB{}: shrink to {:.0f} MiB",
+                   s.calm, used / (1 << 20), reserve / (1 << 20),
+                   host_short ? ", host short" : "", target.mib())});
+}
+
+void Controller::tick_ksm(const HostObservation& now, PolicyActions& out) {
+  const bool short_of_memory = d(now.free) < cfg_.ksm_free * d(now.total);
+  if (!short_of_memory) {
+    if (npages_ > 64) {
+      npages_ -= 50;
+    } else {
+      npages_ = 0;
+    }
+  } else {
+    npages_ = std::clamp<std::uint64_t>(npages_ + 300, 64, 1250);
+  }
+  const bool run = npages_ > 0;
+  if (run == now.ksm->run && (!run || npages_ == now.ksm->pages_to_scan)) return;
+  out.ksm = KsmTuning{run, run ? npages_ : now.ksm->pages_to_scan, now.ksm->sleep};
+  out.ksm_reason = fmt::format("host free {:.0f} MiB {} {:.0f}%: {}", now.free.mib(),
+                               short_of_memory ? "<" : ">=", 100 * cfg_.ksm_free,
+                               run ? fmt::format("{} pages per wake-up", npages_) : "stop");
+}
+
+void Controller::visit_stats(StatsVisitor& v) const {
+  v.counter("grows", grows_);
+  v.counter("shrinks", shrinks_);
+}
+
+}  // namespace memvirt
