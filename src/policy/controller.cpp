@@ -1,13 +1,15 @@
 #include "policy/controller.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace memvirt {
 namespace {
 
-double d(Bytes b) { return static_cast<double>(b.value()); }
+double d(Bytes b) {
+  return static_cast<double>(b.value());
+}
 Bytes pages_of(double bytes) {
   return Bytes::from_pages(static_cast<std::uint64_t>(std::max(0.0, bytes)) / kPageSize);
 }
@@ -60,35 +62,43 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
     }
     s.last_stall = g.memory_stall;
   }
-  std::uint64_t swapped_in = 0;
+  std::uint64_t swapped = 0;
+  bool short_of_reserve = false;
+  const double memory = d(g.memory);
+  const double reserve = std::max(d(cfg_.reserve_min), cfg_.reserve_fraction * memory);
   if (g.stats) {
-    if (s.seen_stats && g.stats->swap_in_bytes >= s.last_swap_in) {
-      swapped_in = g.stats->swap_in_bytes - s.last_swap_in;
-    }
-    s.last_swap_in = g.stats->swap_in_bytes;
+    const std::uint64_t swap = g.stats->swap_in_bytes + g.stats->swap_out_bytes;
+    if (s.seen_stats && swap >= s.last_swap) swapped = swap - s.last_swap;
+    s.last_swap = swap;
     s.seen_stats = true;
+    // Less available than half the reserve, in stats newer than the last growth: the
+    // guest's demand is running ahead of its size.
+    short_of_reserve =
+        d(g.stats->available) < reserve / 2 && now.since_start - g.stats->age >= s.grown_at;
   }
   const double actual = d(g.actual);
-  const double memory = d(g.memory);
-  if (stall_share > cfg_.stall_threshold || swapped_in > 0) {
+  if (stall_share > cfg_.stall_threshold || swapped > 0 || short_of_reserve) {
     s.calm = 0;
     s.floor = std::max(s.floor, g.actual);
     s.floor_until = now.since_start + cfg_.hold;
-    const double size = std::min(memory, std::max(actual, d(g.target)) + cfg_.grow * memory);
+    // What it swapped since the last tick is what it lacked: give at least that back.
+    const double step = std::max(cfg_.grow * memory, static_cast<double>(swapped) + reserve);
+    const double size = std::min(memory, std::max(actual, d(g.target)) + step);
     const Bytes target = pages_of(size);
     if (target > g.target) {
       grows_.add();
+      s.grown_at = now.since_start;
       out.balloons.push_back(
           {g.key, target,
-           fmt::format("pressure (stall {:.1f}%, swap-in {} KiB): grow to {:.0f} MiB",
-                       100 * stall_share, swapped_in / 1024, target.mib())});
+           fmt::format("pressure (stall {:.1f}%, swapped {} KiB{}): grow to {:.0f} MiB",
+                       100 * stall_share, swapped / 1024,
+                       short_of_reserve ? ", below half the reserve" : "", target.mib())});
     }
     return;
   }
   ++s.calm;
   if (s.calm <= cfg_.settle || !g.stats || g.stats->age > cfg_.stats_stale) return;
   if (now.since_start >= s.floor_until) s.floor = Bytes{0};
-  const double reserve = std::max(d(cfg_.reserve_min), cfg_.reserve_fraction * memory);
   const double used = std::max(0.0, d(g.stats->total) - d(g.stats->available));
   const double want = std::max({used + reserve, d(s.floor), d(g.min)});
   const double current = std::min(actual, d(g.target));
@@ -101,8 +111,8 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
   out.balloons.push_back(
       {g.key, target,
        fmt::format("calm {} s, used {:.0f} MiB + reserve {:.0f} MiB{}: shrink to {:.0f} MiB",
-                   s.calm, used / (1 << 20), reserve / (1 << 20),
-                   host_short ? ", host short" : "", target.mib())});
+                   s.calm, used / (1 << 20), reserve / (1 << 20), host_short ? ", host short" : "",
+                   target.mib())});
 }
 
 void Controller::tick_ksm(const HostObservation& now, PolicyActions& out) {

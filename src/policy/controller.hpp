@@ -3,10 +3,12 @@
 //
 // Every tick (1 s), per guest, from the balloon stats queue and, when the guest reports it,
 // its pressure stall time:
-//  - Pressure is stall time above stall_threshold of the tick (1%), or any swap-in since the
-//    last tick. Under pressure the guest grows at once by grow (10%) of its memory, and the
-//    size it had is remembered as a floor for `hold` (60 s): probing stops short of where the
-//    guest last hurt, which bounds the oscillation.
+//  - Pressure is stall time above stall_threshold of the tick (1%), any swap-in or swap-out
+//    since the last tick, or less MemAvailable than half the reserve (below) in stats sent
+//    after the last growth. Under pressure the guest grows at once by grow (10%) of its memory, or
+//    by what it swapped since the last tick plus the reserve when that is more, and the size it had
+//    is remembered as a floor for `hold` (60 s): probing stops short of where the guest last hurt,
+//    which bounds the oscillation.
 //  - After `settle` (5) calm ticks it shrinks toward want = used + reserve, where used =
 //    actual - MemAvailable and reserve = max(reserve_min (64 MiB), reserve_fraction (5%) of
 //    memory): by probe (1%) of its size per tick, or probe_short (4%) while the host's free
@@ -59,7 +61,8 @@ class Controller final : public Policy {
  private:
   struct Guest {
     std::optional<Duration> last_stall;
-    std::uint64_t last_swap_in = 0;
+    std::uint64_t last_swap = 0;  // swap-ins and swap-outs, bytes
+    Duration grown_at{-1};
     bool seen_stats = false;
     std::int64_t calm = 0;
     Bytes floor;

@@ -1,14 +1,16 @@
 #include "policy/dmc.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace memvirt {
 namespace {
 
-double d(Bytes b) { return static_cast<double>(b.value()); }
+double d(Bytes b) {
+  return static_cast<double>(b.value());
+}
 
 }  // namespace
 

@@ -1,8 +1,8 @@
 #include "policy/dynamic_memory.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace memvirt {
 
@@ -10,8 +10,8 @@ DynamicMemoryConfig DynamicMemory::config_from(Params& p) {
   DynamicMemoryConfig c;
   c.interval = p.duration("interval", c.interval, "rebalancing period (1 s)");
   if (c.interval.ns() <= 0) p.fail("interval", "must be positive");
-  c.buffer = p.real("buffer", c.buffer, "memory kept above committed memory (MemoryBuffer 20%)",
-                    0, 20);
+  c.buffer =
+      p.real("buffer", c.buffer, "memory kept above committed memory (MemoryBuffer 20%)", 0, 20);
   return c;
 }
 

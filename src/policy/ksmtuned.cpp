@@ -1,15 +1,15 @@
 #include "policy/ksmtuned.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace memvirt {
 
 KsmtunedConfig Ksmtuned::config_from(Params& p) {
   KsmtunedConfig c;
-  c.monitor_interval = p.duration("monitor_interval", c.monitor_interval,
-                                  "KSM_MONITOR_INTERVAL (60 s)");
+  c.monitor_interval =
+      p.duration("monitor_interval", c.monitor_interval, "KSM_MONITOR_INTERVAL (60 s)");
   if (c.monitor_interval.ns() <= 0) p.fail("monitor_interval", "must be positive");
   c.npages_boost = p.integer("npages_boost", c.npages_boost, "KSM_NPAGES_BOOST (300)", 0, 1 << 30);
   c.npages_decay =
@@ -17,8 +17,10 @@ KsmtunedConfig Ksmtuned::config_from(Params& p) {
   c.npages_min = p.integer("npages_min", c.npages_min, "KSM_NPAGES_MIN (64)", 1, 1 << 30);
   c.npages_max =
       p.integer("npages_max", c.npages_max, "KSM_NPAGES_MAX (1250)", c.npages_min, 1 << 30);
-  c.sleep_msec = p.integer("sleep_msec", c.sleep_msec, "KSM_SLEEP_MSEC for 16 GiB (10)", 0, 1 << 20);
-  c.thres_coef = p.integer("thres_coef", c.thres_coef, "KSM_THRES_COEF, % of MemTotal (20)", 0, 100);
+  c.sleep_msec =
+      p.integer("sleep_msec", c.sleep_msec, "KSM_SLEEP_MSEC for 16 GiB (10)", 0, 1 << 20);
+  c.thres_coef =
+      p.integer("thres_coef", c.thres_coef, "KSM_THRES_COEF, % of MemTotal (20)", 0, 100);
   c.thres_const_kb =
       p.integer("thres_const_kb", c.thres_const_kb, "KSM_THRES_CONST, kB (2048)", 0, 1LL << 40);
   return c;
@@ -47,9 +49,9 @@ PolicyActions Ksmtuned::tick(const HostObservation& now) {
   npages_ = std::clamp(npages_ + (free < thres ? cfg_.npages_boost : cfg_.npages_decay),
                        cfg_.npages_min, cfg_.npages_max);
   out.ksm = KsmTuning{true, static_cast<std::uint64_t>(npages_), Duration::millis(sleep)};
-  out.ksm_reason = fmt::format("{} kB committed + {} kB >= {} kB, free {} kB {} {} kB: {} pages",
-                               committed, thres, total, free, free < thres ? "<" : ">=", thres,
-                               npages_);
+  out.ksm_reason =
+      fmt::format("{} kB committed + {} kB >= {} kB, free {} kB {} {} kB: {} pages", committed,
+                  thres, total, free, free < thres ? "<" : ">=", thres, npages_);
   return out;
 }
 

@@ -1,10 +1,10 @@
 #include "policy/mom.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-
-#include <fmt/format.h>
 
 namespace memvirt {
 namespace {
@@ -18,7 +18,9 @@ double average(const std::deque<double>& d) {
   return std::accumulate(d.begin(), d.end(), 0.0) / static_cast<double>(d.size());
 }
 
-Bytes bytes_of(double v) { return Bytes{static_cast<std::uint64_t>(std::max(0.0, v))}; }
+Bytes bytes_of(double v) {
+  return Bytes{static_cast<std::uint64_t>(std::max(0.0, v))};
+}
 
 }  // namespace
 
@@ -47,17 +49,16 @@ MomConfig Mom::config_from(Params& p) {
   c.max_balloon_change_percent =
       p.real("max_balloon_change_percent", c.max_balloon_change_percent,
              "largest change per run, of the guest's current size (0.05)", 0, 1);
-  c.min_balloon_change_percent =
-      p.real("min_balloon_change_percent", c.min_balloon_change_percent,
-             "smaller changes are skipped (0.0025)", 0, 1);
+  c.min_balloon_change_percent = p.real("min_balloon_change_percent", c.min_balloon_change_percent,
+                                        "smaller changes are skipped (0.0025)", 0, 1);
   c.ksm_pages_boost =
       p.integer("ksm_pages_boost", c.ksm_pages_boost, "pages_to_scan increase (300)", 0, 1 << 30);
   c.ksm_pages_decay = p.integer("ksm_pages_decay", c.ksm_pages_decay,
                                 "pages_to_scan change when not short (-50)", -(1 << 30), 0);
   c.ksm_npages_min =
       p.integer("ksm_npages_min", c.ksm_npages_min, "pages_to_scan at least (64)", 1, 1 << 30);
-  c.ksm_npages_max = p.integer("ksm_npages_max", c.ksm_npages_max,
-                               "pages_to_scan at most (1250)", c.ksm_npages_min, 1 << 30);
+  c.ksm_npages_max = p.integer("ksm_npages_max", c.ksm_npages_max, "pages_to_scan at most (1250)",
+                               c.ksm_npages_min, 1 << 30);
   c.ksm_sleep_ms_baseline = p.real("ksm_sleep_ms_baseline", c.ksm_sleep_ms_baseline,
                                    "sleep_millisecs on a 16 GiB host (10)", 0, 1e6);
   c.ksm_free_percent = p.real("ksm_free_percent", c.ksm_free_percent,
@@ -98,22 +99,22 @@ PolicyActions Mom::tick(const HostObservation& now) {
   return out;
 }
 
-void Mom::balloon_rules(const HostObservation& now, double host_free_percent,
-                        PolicyActions& out) {
+void Mom::balloon_rules(const HostObservation& now, double host_free_percent, PolicyActions& out) {
   const bool shrink = host_free_percent < cfg_.pressure_threshold;
   double guest_free_percent = cfg_.min_guest_free_percent;
   if (shrink) {
-    guest_free_percent = host_free_percent <= cfg_.pressure_critical
-                             ? -0.05 + host_free_percent
-                             : cfg_.min_guest_free_percent *
-                                   (host_free_percent / cfg_.pressure_threshold);
+    guest_free_percent =
+        host_free_percent <= cfg_.pressure_critical
+            ? -0.05 + host_free_percent
+            : cfg_.min_guest_free_percent * (host_free_percent / cfg_.pressure_threshold);
   }
   for (const GuestObservation& g : now.guests) {
     const GuestHistory& h = guests_.at(g.key);
     if (h.balloon_cur.empty()) continue;
     const double cur = static_cast<double>(g.actual.value());
     const double used = average(h.balloon_cur) - average(h.mem_unused);
-    const double floor = std::max(static_cast<double>(g.min.value()), used + guest_free_percent * cur);
+    const double floor =
+        std::max(static_cast<double>(g.min.value()), used + guest_free_percent * cur);
     double size = 0;
     if (shrink) {
       size = std::max(cur * (1 - cfg_.max_balloon_change_percent), floor);
@@ -145,20 +146,24 @@ void Mom::ksm_rules(const HostObservation& now, double avg_mem_free, PolicyActio
                                  avg_mem_free / (1 << 20), threshold / (1 << 20));
   } else {
     const double total_kb = total / 1024;
-    const auto sleep_ms = static_cast<std::int64_t>(cfg_.ksm_sleep_ms_baseline * 16777216 / total_kb);
+    const auto sleep_ms =
+        static_cast<std::int64_t>(cfg_.ksm_sleep_ms_baseline * 16777216 / total_kb);
     const bool short_of_memory = avg_mem_free < threshold;
     const std::int64_t npages =
         std::clamp(static_cast<std::int64_t>(now.ksm->pages_to_scan) +
                        (short_of_memory ? cfg_.ksm_pages_boost : cfg_.ksm_pages_decay),
                    cfg_.ksm_npages_min, cfg_.ksm_npages_max);
     t = KsmTuning{true, static_cast<std::uint64_t>(npages), Duration::millis(sleep_ms)};
-    out.ksm_reason = fmt::format("free {:.0f} MiB {} threshold {:.0f} MiB: run, {} pages per {} ms",
-                                 avg_mem_free / (1 << 20), short_of_memory ? "<" : ">=",
-                                 threshold / (1 << 20), npages, sleep_ms);
+    out.ksm_reason =
+        fmt::format("free {:.0f} MiB {} threshold {:.0f} MiB: run, {} pages per {} ms",
+                    avg_mem_free / (1 << 20), short_of_memory ? "<" : ">=", threshold / (1 << 20),
+                    npages, sleep_ms);
   }
   out.ksm = t;
 }
 
-void Mom::visit_stats(StatsVisitor& v) const { v.counter("policy_runs", policy_runs_); }
+void Mom::visit_stats(StatsVisitor& v) const {
+  v.counter("policy_runs", policy_runs_);
+}
 
 }  // namespace memvirt

@@ -53,8 +53,8 @@ struct GuestObservation {
   Bytes resident;  // the host memory backing it (QEMU's RSS)
   std::optional<GuestMemoryStats> stats;
   // Inputs a guest agent gives (hv_balloon's pressure reports, /proc/pressure/memory).
-  std::optional<Bytes> committed;          // Committed_AS
-  std::optional<Duration> memory_stall;    // PSI memory "some" total
+  std::optional<Bytes> committed;        // Committed_AS
+  std::optional<Duration> memory_stall;  // PSI memory "some" total
 };
 
 struct KsmObservation {

@@ -1,9 +1,9 @@
 #include "policy/senpai.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace memvirt {
 
@@ -15,13 +15,14 @@ SenpaiConfig Senpai::config_from(Params& p) {
   c.pressure = p.duration("pressure", c.pressure,
                           "stall time per interval it aims for (--pressure 10000 us)");
   if (c.pressure.ns() <= 0) p.fail("pressure", "must be positive");
-  c.max_probe = p.real("max_probe", c.max_probe, "largest shrink per probe (--max-probe 0.01)", 0, 1);
+  c.max_probe =
+      p.real("max_probe", c.max_probe, "largest shrink per probe (--max-probe 0.01)", 0, 1);
   c.max_backoff = p.real("max_backoff", c.max_backoff,
                          "largest growth per back-off (--max-backoff 1.0)", 0, 100);
   c.coeff_probe =
       p.real("coeff_probe", c.coeff_probe, "probe steepness (--coeff-probe 10)", 1e-9, 1e9);
-  c.coeff_backoff =
-      p.real("coeff_backoff", c.coeff_backoff, "back-off steepness (--coeff-backoff 20)", 1e-9, 1e9);
+  c.coeff_backoff = p.real("coeff_backoff", c.coeff_backoff,
+                           "back-off steepness (--coeff-backoff 20)", 1e-9, 1e9);
   c.min_size = p.bytes("min_size", c.min_size, "smallest limit (--min-size 100 MiB)");
   c.max_size = p.bytes("max_size", c.max_size, "largest limit (--max-size 100 GiB)");
   if (c.max_size < c.min_size) p.fail("max_size", "must be at least min_size");

@@ -19,7 +19,7 @@ namespace memvirt {
 
 struct SenpaiConfig {
   Duration tick = Duration::seconds(1);
-  std::int64_t interval = 6;             // ticks between probes
+  std::int64_t interval = 6;  // ticks between probes
   Duration pressure = Duration::millis(10);
   double max_probe = 0.01;
   double max_backoff = 1.0;

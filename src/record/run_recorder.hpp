@@ -47,6 +47,7 @@ struct RunResult {
   std::uint64_t pswpin = 0, pswpout = 0;                // pages read from and written to swap disks
   std::uint64_t sectors_read = 0, sectors_written = 0;  // the guests' disks, 512-byte sectors
   std::uint64_t major_faults = 0, refaults = 0;
+  double memory_stall_s = 0;  // the guests' PSI memory "some" totals, summed
   double vcpu_seconds = 0;      // CPU time the guests' vCPUs were busy
   double host_cpu_seconds = 0;  // the host's own work: faults, mechanisms, the I/O backend
   // Xen's tmem, when the host ran it: peaks of memory held and pages held (before dedup and

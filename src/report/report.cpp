@@ -51,6 +51,7 @@ json measured_json(const RunResult& run) {
               {"pswpout", run.pswpout},
               {"major_faults", run.major_faults},
               {"refaults", run.refaults},
+              {"memory_stall_s", run.memory_stall_s},
               {"vcpu_seconds", run.vcpu_seconds},
               {"host_cpu_seconds", run.host_cpu_seconds},
               {"simulated_s", run.simulated_s}};

@@ -313,9 +313,9 @@ HostObservation Simulation::observe() const {
   o.free = Bytes::from_pages(used < capacity ? capacity - used : 0);
   if (ksm_ != nullptr) {
     const Ksm::Counters c = ksm_->counters();
-    o.ksm = KsmObservation{ksm_->running(),          ksm_->pages_to_scan(),
-                           ksm_->sleep(),            c.pages_shared,
-                           c.pages_sharing,          ksm_->stats().full_scans.value()};
+    o.ksm =
+        KsmObservation{ksm_->running(), ksm_->pages_to_scan(), ksm_->sleep(),
+                       c.pages_shared,  c.pages_sharing,       ksm_->stats().full_scans.value()};
   }
   for (const auto& vm : vms_) {
     if (!vm->alive) continue;
@@ -495,6 +495,7 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     r.pswpout += gs.pswpout.value();
     r.major_faults += gs.major_faults.value();
     r.refaults += gs.refaults.value();
+    r.memory_stall_s += vm->kernel->memory_stall().seconds();
     for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
       const WorkloadStats& st = vm->workloads[w]->stats();
       r.workload_cycles += st.cycles.value();

@@ -1,0 +1,145 @@
+// Policies in the simulator: what a scenario must give them, what they do to a fleet, and
+// the controller's safety properties on a guest whose demand steps up.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/error.hpp"
+#include "scenario/experiment.hpp"
+#include "scenario/scenario.hpp"
+#include "test_util.hpp"
+
+namespace memvirt {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::temp_dir;
+using testing::with_source_profile;
+using testing::write_file;
+
+// Two 1 GiB guests read 600 MiB of files into their page caches, sit idle, then one program
+// in each takes 700 MiB at 200 s for 30 s: demand that steps up after the cache was taken.
+const char* kStep = R"(name: step
+seed: 1
+calibration: profiles/default.yaml
+host:
+  memory: 8GiB
+  cpus: 2
+  disk: {seek: 12.67ms, bandwidth: 100MB}
+vm:
+  memory: 1GiB
+  disk: 4GiB
+  kernel: {swap: 512MiB}
+  boot: {footprint: 100MiB, time: 3s}
+  workloads:
+    - {type: file_reader, files: 1, size: 600MiB, request: 128KiB, passes: 1, start: 1s}
+    - {type: memhog, size: 700MiB, start: 200s, hold: 30s}
+reclaim:
+  - {impl: balloon, stats_interval: 2s}
+POLICY
+experiment: {type: fixed, vms: 2, duration: 400s, sample_interval: 5s, checks: full}
+)";
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+std::string step_with(const std::string& policy) {
+  return replaced(with_source_profile(kStep), "POLICY", policy);
+}
+
+ExperimentResult run_text(const std::string& text) {
+  const Scenario s = load_scenario(write_file(temp_dir() / "s.yaml", text));
+  return run_experiment(s);
+}
+
+std::string load_error(const std::string& text) {
+  try {
+    load_scenario(write_file(temp_dir() / "bad.yaml", text));
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+TEST(PolicyScenario, RefusesWhatThePolicyCannotSeeOrActThrough) {
+  EXPECT_NE(load_error(step_with("policy: {impl: memvirt}"))
+                .find("policy.min_memory: memvirt moves balloon targets"),
+            std::string::npos);
+  EXPECT_NE(load_error(step_with("policy: {impl: mom, min_memory: 128MiB}"))
+                .find("policy.impl: mom tunes KSM: add a 'ksm' entry to reclaim"),
+            std::string::npos);
+  const std::string no_stats = replaced(step_with("policy: {impl: memvirt, min_memory: 128MiB}"),
+                                        ", stats_interval: 2s", "");
+  EXPECT_NE(load_error(no_stats).find("reads the balloon stats queue"), std::string::npos)
+      << load_error(no_stats);
+  const std::string no_balloon =
+      replaced(step_with("policy: {impl: dmc, min_memory: 128MiB}"),
+               "reclaim:\n  - {impl: balloon, stats_interval: 2s}", "reclaim: []");
+  EXPECT_NE(load_error(no_balloon).find("dmc acts through the balloon"), std::string::npos)
+      << load_error(no_balloon);
+  EXPECT_NE(load_error(step_with("policy: {impl: squeeze}")).find("'squeeze' is not one of"),
+            std::string::npos);
+  EXPECT_NE(load_error(step_with("policy: {impl: senpai, min_memory: 2GiB}"))
+                .find("policy.min_memory: is more than vm.memory"),
+            std::string::npos);
+}
+
+TEST(PolicyScenario, ControllerTakesBackIdleCacheAndMeetsTheStep) {
+  const ExperimentResult none = run_text(step_with(""));
+  const ExperimentResult ours = run_text(step_with("policy: {impl: memvirt, min_memory: 128MiB}"));
+  // The same work gets done, with no OOM kill in the guests or on the host.
+  EXPECT_EQ(ours.run.guest_oom_kills, 0U);
+  EXPECT_EQ(ours.run.vms_killed, 0U);
+  ASSERT_TRUE(none.run.completion_s);
+  ASSERT_TRUE(ours.run.completion_s);
+  // Demand met within a stated time: the step's 30 s hold ends at most 15 s later than on an
+  // unconstrained host.
+  EXPECT_LE(*ours.run.completion_s, *none.run.completion_s + 15);
+  // The idle cache went back to the host: less host memory on average.
+  EXPECT_LT(ours.run.host_avg_gib, 0.8 * none.run.host_avg_gib);
+}
+
+TEST(PolicyScenario, PartitioningRefusesGuestsThatWouldOvercommit) {
+  const std::string text =
+      replaced(replaced(step_with("policy: {impl: partition}"), "vms: 2", "vms: 9"),
+               "duration: 400s", "duration: 20s");
+  const ExperimentResult r = run_text(text);
+  EXPECT_EQ(r.run.vms, 9U);
+  EXPECT_EQ(r.run.vms_refused, 1U);  // eight 1 GiB guests fill 8 GiB
+}
+
+TEST(PolicyScenario, KsmtunedStopsKsmWhileTheGuestsFit) {
+  const std::string text =
+      replaced(replaced(step_with("policy: {impl: ksmtuned}"), "  - {impl: balloon",
+                        "  - {impl: ksm}\n  - {impl: balloon"),
+               "duration: 400s", "duration: 150s");
+  const ExperimentResult r = run_text(text);
+  // 2 GiB of guests and 20% of 8 GiB fit: from its first tick (60 s) ksmd is stopped, so
+  // it scans at most the first minute's batches.
+  const ExperimentResult free_running = run_text(replaced(text, "policy: {impl: ksmtuned}", ""));
+  const auto scanned = [](const ExperimentResult& e) {
+    for (const auto& a : e.run.cpu) {
+      if (a.name == "ksmd") return a.cpu_seconds;
+    }
+    return -1.0;
+  };
+  EXPECT_GT(scanned(free_running), 0);
+  EXPECT_LT(scanned(r), 0.5 * scanned(free_running));
+}
+
+TEST(PolicyScenario, SameSeedSameTrajectory) {
+  const std::string text = step_with("policy: {impl: memvirt, min_memory: 128MiB}");
+  const ExperimentResult a = run_text(text);
+  const ExperimentResult b = run_text(text);
+  EXPECT_EQ(a.run.events, b.run.events);
+  EXPECT_EQ(a.run.host_avg_gib, b.run.host_avg_gib);
+  EXPECT_EQ(a.run.memory_stall_s, b.run.memory_stall_s);
+}
+
+}  // namespace
+}  // namespace memvirt
