@@ -100,6 +100,9 @@ TEST(PolicyScenario, ControllerTakesBackIdleCacheAndMeetsTheStep) {
   // Demand met within a stated time: the step's 30 s hold ends at most 15 s later than on an
   // unconstrained host.
   EXPECT_LE(*ours.run.completion_s, *none.run.completion_s + 15);
+  // The guests that swapped waited for it, and PSI counted the wait.
+  EXPECT_GT(ours.run.pswpout, 0U);
+  EXPECT_GT(ours.run.memory_stall_s, 10 * none.run.memory_stall_s + 1);
   // The idle cache went back to the host: less host memory on average.
   EXPECT_LT(ours.run.host_avg_gib, 0.8 * none.run.host_avg_gib);
 }
