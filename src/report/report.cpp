@@ -189,6 +189,14 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   j["duration_s"] = s.experiment.duration.seconds();
   j["warmup_s"] = s.experiment.warmup.seconds();
   if (r.budget_gib) j["budget_gib"] = *r.budget_gib;
+  if (r.baseline) {
+    j["slowdown"] = r.slowdown ? json(*r.slowdown) : json(nullptr);
+    j["baseline"] = {{"host_memory_gib_avg", r.baseline->host_avg_gib},
+                     {"workload_ops_per_s", r.baseline->workload_ops_per_s},
+                     {"memory_stall_s", r.baseline->memory_stall_s},
+                     {"major_faults", r.baseline->major_faults}};
+    if (r.baseline->completion_s) j["baseline"]["completion_s"] = *r.baseline->completion_s;
+  }
   if (r.search) {
     json trials = json::array();
     for (const auto& t : *r.search) {
@@ -312,6 +320,14 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
     if (completed > 0) {
       fmt::print(out, "  {:<34} in {} of {} runs only (see below)\n",
                  "workloads completed:", completed, r.replicates.size());
+    }
+  }
+  if (r.baseline) {
+    if (r.slowdown) {
+      fmt::print(out, "  {:<34} {:+.1f}% against an unconstrained host\n",
+                 "slowdown:", 100 * *r.slowdown);
+    } else {
+      fmt::print(out, "  {:<34} none measurable (no completion or operation rate)\n", "slowdown:");
     }
   }
   fmt::print(out, "  {:<34} {:.1f} s (host threads {:.1f} s)\n",

@@ -45,6 +45,12 @@ struct ExperimentResult {
   // first with the scenario's seed; the writers report their aggregate.
   std::vector<Replicate> replicates;
   Aggregate aggregate = Aggregate::kMean;
+  // Fixed experiments with `baseline: true`: the same VMs on an unconstrained host (memory
+  // for every guest, no policy), and how much slower the run was than it: completion time
+  // over the baseline's, less one, or the baseline's operations per second over the run's,
+  // less one, for workloads that run to the end.
+  std::optional<RunResult> baseline;
+  std::optional<double> slowdown;
 };
 
 // Where one replicate of a replicated experiment is.

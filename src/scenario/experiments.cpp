@@ -40,8 +40,27 @@ ExperimentResult run_experiment(const Scenario& s, ExperimentProgress* progress,
 }
 
 FixedExperiment::Config FixedExperiment::config_from(Params& p) {
-  return read_counts(p, false);
+  VmCounts c = read_counts(p, false);
+  c.baseline = p.boolean("baseline", false,
+                         "also run the VMs on an unconstrained host (memory for every guest, no "
+                         "policy) and report the slowdown against it");
+  return c;
 }
+
+namespace {
+
+std::optional<double> slowdown(const RunResult& run, const RunResult& baseline) {
+  if (run.completion_s && baseline.completion_s && *baseline.completion_s > 0) {
+    return *run.completion_s / *baseline.completion_s - 1;
+  }
+  double ops = 0, base_ops = 0;
+  for (const double v : run.workload_ops_per_s) ops += v;
+  for (const double v : baseline.workload_ops_per_s) base_ops += v;
+  if (ops > 0 && base_ops > 0) return base_ops / ops - 1;
+  return std::nullopt;
+}
+
+}  // namespace
 
 ExperimentResult FixedExperiment::run(const Scenario& s, ExperimentProgress* progress) const {
   ExperimentResult out;
@@ -49,6 +68,17 @@ ExperimentResult FixedExperiment::run(const Scenario& s, ExperimentProgress* pro
   Simulation sim(s, cfg_.vms);
   out.run = sim.run(progress);
   out.vms = cfg_.vms;
+  if (cfg_.baseline) {
+    Scenario unconstrained = s;
+    unconstrained.policy.reset();
+    const std::uint64_t guests = s.vm.max_memory.value() * cfg_.vms;
+    unconstrained.host.memory = Bytes{s.host.memory.value() + guests};
+    unconstrained.host.vm_budget = unconstrained.host.memory;
+    if (progress != nullptr) progress->begin_trial(cfg_.vms);
+    Simulation base(unconstrained, cfg_.vms);
+    out.baseline = base.run(progress);
+    out.slowdown = slowdown(out.run, *out.baseline);
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@ namespace memvirt {
 struct VmCounts {
   unsigned vms = 1;         // fixed: VMs run; density: first count tried (0: derived)
   unsigned max_vms = 4096;  // density: upper bound of the search; launch: VMs at most
+  bool baseline = false;    // fixed: also run on an unconstrained host, report the slowdown
 };
 
 // The experiments configured by VM counts.

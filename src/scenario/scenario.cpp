@@ -191,6 +191,10 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
                                       "experiment runs once (replicates: 1)",
                                       s.experiment.spec->name()));
   }
+  if (const auto* fixed = s.experiment.spec->as<FixedExperiment>();
+      fixed != nullptr && fixed->baseline && s.experiment.replicates > 1) {
+    ex.fail("baseline", "a baseline runs with one replicate (replicates: 1)");
+  }
   s.experiment.aggregate =
       ex.option("aggregate", Aggregate::kMean, kAggregateSpellings,
                 "how replicates combine, each number separately: mean | trimmed_mean (the "

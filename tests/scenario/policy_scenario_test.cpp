@@ -107,6 +107,27 @@ TEST(PolicyScenario, ControllerTakesBackIdleCacheAndMeetsTheStep) {
   EXPECT_LT(ours.run.host_avg_gib, 0.8 * none.run.host_avg_gib);
 }
 
+TEST(PolicyScenario, BaselineGivesTheSlowdownAgainstAnUnconstrainedHost) {
+  // memvirt's controller on a host that holds the guests; the baseline has no policy.
+  const std::string text =
+      replaced(replaced(step_with("policy: {impl: memvirt, min_memory: 128MiB}"), "memory: 8GiB",
+                        "memory: 2560MiB"),
+               "sample_interval: 5s", "sample_interval: 5s, baseline: true");
+  const ExperimentResult r = run_text(text);
+  ASSERT_TRUE(r.baseline);
+  ASSERT_TRUE(r.slowdown);
+  ASSERT_TRUE(r.run.completion_s);
+  ASSERT_TRUE(r.baseline->completion_s);
+  EXPECT_DOUBLE_EQ(*r.slowdown, *r.run.completion_s / *r.baseline->completion_s - 1);
+  EXPECT_EQ(r.baseline->vms_killed, 0U);
+  // The baseline ran without the policy: no balloon took the cache, nothing swapped.
+  EXPECT_GT(r.run.pswpout, 0U);
+  EXPECT_EQ(r.baseline->pswpout, 0U);
+  EXPECT_NE(load_error(replaced(text, "checks: full", "checks: full, replicates: 3"))
+                .find("experiment.baseline: a baseline runs with one replicate"),
+            std::string::npos);
+}
+
 TEST(PolicyScenario, PartitioningRefusesGuestsThatWouldOvercommit) {
   const std::string text =
       replaced(replaced(step_with("policy: {impl: partition}"), "vms: 2", "vms: 9"),
