@@ -349,7 +349,7 @@ TEST(ScenarioBase, ComposesToTheScenarioWrittenOut) {
   YAML::Emitter eb;
   eb << b.effective;
   EXPECT_EQ(std::string(ea.c_str()), std::string(eb.c_str()));
-  EXPECT_EQ(std::string(ea.c_str()).find("base"), std::string::npos);
+  EXPECT_EQ(std::string(ea.c_str()).find("base:"), std::string::npos);
 
   const ExperimentResult r = run_experiment(a);
   write_outputs((dir / "out").string(), a, r);
