@@ -187,6 +187,11 @@ LabPlan make_lab_plan(const Scenario& s) {
     const MechanismSpec& m = *s.reclaim[i];
     const std::string path = fmt::format("reclaim[{}]", i);
     if (const KsmConfig* k = m.as<Ksm>()) {
+      if (!k->run) {
+        fail(s, path + ".run",
+             "the lab runs the host's KSM (run = 1); run: false is for a "
+             "simulated policy that starts it");
+      }
       plan.ksm = true;
       plan.ksm_entry = i;
       plan.ksm_settings = {{"pages_to_scan", std::to_string(k->pages_to_scan)},
@@ -242,6 +247,12 @@ LabPlan make_lab_plan(const Scenario& s) {
                        "kernels (ksm, reporting, balloon and zswap are real)",
                        m.name()));
     }
+  }
+
+  if (s.policy) {
+    fail(s, "policy.impl",
+         "policies run in the simulator only so far: remove policy: or run "
+         "with --backend sim");
   }
 
   // The guest kernel: Debian's cloud kernel has no zswap (# CONFIG_ZSWAP is not set), the

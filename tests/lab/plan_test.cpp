@@ -167,6 +167,18 @@ TEST_F(LabPlanTest, CompiledInReportingConstantsAreRefused) {
             std::string::npos);
 }
 
+TEST_F(LabPlanTest, PoliciesAreSimulatorOnlySoFar) {
+  const std::string e = error_of(std::string(kVm) +
+                                 "reclaim: [{impl: balloon, stats_interval: 2s}]\n"
+                                 "policy: {impl: memvirt, min_memory: 256MiB}\n");
+  EXPECT_NE(e.find("s.yaml:8: policy.impl: lab backend: policies run in the simulator only"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(error_of(std::string(kVm) + "reclaim: [{impl: ksm, run: false}]\n")
+                .find("reclaim[0].run: lab backend: the lab runs the host's KSM"),
+            std::string::npos);
+}
+
 TEST_F(LabPlanTest, DensityIsSimulatorOnly) {
   const std::string e = error_of(std::string(kVm) + "experiment: {type: density}\n");
   EXPECT_NE(e.find("experiment.type: lab backend: experiment type 'density' is simulator-only"),
