@@ -117,18 +117,19 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
 
 void Controller::tick_ksm(const HostObservation& now, PolicyActions& out) {
   const bool short_of_memory = d(now.free) < cfg_.ksm_free * d(now.total);
-  if (!short_of_memory) {
-    if (npages_ > 64) {
-      npages_ -= 50;
-    } else {
-      npages_ = 0;
-    }
-  } else {
-    npages_ = std::clamp<std::uint64_t>(npages_ + 300, 64, 1250);
+  // MOM's stepping while short; once it has decayed to its minimum, KSM stops.
+  const KsmScanSteps steps;
+  if (short_of_memory) {
+    npages_ = steps.next(npages_, true);
+  } else if (npages_ > 0) {
+    npages_ = npages_ > steps.min ? steps.next(npages_, false) : 0;
   }
   const bool run = npages_ > 0;
-  if (run == now.ksm->run && (!run || npages_ == now.ksm->pages_to_scan)) return;
-  out.ksm = KsmTuning{run, run ? npages_ : now.ksm->pages_to_scan, now.ksm->sleep};
+  if (run == now.ksm->run &&
+      (!run || static_cast<std::uint64_t>(npages_) == now.ksm->pages_to_scan))
+    return;
+  out.ksm = KsmTuning{run, run ? static_cast<std::uint64_t>(npages_) : now.ksm->pages_to_scan,
+                      now.ksm->sleep};
   out.ksm_reason = fmt::format("host free {:.0f} MiB {} {:.0f}%: {}", now.free.mib(),
                                short_of_memory ? "<" : ">=", 100 * cfg_.ksm_free,
                                run ? fmt::format("{} pages per wake-up", npages_) : "stop");

@@ -74,7 +74,7 @@ class Controller final : public Policy {
 
   ControllerConfig cfg_;
   std::map<std::uint32_t, Guest> guests_;
-  std::uint64_t npages_ = 0;
+  std::int64_t npages_ = 0;  // 0: KSM stopped
   Counter grows_, shrinks_;
 };
 

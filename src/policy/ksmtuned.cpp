@@ -11,12 +11,11 @@ KsmtunedConfig Ksmtuned::config_from(Params& p) {
   c.monitor_interval =
       p.duration("monitor_interval", c.monitor_interval, "KSM_MONITOR_INTERVAL (60 s)");
   if (c.monitor_interval.ns() <= 0) p.fail("monitor_interval", "must be positive");
-  c.npages_boost = p.integer("npages_boost", c.npages_boost, "KSM_NPAGES_BOOST (300)", 0, 1 << 30);
-  c.npages_decay =
-      p.integer("npages_decay", c.npages_decay, "KSM_NPAGES_DECAY (-50)", -(1 << 30), 0);
-  c.npages_min = p.integer("npages_min", c.npages_min, "KSM_NPAGES_MIN (64)", 1, 1 << 30);
-  c.npages_max =
-      p.integer("npages_max", c.npages_max, "KSM_NPAGES_MAX (1250)", c.npages_min, 1 << 30);
+  KsmScanSteps& k = c.steps;
+  k.boost = p.integer("npages_boost", k.boost, "KSM_NPAGES_BOOST (300)", 0, 1 << 30);
+  k.decay = p.integer("npages_decay", k.decay, "KSM_NPAGES_DECAY (-50)", -(1 << 30), 0);
+  k.min = p.integer("npages_min", k.min, "KSM_NPAGES_MIN (64)", 1, 1 << 30);
+  k.max = p.integer("npages_max", k.max, "KSM_NPAGES_MAX (1250)", k.min, 1 << 30);
   c.sleep_msec =
       p.integer("sleep_msec", c.sleep_msec, "KSM_SLEEP_MSEC for 16 GiB (10)", 0, 1 << 20);
   c.thres_coef =
@@ -46,8 +45,7 @@ PolicyActions Ksmtuned::tick(const HostObservation& now) {
                                  committed, thres, total, free, thres);
     return out;
   }
-  npages_ = std::clamp(npages_ + (free < thres ? cfg_.npages_boost : cfg_.npages_decay),
-                       cfg_.npages_min, cfg_.npages_max);
+  npages_ = cfg_.steps.next(npages_, free < thres);
   out.ksm = KsmTuning{true, static_cast<std::uint64_t>(npages_), Duration::millis(sleep)};
   out.ksm_reason =
       fmt::format("{} kB committed + {} kB >= {} kB, free {} kB {} {} kB: {} pages", committed,

@@ -15,10 +15,7 @@ namespace memvirt {
 
 struct KsmtunedConfig {
   Duration monitor_interval = Duration::seconds(60);
-  std::int64_t npages_boost = 300;
-  std::int64_t npages_decay = -50;
-  std::int64_t npages_min = 64;
-  std::int64_t npages_max = 1250;
+  KsmScanSteps steps;
   std::int64_t sleep_msec = 10;
   std::int64_t thres_coef = 20;
   std::int64_t thres_const_kb = 2048;

@@ -51,14 +51,12 @@ MomConfig Mom::config_from(Params& p) {
              "largest change per run, of the guest's current size (0.05)", 0, 1);
   c.min_balloon_change_percent = p.real("min_balloon_change_percent", c.min_balloon_change_percent,
                                         "smaller changes are skipped (0.0025)", 0, 1);
-  c.ksm_pages_boost =
-      p.integer("ksm_pages_boost", c.ksm_pages_boost, "pages_to_scan increase (300)", 0, 1 << 30);
-  c.ksm_pages_decay = p.integer("ksm_pages_decay", c.ksm_pages_decay,
-                                "pages_to_scan change when not short (-50)", -(1 << 30), 0);
-  c.ksm_npages_min =
-      p.integer("ksm_npages_min", c.ksm_npages_min, "pages_to_scan at least (64)", 1, 1 << 30);
-  c.ksm_npages_max = p.integer("ksm_npages_max", c.ksm_npages_max, "pages_to_scan at most (1250)",
-                               c.ksm_npages_min, 1 << 30);
+  KsmScanSteps& k = c.ksm_steps;
+  k.boost = p.integer("ksm_pages_boost", k.boost, "pages_to_scan increase (300)", 0, 1 << 30);
+  k.decay = p.integer("ksm_pages_decay", k.decay, "pages_to_scan change when not short (-50)",
+                      -(1 << 30), 0);
+  k.min = p.integer("ksm_npages_min", k.min, "pages_to_scan at least (64)", 1, 1 << 30);
+  k.max = p.integer("ksm_npages_max", k.max, "pages_to_scan at most (1250)", k.min, 1 << 30);
   c.ksm_sleep_ms_baseline = p.real("ksm_sleep_ms_baseline", c.ksm_sleep_ms_baseline,
                                    "sleep_millisecs on a 16 GiB host (10)", 0, 1e6);
   c.ksm_free_percent = p.real("ksm_free_percent", c.ksm_free_percent,
@@ -150,9 +148,7 @@ void Mom::ksm_rules(const HostObservation& now, double avg_mem_free, PolicyActio
         static_cast<std::int64_t>(cfg_.ksm_sleep_ms_baseline * 16777216 / total_kb);
     const bool short_of_memory = avg_mem_free < threshold;
     const std::int64_t npages =
-        std::clamp(static_cast<std::int64_t>(now.ksm->pages_to_scan) +
-                       (short_of_memory ? cfg_.ksm_pages_boost : cfg_.ksm_pages_decay),
-                   cfg_.ksm_npages_min, cfg_.ksm_npages_max);
+        cfg_.ksm_steps.next(static_cast<std::int64_t>(now.ksm->pages_to_scan), short_of_memory);
     t = KsmTuning{true, static_cast<std::uint64_t>(npages), Duration::millis(sleep_ms)};
     out.ksm_reason =
         fmt::format("free {:.0f} MiB {} threshold {:.0f} MiB: run, {} pages per {} ms",

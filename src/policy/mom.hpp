@@ -35,10 +35,7 @@ struct MomConfig {
   double min_guest_free_percent = 0.20;
   double max_balloon_change_percent = 0.05;
   double min_balloon_change_percent = 0.0025;
-  std::int64_t ksm_pages_boost = 300;
-  std::int64_t ksm_pages_decay = -50;
-  std::int64_t ksm_npages_min = 64;
-  std::int64_t ksm_npages_max = 1250;
+  KsmScanSteps ksm_steps;
   double ksm_sleep_ms_baseline = 10;
   double ksm_free_percent = 0.20;
 };

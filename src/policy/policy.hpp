@@ -82,6 +82,19 @@ struct KsmTuning {
   Duration sleep;
 };
 
+// pages_to_scan as MOM's ksm.rules and ksmtuned step it: up by `boost` while memory is short,
+// by `decay` (not positive) otherwise, within [min, max].
+struct KsmScanSteps {
+  std::int64_t boost = 300;  // KSM_NPAGES_BOOST
+  std::int64_t decay = -50;  // KSM_NPAGES_DECAY
+  std::int64_t min = 64;     // KSM_NPAGES_MIN
+  std::int64_t max = 1250;   // KSM_NPAGES_MAX
+  [[nodiscard]] std::int64_t next(std::int64_t npages, bool short_of_memory) const {
+    const std::int64_t n = npages + (short_of_memory ? boost : decay);
+    return n < min ? min : (n > max ? max : n);
+  }
+};
+
 struct PolicyActions {
   struct BalloonRequest {
     std::uint32_t guest = 0;  // GuestObservation::key

@@ -316,6 +316,29 @@ TEST(Controller, SwappingCountsAsPressure) {
   EXPECT_NE(request_for(c.tick(h), 0), nullptr);
 }
 
+TEST(Controller, RunsKsmOnlyWhileTheHostIsShort) {
+  Controller c{ControllerConfig{}};
+  HostObservation h = host(gib(16), gib(2), {});  // 12.5% free: short
+  h.ksm = KsmObservation{false, 100, Duration::millis(20)};
+  PolicyActions a = c.tick(h);
+  ASSERT_TRUE(a.ksm);
+  EXPECT_TRUE(a.ksm->run);
+  EXPECT_EQ(a.ksm->pages_to_scan, 300U);  // 0 + 300
+  h.ksm->run = true;
+  h.ksm->pages_to_scan = 300;
+  h.free = gib(8);
+  std::vector<std::uint64_t> steps;
+  for (int t = 0; t < 10 && h.ksm->run; ++t) {
+    a = c.tick(h);
+    ASSERT_TRUE(a.ksm);
+    h.ksm->run = a.ksm->run;
+    h.ksm->pages_to_scan = a.ksm->pages_to_scan;
+    steps.push_back(a.ksm->run ? a.ksm->pages_to_scan : 0);
+  }
+  EXPECT_EQ(steps, (std::vector<std::uint64_t>{250, 200, 150, 100, 64, 0}));
+  EXPECT_FALSE(c.tick(h).ksm);  // stopped and not short: nothing to change
+}
+
 RC_GTEST_PROP(Controller, TargetsStayInBounds, ()) {
   Controller c{ControllerConfig{}};
   const auto memory = gib(*rc::gen::inRange(1, 8));
