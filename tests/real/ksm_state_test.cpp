@@ -305,5 +305,192 @@ TEST(KsmStateDir, MemvirtStateDirWins) {
   }
 }
 
+// The memvirt command itself, killed with SIGKILL while `bench dedup` has the fake KSM
+// configured: the settings stay changed, and `memvirt restore` or the next run puts them back.
+class KsmStateCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* b = std::getenv("MEMVIRT_BIN");
+    if (b == nullptr) GTEST_SKIP() << "MEMVIRT_BIN not set: run this test through ctest";
+    bin = b;
+    base = testing::temp_dir();
+    dir = base / "ksm";
+    state = base / "state";
+    proc = base / "proc";
+    fs::remove_all(dir);
+    fs::remove_all(state);
+    fs::remove_all(proc);
+    fs::create_directories(dir);
+    for (const auto& [knob, value] : {std::pair{"run", "0"},
+                                      {"pages_to_scan", "100"},
+                                      {"sleep_millisecs", "20"},
+                                      {"advisor_mode", "[none] scan-time"},
+                                      {"use_zero_pages", "0"},
+                                      {"smart_scan", "1"},
+                                      {"pages_sharing", "0"},
+                                      {"full_scans", "0"}}) {
+      std::ofstream(dir / knob) << value << "\n";
+    }
+    // A ksmd for the phase to find and read the CPU time of.
+    fs::create_directories(proc / "42");
+    std::ofstream(proc / "42" / "comm") << "ksmd\n";
+    std::ofstream(proc / "42" / "stat")
+        << "42 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 250 150 0 0 25 5 1\n";
+  }
+
+  [[nodiscard]] std::vector<std::string> bench_args(const char* timeout_s) const {
+    return {
+        bin,      "bench", "dedup",        "--ksm-sysfs",    dir.string(), "--proc",  proc.string(),
+        "--size", "4MiB",  "--skip-model", "--skip-pageone", "--timeout",  timeout_s, "--sample-ms",
+        "50",     "-q"};
+  }
+
+  // Starts memvirt with MEMVIRT_STATE_DIR set, its output in <name>.out and <name>.err.
+  pid_t spawn(const std::vector<std::string>& args, const std::string& name) const {
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::string(*e).rfind("MEMVIRT_STATE_DIR=", 0) != 0) env_strings.emplace_back(*e);
+    }
+    env_strings.push_back("MEMVIRT_STATE_DIR=" + state.string());
+    std::vector<char*> envp, argv;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args_copy = args;
+    for (auto& s : args_copy) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string out = (base / (name + ".out")).string();
+    const std::string err = (base / (name + ".err")).string();
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    EXPECT_EQ(rc, 0) << std::strerror(rc);
+    return pid;
+  }
+
+  // The exit status of a run to its end (-1 when killed by a signal).
+  int run(const std::vector<std::string>& args, const std::string& name) const {
+    const pid_t pid = spawn(args, name);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  [[nodiscard]] std::string out(const std::string& name) const {
+    return whole(base / (name + ".out"));
+  }
+  [[nodiscard]] std::string err(const std::string& name) const {
+    return whole(base / (name + ".err"));
+  }
+  [[nodiscard]] std::size_t state_files() const {
+    if (!fs::exists(state)) return 0;
+    return static_cast<std::size_t>(
+        std::distance(fs::directory_iterator(state), fs::directory_iterator()));
+  }
+
+  // Runs `bench dedup` until the fake KSM shows its settings, then SIGKILLs it. Returns the
+  // pid killed, or 0 (with `skip` set when this kernel cannot run the phase).
+  pid_t start_and_kill() {
+    const pid_t pid = spawn(bench_args("120"), "killed");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (first_line(dir / "run") != "1") {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        const std::string o = out("killed");
+        if (o.find("madvise(MADV_MERGEABLE) failed") != std::string::npos) {
+          skip = "this kernel has no KSM for the phase: " + o;
+          return 0;
+        }
+        ADD_FAILURE() << "memvirt ended before changing the settings:\n" << o << err("killed");
+        return 0;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ADD_FAILURE() << "the settings did not change within 120 s";
+        return 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(state_files(), 1U);  // the originals were on disk before `run` changed
+    EXPECT_EQ(kill(pid, SIGKILL), 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    // Killed: nothing put the settings back.
+    EXPECT_EQ(first_line(dir / "run"), "1");
+    EXPECT_EQ(first_line(dir / "pages_to_scan"), "1000");
+    EXPECT_EQ(first_line(dir / "advisor_mode"), "none");  // written as the word alone
+    EXPECT_EQ(state_files(), 1U);
+    return pid;
+  }
+
+  void expect_originals() const {
+    EXPECT_EQ(first_line(dir / "run"), "0");
+    EXPECT_EQ(first_line(dir / "pages_to_scan"), "100");
+    EXPECT_EQ(first_line(dir / "sleep_millisecs"), "20");
+    EXPECT_EQ(first_line(dir / "use_zero_pages"), "0");
+    EXPECT_EQ(first_line(dir / "smart_scan"), "1");
+    EXPECT_EQ(state_files(), 0U);
+  }
+
+  std::string bin;
+  fs::path base, dir, state, proc;
+  std::string skip;  // why start_and_kill() could not run the phase here
+};
+
+TEST_F(KsmStateCommand, RestoreAfterSigkillPutsTheSettingsBack) {
+  const pid_t killed = start_and_kill();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (killed == 0) return;
+  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "restore"), 0) << err("restore");
+  EXPECT_NE(out("restore").find(fmt::format(
+                "restored host KSM settings left by an interrupted run (pid {}): run=0, ", killed)),
+            std::string::npos)
+      << out("restore");
+  EXPECT_NE(out("restore").find("pages_to_scan=100"), std::string::npos) << out("restore");
+  expect_originals();
+  // Once more: nothing to do, still status 0.
+  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "again"), 0) << err("again");
+  EXPECT_NE(out("again").find("nothing to restore"), std::string::npos) << out("again");
+}
+
+TEST_F(KsmStateCommand, TheNextRunAfterSigkillRestoresFirst) {
+  const pid_t killed = start_and_kill();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (killed == 0) return;
+  ASSERT_EQ(run(bench_args("1"), "next"), 0) << err("next");
+  EXPECT_NE(err("next").find(fmt::format(
+                "memvirt: restored host KSM settings left by an interrupted run (pid {}): run=0",
+                killed)),
+            std::string::npos)
+      << err("next");
+  // It then measured KSM (with the host's values as "previous"), and put them back after.
+  EXPECT_EQ(out("next").find("already running"), std::string::npos) << out("next");
+  expect_originals();
+}
+
+TEST_F(KsmStateCommand, ACorruptStateFileIsOneLineAndStatusTwo) {
+  fs::create_directories(state);
+  const fs::path file = KsmStateStore(state).file_for(dir);
+  std::ofstream(file) << "{ not json";
+  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "corrupt"), 2);
+  const std::string e = err("corrupt");
+  EXPECT_EQ(e.rfind("memvirt: " + file.string() + ": not a valid memvirt KSM state file", 0), 0U)
+      << e;
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+  EXPECT_EQ(whole(file), "{ not json");
+  // `bench dedup` refuses the same way, changing nothing.
+  ASSERT_EQ(run(bench_args("1"), "bench-corrupt"), 2) << out("bench-corrupt");
+  EXPECT_NE(err("bench-corrupt").find(file.string()), std::string::npos) << err("bench-corrupt");
+  EXPECT_EQ(first_line(dir / "pages_to_scan"), "100");
+  EXPECT_EQ(whole(file), "{ not json");
+}
+
 }  // namespace
 }  // namespace memvirt
