@@ -492,5 +492,22 @@ TEST_F(KsmStateCommand, ACorruptStateFileIsOneLineAndStatusTwo) {
   EXPECT_EQ(whole(file), "{ not json");
 }
 
+// A state file whose run still lives (this test process): restore refuses, changing nothing.
+TEST_F(KsmStateCommand, RestoreRefusesWhileTheRunLives) {
+  KsmSavedState me = ksm_state_of_this_process(dir);
+  me.knobs = {{"pages_to_scan", "100", "5000"}};
+  KsmStateStore(state).save(me);
+  std::ofstream(dir / "pages_to_scan") << "5000\n";
+  const std::string before = whole(KsmStateStore(state).file_for(dir));
+  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "live"), 2);
+  const std::string e = err("live");
+  EXPECT_NE(e.find(fmt::format("memvirt: another memvirt run (pid {}", getpid())),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+  EXPECT_EQ(first_line(dir / "pages_to_scan"), "5000");
+  EXPECT_EQ(whole(KsmStateStore(state).file_for(dir)), before);
+}
+
 }  // namespace
 }  // namespace memvirt
