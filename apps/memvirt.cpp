@@ -24,6 +24,8 @@
 #include "lab/lab_run.hpp"
 #include "lab/stop_signals.hpp"
 #include "real/calibrate.hpp"
+#include "real/ksm_state.hpp"
+#include "real/ksm_sysfs.hpp"
 #include "record/output_dir.hpp"
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
@@ -105,6 +107,7 @@ int cmd_run_lab(const Scenario& s, const std::string& out_dir, bool quiet) {
   LabRunOptions opt;
   opt.out_dir = out_dir;
   opt.stop_fd = stop.fd();
+  opt.notice = [](const std::string& line) { fmt::print(stderr, "memvirt: {}\n", line); };
   const auto t0 = std::chrono::steady_clock::now();
   if (!quiet) {
     opt.log = [t0](const std::string& line) {
@@ -227,6 +230,9 @@ class DedupTerminalProgress final : public DedupProgress {
   void phase_done() override {
     if (enabled_ && tty_) fmt::print(stderr, "\r\033[K");
   }
+  void note(std::string_view message) override {  // even with --quiet
+    fmt::print(stderr, "{}memvirt: {}\n", enabled_ && tty_ ? "\r\033[K" : "", message);
+  }
 
  private:
   bool enabled_;
@@ -255,6 +261,21 @@ int cmd_bench_dedup(const DedupBenchConfig& cfg, const std::string& profile_file
   if (!out_dir.empty()) {
     write_dedup_outputs(out_dir, r);
     fmt::print("\n  results in {}/ (results.json, timeline.csv)\n", out_dir);
+  }
+  return 0;
+}
+
+// `memvirt restore`: the host's KSM settings from the state file a run killed before it could
+// put them back left (real/ksm_state.hpp).
+int cmd_restore(const std::string& sysfs, const std::string& state_dir) {
+  const KsmSysfs fs(sysfs);
+  const KsmStateStore store =
+      state_dir.empty() ? KsmStateStore::from_environment() : KsmStateStore(state_dir);
+  if (const std::optional<std::string> done = recover_ksm_settings(fs, store)) {
+    fmt::print("{}\n", *done);
+  } else {
+    fmt::print("nothing to restore: no state file for {} ({} not found)\n", fs.root().string(),
+               store.file_for(fs.root()).string());
   }
   return 0;
 }
@@ -554,8 +575,19 @@ int main(int argc, char** argv) {
   dedup->add_flag("--skip-pageone", skip_pageone, "Do not run PageONE");
   dedup->add_option("--ksm-sysfs", dedup_cfg.ksm_sysfs, "KSM's sysfs folder")
       ->capture_default_str();
+  // For tests with a fake KSM folder: where ksmd's pid and CPU time are read (hidden).
+  dedup->add_option("--proc", dedup_cfg.proc, "The proc file system's folder")->group("");
   dedup->add_option("-o,--out", dedup_out, "Output folder for results.json and timeline.csv");
   dedup->add_flag("-q,--quiet", quiet, "No progress on stderr");
+
+  std::string restore_sysfs = "/sys/kernel/mm/ksm", restore_state_dir;
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "Put back the host's KSM settings that a killed run left changed (from its state file)");
+  restore->add_option("--ksm-sysfs", restore_sysfs, "KSM's sysfs folder")->capture_default_str();
+  restore->add_option("--state-dir", restore_state_dir,
+                      "Folder of the state file (default $MEMVIRT_STATE_DIR, /var/lib/memvirt "
+                      "as root, else $XDG_STATE_HOME/memvirt or ~/.local/state/memvirt)");
 
   TmemCommand tmem_cmd;
   CLI::App* tmem = bench->add_subcommand(
@@ -607,6 +639,7 @@ int main(int argc, char** argv) {
     if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column, cmp_align);
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);
     if (*tmem) return cmd_bench_tmem(tmem_cmd, quiet);
+    if (*restore) return cmd_restore(restore_sysfs, restore_state_dir);
     if (*dedup) {
       std::string why;
       const auto size = parse_bytes(dedup_size, &why);
@@ -626,6 +659,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "\nmemvirt: interrupted; what the run changed is put back\n");
     return 130;
   } catch (const InputError& e) {
+    fmt::print(stderr, "memvirt: {}\n", e.what());
+    return 2;
+  } catch (const KsmStateError& e) {
     fmt::print(stderr, "memvirt: {}\n", e.what());
     return 2;
   } catch (const LabError& e) {

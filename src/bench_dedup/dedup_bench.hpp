@@ -43,6 +43,9 @@ struct DedupBenchConfig {
   bool run_pageone = true;
   std::filesystem::path ksm_sysfs = "/sys/kernel/mm/ksm";
   std::filesystem::path proc = "/proc";
+  // Where the host's KSM settings are kept while changed (real/ksm_state.hpp); empty: the
+  // default (ksm_state_dir_from_environment()).
+  std::filesystem::path ksm_state_dir;
 };
 
 struct DedupSample {
@@ -86,6 +89,9 @@ class DedupProgress {
   virtual void phase(std::string_view /*name*/) {}
   virtual void sample(std::string_view /*phase*/, const DedupSample& /*s*/) {}
   virtual void phase_done() {}
+  // Something the user must hear now, whatever the progress display (e.g. host settings put
+  // back from an interrupted run); also kept in the phase's notes.
+  virtual void note(std::string_view /*message*/) {}
 };
 
 // The three phases; each also usable alone. The real phases throw Interrupted (interrupt.hpp)

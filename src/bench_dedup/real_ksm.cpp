@@ -8,8 +8,9 @@
 
 #include "bench_dedup/dedup_bench.hpp"
 #include "bench_dedup/interrupt.hpp"
-#include "real/ksm_sysfs.hpp"
 #include "bench_dedup/phase_util.hpp"
+#include "real/ksm_state.hpp"
+#include "real/ksm_sysfs.hpp"
 #include "real/proc_stats.hpp"
 #include "real/process_memory.hpp"
 
@@ -33,6 +34,14 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   r.name = "Linux KSM";
   const KsmSysfs fs(cfg.ksm_sysfs);
   if (!fs.available(r.skipped)) return r;
+  const KsmStateStore store = cfg.ksm_state_dir.empty() ? KsmStateStore::from_environment()
+                                                        : KsmStateStore(cfg.ksm_state_dir);
+  // A run killed before it could put the settings back left them in a state file: the host's
+  // own values go back first, so what is read below (and saved by the guard) is the host's.
+  if (const std::optional<std::string> recovered = recover_ksm_settings(fs, store)) {
+    r.notes.push_back(*recovered);
+    progress.note(*recovered);
+  }
   // KSM is one per host: if something else runs it, changing its settings would disturb that
   // user, and its merges would mix with ours.
   if (const std::string run = fs.read("run"); run != "0") {
@@ -62,12 +71,14 @@ DedupPhaseResult run_real_ksm(const DedupBenchConfig& cfg, const ContentMix& mix
   const bool counts_pages = fs.has("pages_scanned");
   const std::uint64_t scanned0 = counts_pages ? fs.read_number("pages_scanned") : 0;
   // Applied in order, `run` last; put back when this scope ends, however it ends.
-  KsmSettingsGuard settings(fs, {{"advisor_mode", "none"},
-                                 {"pages_to_scan", std::to_string(cfg.ksm.pages_to_scan)},
-                                 {"sleep_millisecs", std::to_string(cfg.ksm.sleep_millisecs)},
-                                 {"use_zero_pages", cfg.ksm.use_zero_pages ? "1" : "0"},
-                                 {"smart_scan", cfg.ksm.smart_scan ? "1" : "0"},
-                                 {"run", "1"}});
+  KsmSettingsGuard settings(fs,
+                            {{"advisor_mode", "none"},
+                             {"pages_to_scan", std::to_string(cfg.ksm.pages_to_scan)},
+                             {"sleep_millisecs", std::to_string(cfg.ksm.sleep_millisecs)},
+                             {"use_zero_pages", cfg.ksm.use_zero_pages ? "1" : "0"},
+                             {"smart_scan", cfg.ksm.smart_scan ? "1" : "0"},
+                             {"run", "1"}},
+                            store);
   for (const std::string& knob : settings.skipped()) {
     r.notes.push_back("this kernel has no " + knob + " knob; left alone");
   }

@@ -8,7 +8,8 @@
 
 namespace memvirt {
 
-void KsmHost::apply(const std::vector<std::pair<std::string, std::string>>& settings) {
+std::optional<std::string> KsmHost::apply(
+    const std::vector<std::pair<std::string, std::string>>& settings) {
   auto with_run = settings;
   with_run.emplace_back("run", "1");
   for (const auto& [name, value] : with_run) {
@@ -21,7 +22,10 @@ void KsmHost::apply(const std::vector<std::pair<std::string, std::string>>& sett
   }
   restore();
   try {
-    guard_ = std::make_unique<KsmSettingsGuard>(fs_, std::move(with_run));
+    guard_ = std::make_unique<KsmSettingsGuard>(
+        fs_, std::move(with_run),
+        state_dir_.empty() ? KsmStateStore::from_environment() : KsmStateStore(state_dir_));
+    return guard_->recovered();
   } catch (const std::runtime_error& e) {
     throw LabError(fmt::format("host KSM: {}", e.what()));
   }

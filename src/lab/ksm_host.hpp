@@ -5,7 +5,9 @@
 // failures are LabErrors.
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,14 +18,20 @@ namespace memvirt {
 
 class KsmHost {
  public:
-  explicit KsmHost(std::string dir = "/sys/kernel/mm/ksm") : fs_(std::move(dir)) {}
+  // `state_dir`: where the original values are kept while changed (real/ksm_state.hpp);
+  // empty: the default (ksm_state_dir_from_environment()).
+  explicit KsmHost(std::string dir = "/sys/kernel/mm/ksm", std::filesystem::path state_dir = {})
+      : fs_(std::move(dir)), state_dir_(std::move(state_dir)) {}
   KsmHost(const KsmHost&) = delete;
   KsmHost& operator=(const KsmHost&) = delete;
 
-  // Saves each setting's current value, writes the new ones in order, then starts ksmd
-  // (run = 1). Throws LabError naming the file, having changed nothing, when a setting does
-  // not exist, and after restoring what it had changed when a write fails.
-  void apply(const std::vector<std::pair<std::string, std::string>>& settings);
+  // Saves each setting's current value (in memory and in a state file), writes the new ones in
+  // order, then starts ksmd (run = 1). Throws LabError naming the file, having changed
+  // nothing, when a setting does not exist or another memvirt run owns KSM, and after
+  // restoring what it had changed when a write fails. Returns, for the user, what was put
+  // back first from a state file an interrupted run left; nullopt when there was none.
+  std::optional<std::string> apply(
+      const std::vector<std::pair<std::string, std::string>>& settings);
   // Writes the saved values back: run first (stopping ksmd before its parameters change),
   // then the others in reverse order. A setting that no longer holds the value written (another
   // program changed it meanwhile) is left as it is. Returns one line per value not restored.
@@ -32,6 +40,7 @@ class KsmHost {
 
  private:
   KsmSysfs fs_;
+  std::filesystem::path state_dir_;
   std::unique_ptr<KsmSettingsGuard> guard_;
 };
 

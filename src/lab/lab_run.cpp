@@ -284,7 +284,10 @@ void Session::prepare() {
           before.pages_shared, before.pages_sharing));
     }
     ksm_ = std::make_unique<KsmHost>();
-    ksm_->apply(plan_.ksm_settings);
+    if (const std::optional<std::string> recovered = ksm_->apply(plan_.ksm_settings)) {
+      if (opt_.notice) opt_.notice(*recovered);
+      plan_.notes.push_back(*recovered);
+    }
     ksmd_ = proc_find_comm("ksmd");
     if (ksmd_) ksmd_cpu0_ = proc_cpu_seconds(*ksmd_).value_or(0);
   }

@@ -26,6 +26,9 @@ struct LabRunOptions {
   std::string guest_programs;  // memvirt-guest; empty: beside the running memvirt
   int stop_fd = -1;            // when readable, the run stops (the command's signalfd)
   std::function<void(const std::string&)> log;  // progress lines; may be empty
+  // Messages the user must see even without progress lines (host settings put back from an
+  // interrupted run); may be empty.
+  std::function<void(const std::string&)> notice;
 };
 
 struct LabRun {

@@ -66,20 +66,34 @@ void KsmSysfs::write(const std::string& knob, const std::string& value) const {
   }
 }
 
-KsmSettingsGuard::KsmSettingsGuard(const KsmSysfs& fs, Settings settings) : fs_(fs) {
+KsmSettingsGuard::KsmSettingsGuard(const KsmSysfs& fs, Settings settings, KsmStateStore store)
+    : fs_(fs), store_(std::move(store)) {
+  recovered_ = recover_ksm_settings(fs_, store_);
   // `run` last: ksmd starts only once everything else is set.
   std::stable_partition(settings.begin(), settings.end(),
                         [](const auto& kv) { return kv.first != "run"; });
+  // Every original value is on disk before the first one changes.
+  KsmSavedState state = ksm_state_of_this_process(fs_.root());
+  std::vector<std::pair<std::string, std::string>> to_apply;
+  for (const auto& [knob, value] : settings) {
+    if (!fs_.has(knob)) {
+      skipped_.push_back(knob);
+      continue;
+    }
+    state.knobs.push_back({knob, fs_.read(knob), value});
+    to_apply.emplace_back(knob, value);
+  }
+  if (!to_apply.empty()) {
+    store_.save(state);
+    state_saved_ = true;
+  }
   try {
-    for (const auto& [knob, value] : settings) {
-      if (!fs_.has(knob)) {
-        skipped_.push_back(knob);
-        continue;
-      }
-      const std::string old = fs_.read(knob);
+    for (std::size_t i = 0; i < to_apply.size(); ++i) {
+      const auto& [knob, value] = to_apply[i];
       fs_.write(knob, value);
-      saved_.emplace_back(knob, old);
-      applied_.emplace_back(knob, fs_.read(knob));  // as the kernel shows it back
+      saved_.emplace_back(knob, state.knobs[i].original);
+      applied_.emplace_back(knob, value);
+      applied_.back().second = fs_.read(knob);  // as the kernel shows it back
     }
   } catch (...) {
     restore();
@@ -106,6 +120,7 @@ std::vector<std::string> KsmSettingsGuard::restore() {
   std::vector<std::string> failed;
   if (restored_) return failed;
   restored_ = true;
+  bool write_failed = false;
   auto put_back = [&](std::size_t i) {
     const auto& [knob, value] = saved_[i];
     try {
@@ -119,6 +134,7 @@ std::vector<std::string> KsmSettingsGuard::restore() {
       fs_.write(knob, value);
     } catch (const std::exception& e) {
       failed.push_back(e.what());
+      write_failed = true;
     }
   };
   for (std::size_t i = 0; i < saved_.size(); ++i) {
@@ -126,6 +142,15 @@ std::vector<std::string> KsmSettingsGuard::restore() {
   }
   for (std::size_t i = saved_.size(); i-- > 0;) {
     if (saved_[i].first != "run") put_back(i);
+  }
+  // A write that failed may succeed later (`memvirt restore`, the next run): the file stays.
+  if (state_saved_ && !write_failed) {
+    try {
+      store_.remove(fs_.root());
+      state_saved_ = false;
+    } catch (const std::exception& e) {
+      failed.push_back(e.what());
+    }
   }
   return failed;
 }

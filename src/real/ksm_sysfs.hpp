@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "real/ksm_state.hpp"
+
 namespace memvirt {
 
 class KsmSysfs {
@@ -36,28 +38,45 @@ class KsmSysfs {
 // stops ksmd first (`run` back to its old value), then the others in reverse order. Knobs
 // the kernel lacks are skipped (see skipped()). A knob another process changed since it was
 // applied is left as that process set it (see restore()).
+//
+// Exits that run no destructor (SIGKILL, a crash) are covered by a state file (ksm_state.hpp):
+// before the first write to sysfs the original values are saved in `store`, and once they are
+// back the file is removed. A guard that finds a state file left by a process that no longer
+// runs first puts those values back (see recovered()), and only then saves the values it
+// finds, which are the host's own again.
 class KsmSettingsGuard {
  public:
   using Settings = std::vector<std::pair<std::string, std::string>>;
   // If applying fails part-way, what was applied is restored before the error propagates.
-  KsmSettingsGuard(const KsmSysfs& fs, Settings settings);
+  // Throws KsmStateError, having changed nothing, when a state file for this root cannot be
+  // read or is corrupt, when the run that wrote it still runs, or when the state file cannot
+  // be written.
+  KsmSettingsGuard(const KsmSysfs& fs, Settings settings, KsmStateStore store);
   ~KsmSettingsGuard();
   KsmSettingsGuard(const KsmSettingsGuard&) = delete;
   KsmSettingsGuard& operator=(const KsmSettingsGuard&) = delete;
 
-  // Restores now (idempotent). Returns the knobs not restored, with the reason.
+  // Restores now (idempotent). Returns the knobs not restored, with the reason. The state
+  // file is removed unless a value could not be written back (then the next run, or
+  // `memvirt restore`, tries again).
   std::vector<std::string> restore();
   // The first applied knob whose value is no longer the one applied (another process changed
   // it), or nullopt.
   [[nodiscard]] std::optional<std::string> changed_by_others() const;
   [[nodiscard]] const Settings& saved() const { return saved_; }
   [[nodiscard]] const std::vector<std::string>& skipped() const { return skipped_; }
+  // What was put back from an interrupted run's state file before applying, for the caller to
+  // tell the user (on stderr); nullopt when there was none.
+  [[nodiscard]] const std::optional<std::string>& recovered() const { return recovered_; }
 
  private:
   const KsmSysfs& fs_;
+  KsmStateStore store_;
   Settings saved_;    // knob -> previous value, in the order applied
   Settings applied_;  // knob -> value written, in the same order
   std::vector<std::string> skipped_;
+  std::optional<std::string> recovered_;
+  bool state_saved_ = false;  // the state file is ours to remove
   bool restored_ = false;
 };
 

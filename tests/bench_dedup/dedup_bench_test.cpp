@@ -15,10 +15,10 @@
 #include <sstream>
 
 #include "bench_dedup/content_mix.hpp"
-#include "real/ksm_sysfs.hpp"
 #include "bench_dedup/report.hpp"
 #include "bench_dedup/steady_state.hpp"
 #include "core/error.hpp"
+#include "real/ksm_sysfs.hpp"
 #include "real/proc_stats.hpp"
 #include "test_util.hpp"
 
@@ -142,7 +142,9 @@ class DedupKsmSysfs : public ::testing::Test {
  protected:
   void SetUp() override {
     dir = testing::temp_dir() / "ksm";
+    state = testing::temp_dir() / "state";
     fs::remove_all(dir);
+    fs::remove_all(state);
     fs::create_directories(dir);
     put("run", "0");
     put("pages_to_scan", "100");
@@ -153,7 +155,9 @@ class DedupKsmSysfs : public ::testing::Test {
   void put(const std::string& knob, const std::string& v) {
     std::ofstream(dir / knob) << v << "\n";
   }
+  [[nodiscard]] KsmStateStore store() const { return KsmStateStore(state); }
   fs::path dir;
+  fs::path state;  // the state file's folder (real/ksm_state.hpp)
 };
 
 TEST_F(DedupKsmSysfs, SettingsGoBackWhenTheGuardEnds) {
@@ -163,10 +167,12 @@ TEST_F(DedupKsmSysfs, SettingsGoBackWhenTheGuardEnds) {
   EXPECT_EQ(ksm.read("advisor_mode"), "none");  // the bracketed choice
   EXPECT_EQ(ksm.read_number("pages_to_scan"), 100U);
   {
-    KsmSettingsGuard g(ksm, {{"run", "1"},
-                             {"pages_to_scan", "5000"},
-                             {"smart_scan", "0"},  // absent here: skipped
-                             {"advisor_mode", "scan-time"}});
+    KsmSettingsGuard g(ksm,
+                       {{"run", "1"},
+                        {"pages_to_scan", "5000"},
+                        {"smart_scan", "0"},  // absent here: skipped
+                        {"advisor_mode", "scan-time"}},
+                       store());
     EXPECT_EQ(slurp(dir / "run"), "1");
     EXPECT_EQ(slurp(dir / "pages_to_scan"), "5000");
     EXPECT_EQ(slurp(dir / "advisor_mode"), "scan-time");
@@ -184,7 +190,7 @@ TEST_F(DedupKsmSysfs, SettingsGoBackWhenTheGuardEnds) {
 TEST_F(DedupKsmSysfs, SettingsGoBackWhenAnErrorUnwinds) {
   const KsmSysfs ksm(dir);
   try {
-    const KsmSettingsGuard g(ksm, {{"sleep_millisecs", "0"}, {"run", "1"}});
+    const KsmSettingsGuard g(ksm, {{"sleep_millisecs", "0"}, {"run", "1"}}, store());
     EXPECT_EQ(slurp(dir / "sleep_millisecs"), "0");
     throw std::runtime_error("measurement failed");
   } catch (const std::runtime_error&) {
@@ -197,7 +203,7 @@ TEST_F(DedupKsmSysfs, AKnobAnotherProcessChangedIsLeftAsItSetIt) {
   const KsmSysfs ksm(dir);
   std::vector<std::string> problems;
   {
-    KsmSettingsGuard g(ksm, {{"pages_to_scan", "5000"}, {"run", "1"}});
+    KsmSettingsGuard g(ksm, {{"pages_to_scan", "5000"}, {"run", "1"}}, store());
     EXPECT_FALSE(g.changed_by_others().has_value());
     put("pages_to_scan", "300");  // another user of KSM takes over
     EXPECT_EQ(g.changed_by_others(), "pages_to_scan");
@@ -213,6 +219,7 @@ TEST_F(DedupKsmSysfs, ARunningKsmIsLeftAlone) {
   put("run", "1");
   DedupBenchConfig cfg;
   cfg.ksm_sysfs = dir;
+  cfg.ksm_state_dir = state;
   cfg.proc = dir / "no-proc";  // never reached
   cfg.mix.total = Bytes{4ULL << 20};
   DedupProgress quiet;
@@ -226,8 +233,9 @@ TEST_F(DedupKsmSysfs, ARunningKsmIsLeftAlone) {
 TEST_F(DedupKsmSysfs, AKnobThatCannotBeWrittenUndoesTheOthers) {
   fs::create_directories(dir / "use_zero_pages");  // a folder: writing it fails
   const KsmSysfs ksm(dir);
-  EXPECT_THROW((KsmSettingsGuard(ksm, {{"pages_to_scan", "777"}, {"use_zero_pages", "1"}})),
-               std::runtime_error);
+  EXPECT_THROW(
+      (KsmSettingsGuard(ksm, {{"pages_to_scan", "777"}, {"use_zero_pages", "1"}}, store())),
+      std::runtime_error);
   EXPECT_EQ(slurp(dir / "pages_to_scan"), "100");
 }
 
@@ -238,6 +246,7 @@ TEST_F(DedupKsmSysfs, AbsentKsmIsReportedAndTheRealPhaseSkips) {
   EXPECT_NE(why.find("missing"), std::string::npos);
   DedupBenchConfig cfg;
   cfg.ksm_sysfs = dir / "missing";
+  cfg.ksm_state_dir = state;
   cfg.mix.total = Bytes{4ULL << 20};
   DedupProgress quiet;
   const DedupPhaseResult r = run_real_ksm(cfg, make_content_mix(cfg.mix), quiet);

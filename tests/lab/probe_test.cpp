@@ -74,7 +74,7 @@ TEST(KsmHost, AppliesAndRestoresInOrder) {
     std::ofstream(dir / name) << value << "\n";
   }
   {
-    KsmHost ksm(dir.string());
+    KsmHost ksm(dir.string(), dir.string() + "-state");
     ksm.apply({{"pages_to_scan", "5000"}, {"sleep_millisecs", "10"}});
     EXPECT_EQ(read_all(dir / "pages_to_scan"), "5000");
     EXPECT_EQ(read_all(dir / "sleep_millisecs"), "10");
@@ -86,7 +86,7 @@ TEST(KsmHost, AppliesAndRestoresInOrder) {
 
   // A setting the kernel lacks: error naming it, and what was changed is put back.
   {
-    KsmHost ksm(dir.string());
+    KsmHost ksm(dir.string(), dir.string() + "-state");
     try {
       ksm.apply({{"pages_to_scan", "7"}, {"no_such_knob", "1"}});
       FAIL() << "expected an error";
@@ -96,6 +96,7 @@ TEST(KsmHost, AppliesAndRestoresInOrder) {
     EXPECT_EQ(read_all(dir / "pages_to_scan"), "100");
   }
   fs::remove_all(dir);
+  fs::remove_all(dir.string() + "-state");
 }
 
 TEST(Markers, ParsesFieldsAndValuesWithSpaces) {
@@ -196,7 +197,7 @@ TEST(KsmHost, LeavesAnotherProgramsSettingAlone) {
   std::ofstream(dir / "pages_to_scan") << "100\n";
   std::vector<std::string> problems;
   {
-    KsmHost ksm(dir.string());
+    KsmHost ksm(dir.string(), dir.string() + "-state");
     ksm.apply({{"pages_to_scan", "5000"}});
     std::ofstream(dir / "pages_to_scan") << "42\n";  // another program, during the run
     problems = ksm.restore();
@@ -207,6 +208,7 @@ TEST(KsmHost, LeavesAnotherProgramsSettingAlone) {
   EXPECT_NE(problems[0].find("pages_to_scan was changed by another process"), std::string::npos)
       << problems[0];
   std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir.string() + "-state");
 }
 
 }  // namespace
