@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <stdexcept>
 
 #include "reclaim/balloon.hpp"
 #include "reclaim/ksm.hpp"
@@ -101,6 +102,8 @@ Simulation::Simulation(const Scenario& scenario, unsigned vms, LaunchOrder order
 Simulation::~Simulation() = default;
 
 void Simulation::launch(unsigned index) {
+  // vms_[i] is VM i: the policy's actions find their VM by its place.
+  if (index != vms_.size()) throw std::logic_error("VMs must launch in index order");
   auto vm = std::make_unique<Vm>();
   vm->index = index;
   vm->id = host_->add_vm(s_.vm.max_memory);
@@ -362,11 +365,12 @@ void Simulation::run_policy() {
   policy_stats_.ticks.add();
   policy_stats_.clamped_requests.add(clamp_actions(now, actions));
   for (const PolicyActions::BalloonRequest& r : actions.balloons) {
-    for (const auto& vm : vms_) {
-      if (!vm->alive || vm->index != r.guest) continue;
-      policy_stats_.balloon_requests.add();
-      balloon_->set_target(vm->id, s_.vm.memory.pages() - r.target.pages());
-    }
+    // VMs are kept in launch order, which is index order: the key is the VM's place.
+    if (r.guest >= vms_.size()) continue;
+    const Vm& vm = *vms_[r.guest];
+    if (!vm.alive || vm.index != r.guest) continue;
+    policy_stats_.balloon_requests.add();
+    balloon_->set_target(vm.id, s_.vm.memory.pages() - r.target.pages());
   }
   if (actions.ksm && ksm_ != nullptr) {
     policy_stats_.ksm_changes.add();
