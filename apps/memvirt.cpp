@@ -328,7 +328,9 @@ void require_paths(const std::vector<std::string>& paths, const std::string& fla
 // `memvirt control`: every event on stderr as a line, and as a JSON line in the --log file.
 class ControlLog final : public ControlSink {
  public:
-  explicit ControlLog(const std::string& file) {
+  // Wall-clock times are the start's plus `t`, so records held back during the start keep
+  // their own time.
+  explicit ControlLog(const std::string& file) : start_(std::chrono::system_clock::now()) {
     if (file.empty()) return;
     out_.open(file, std::ios::app);
     if (!out_) throw InputError(SourcePlace{"", 0, "--log"}, file + ": cannot be written");
@@ -336,12 +338,15 @@ class ControlLog final : public ControlSink {
   void record(Duration t, const ControlEvent& e) override {
     fmt::print(stderr, "  [{:8.1f} s] {}\n", t.seconds(), control_event_text(e));
     if (out_.is_open()) {
-      out_ << control_event_json(e, t, std::chrono::system_clock::now()).dump() << "\n";
+      const auto at = start_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                   std::chrono::nanoseconds(t.ns()));
+      out_ << control_event_json(e, t, at).dump() << "\n";
       out_.flush();  // a line per event even if the daemon is killed
     }
   }
 
  private:
+  std::chrono::system_clock::time_point start_;
   std::ofstream out_;
 };
 

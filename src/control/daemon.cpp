@@ -191,8 +191,9 @@ bool ControlDaemon::join(const std::string& path, bool named) {
       stats = "stats polling off";
       notice = fmt::format(
           "stats polling is off (guest-stats-polling-interval 0) and a dry run does not turn "
-          "it on: the policy sees no stats from this guest (--enable-stats-polling turns it on "
-          "every {} s, and off again at the end)",
+          "it on: the policy sees no new stats from this guest, only the last report QEMU "
+          "kept, if any, growing older (--enable-stats-polling turns it on every {} s, and off "
+          "again at the end)",
           want);
     } else {
       g.set_polling_interval(want);

@@ -11,8 +11,8 @@
 //   qom-get <balloon> guest-stats
 //                              {"stats": {"stat-swap-in": ..., ...}, "last-update": unix s}
 // In guest-stats, swap and memory are bytes, faults are counts; a statistic the guest did not
-// report is -1 (QEMU before 2.10 wrote it as a signed number) or 2^64 - 1 (later versions
-// write the same all-ones value unsigned). last-update is 0 until the guest's first report.
+// report is all ones: 18446744073709551615 from QEMU 7.2, whose statistics are unsigned, -1
+// from older QEMU, which wrote them signed. last-update is 0 until the guest's first report.
 #pragma once
 
 #include <cstdint>

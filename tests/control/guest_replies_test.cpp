@@ -121,7 +121,7 @@ TEST(GuestReplies, NoReportYetIsNoStatsAndNoError) {
   EXPECT_TRUE(r.unreported.empty());
 }
 
-// -1 from QEMU before 2.10, 2^64 - 1 from later versions: both are "not reported".
+// -1 from older QEMU, 2^64 - 1 from QEMU 7.2 (unsigned statistics): both are "not reported".
 TEST(GuestReplies, UnreportedCountersReadAsZeroAndAreNamed) {
   json j = stats_reply(kNow);
   j["stats"]["stat-swap-in"] = -1;
