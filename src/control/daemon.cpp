@@ -279,9 +279,11 @@ void ControlDaemon::forget_gone() {
 
 void ControlDaemon::tick(ControlSummary& sum) {
   rescan();
-  const std::int64_t unix_now = std::chrono::duration_cast<std::chrono::seconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
+  const auto unix_now = [] {
+    return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+  };
   QmpHost::Observed o = host_.observe(since_start(), unix_now);
   for (const ControlEvent& e : o.events) emit(e);
   sum.skipped += o.skipped;

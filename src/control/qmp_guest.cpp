@@ -24,13 +24,13 @@ std::string QmpGuest::name_of(QmpClient& client, const std::string& socket) {
   return p.filename().string();
 }
 
-QmpGuest::Reading QmpGuest::read(std::int64_t unix_now) {
+QmpGuest::Reading QmpGuest::read(const std::function<std::int64_t()>& unix_now) {
   Reading r;
   r.memory = memory();
   r.actual = parse_query_balloon(name_, qmp_.execute("query-balloon"), r.memory);
-  r.stats = parse_guest_stats(
-      name_, qmp_.execute("qom-get", {{"path", kBalloonQomPath}, {"property", "guest-stats"}}),
-      r.memory, unix_now);
+  const nlohmann::json stats =
+      qmp_.execute("qom-get", {{"path", kBalloonQomPath}, {"property", "guest-stats"}});
+  r.stats = parse_guest_stats(name_, stats, r.memory, unix_now());
   return r;
 }
 

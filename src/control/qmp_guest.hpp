@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -37,8 +38,10 @@ class QmpGuest {
     Bytes actual;  // what the guest has now
     GuestStatsReading stats;
   };
-  // One sample: query-memory-size-summary, query-balloon and the balloon's guest-stats.
-  Reading read(std::int64_t unix_now);
+  // One sample: query-memory-size-summary, query-balloon and the balloon's guest-stats. The
+  // wall clock (unix seconds) is read once guest-stats has come: a report the guest sent
+  // during this sample is not from the future.
+  Reading read(const std::function<std::int64_t()>& unix_now);
   // query-memory-size-summary alone.
   Bytes memory();
   // QMP `balloon`: the memory the guest is to have, in bytes. Remembers it as target().

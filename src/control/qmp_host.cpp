@@ -58,7 +58,7 @@ std::vector<std::uint32_t> QmpHost::keys() const {
   return out;
 }
 
-QmpHost::Observed QmpHost::observe(Duration since_start, std::int64_t unix_now) {
+QmpHost::Observed QmpHost::observe(Duration since_start, const UnixClock& unix_now) {
   Observed out;
   HostObservation h;
   h.since_start = since_start;
@@ -92,7 +92,7 @@ QmpHost::Observed QmpHost::observe(Duration since_start, std::int64_t unix_now) 
 }
 
 std::optional<GuestObservation> QmpHost::observe_guest(Entry& e, std::uint32_t key,
-                                                       std::int64_t unix_now, Observed& out) {
+                                                       const UnixClock& unix_now, Observed& out) {
   QmpGuest& q = e.guest;
   GuestObservation g;
   g.key = key;

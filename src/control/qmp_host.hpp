@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -57,10 +58,11 @@ class QmpHost {
     std::vector<ControlEvent> events;     // guests skipped, dropped, recovered; notices
     unsigned skipped = 0;                 // guests left out of this observation
   };
-  // Reads the host and every guest at `since_start` (the policy's clock) and `unix_now` (the
-  // wall clock stats reports are stamped with, in seconds). Guests whose socket closed are
-  // removed.
-  Observed observe(Duration since_start, std::int64_t unix_now);
+  // The wall clock stats reports are stamped with, in unix seconds.
+  using UnixClock = std::function<std::int64_t()>;
+  // Reads the host and every guest at `since_start` (the policy's clock); `unix_now` is read
+  // after each guest's stats reply, to date it. Guests whose socket closed are removed.
+  Observed observe(Duration since_start, const UnixClock& unix_now);
 
   // Clamps `actions` into each guest's bounds (clamp_actions) and carries them out: a
   // `balloon` command for each request whose clamped target differs from the guest's
@@ -80,8 +82,8 @@ class QmpHost {
     std::string unreported;      // the statistics last said to be missing
     bool rss_noted = false;      // the operator was told QEMU's RSS is unknown
   };
-  std::optional<GuestObservation> observe_guest(Entry& e, std::uint32_t key, std::int64_t unix_now,
-                                                Observed& out);
+  std::optional<GuestObservation> observe_guest(Entry& e, std::uint32_t key,
+                                                const UnixClock& unix_now, Observed& out);
 
   HostSources src_;
   std::map<std::uint32_t, Entry> guests_;

@@ -168,14 +168,15 @@ class FakeQmp {
         const std::string line = buffer.substr(0, nl);
         buffer.erase(0, nl + 1);
         if (!answer(client, line)) {
-          // QEMU is gone: no connection, no socket.
+          // QEMU is gone: no connection, no socket. Said before the client can see the
+          // connection close, so a test that saw it finds gone() true.
+          gone_ = true;
           close(client);
           client = -1;
           close(listen_fd_);
           listen_fd_ = -1;
           std::error_code ec;
           std::filesystem::remove(path_, ec);
-          gone_ = true;
           wait_for_stop();
           return;
         }

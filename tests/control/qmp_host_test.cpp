@@ -86,7 +86,7 @@ TEST_F(QmpHostTest, TheObservationIsWhatTheRepliesSay) {
   bounds.max = MemoryBound::share(0.75);
   const std::uint32_t kb = add(host, fb, bounds);
 
-  const QmpHost::Observed o = host.observe(Duration::seconds(5), unix_now());
+  const QmpHost::Observed o = host.observe(Duration::seconds(5), unix_now);
   EXPECT_TRUE(o.events.empty()) << control_event_text(o.events[0]);
   EXPECT_EQ(o.skipped, 0U);
   ASSERT_TRUE(o.host.has_value());
@@ -136,13 +136,30 @@ TEST_F(QmpHostTest, TheObservationIsWhatTheRepliesSay) {
                                       "query-balloon", "qom-get"}));
 }
 
+// The wall clock is read once the stats reply is in: a report the guest sent while the tick
+// ran is not taken for one from the future.
+TEST_F(QmpHostTest, TheClockDatesEachStatsReplyAfterItCame) {
+  FakeQmp& fa = serve("vm-a");
+  FakeQmp& fb = serve("vm-b");
+  QmpHost host = make_host();
+  add(host, fa);
+  add(host, fb);
+  std::vector<std::pair<std::size_t, std::size_t>> seen;  // stats replies sent, per guest
+  const QmpHost::Observed o = host.observe(Duration::seconds(1), [&] {
+    seen.emplace_back(fa.count("qom-get"), fb.count("qom-get"));
+    return unix_now();
+  });
+  EXPECT_EQ(o.host->guests.size(), 2U);
+  EXPECT_EQ(seen, (std::vector<std::pair<std::size_t, std::size_t>>{{1, 0}, {1, 1}}));
+}
+
 TEST_F(QmpHostTest, ActionsBecomeBalloonCommandsWithTheClampedValue) {
   FakeQmp& fa = serve("vm-a");
   FakeQmp& fb = serve("vm-b");
   QmpHost host = make_host();
   const std::uint32_t ka = add(host, fa);
   const std::uint32_t kb = add(host, fb);
-  const HostObservation now = *host.observe(Duration::seconds(1), unix_now()).host;
+  const HostObservation now = *host.observe(Duration::seconds(1), unix_now).host;
   PolicyActions a;
   a.balloons.push_back({ka, Bytes{100 * kMiB}, "shrink a lot"});       // below min: 1 GiB
   a.balloons.push_back({kb, Bytes{1900 * kMiB + 5}, "shrink a bit"});  // not whole pages
@@ -164,7 +181,7 @@ TEST_F(QmpHostTest, ActionsBecomeBalloonCommandsWithTheClampedValue) {
   EXPECT_EQ(ev[1].to, Bytes{1900 * kMiB});
 
   // The next observation has the targets set; asking for them again sends nothing.
-  const HostObservation later = *host.observe(Duration::seconds(2), unix_now()).host;
+  const HostObservation later = *host.observe(Duration::seconds(2), unix_now).host;
   EXPECT_EQ(later.guests[0].target, Bytes{kGiB});
   EXPECT_EQ(later.guests[0].actual, Bytes{kGiB});  // the fake guest follows at once
   PolicyActions again;
@@ -177,7 +194,7 @@ TEST_F(QmpHostTest, ADryRunSendsNothingButRemembersTheTargets) {
   FakeQmp& fa = serve("vm-a");
   QmpHost host = make_host();
   const std::uint32_t ka = add(host, fa);
-  const HostObservation now = *host.observe(Duration::seconds(1), unix_now()).host;
+  const HostObservation now = *host.observe(Duration::seconds(1), unix_now).host;
   PolicyActions a;
   a.balloons.push_back({ka, Bytes{1536 * kMiB}, "calm"});
   const std::vector<ControlEvent> ev = host.carry_out(now, a, true);
@@ -185,7 +202,7 @@ TEST_F(QmpHostTest, ADryRunSendsNothingButRemembersTheTargets) {
   EXPECT_TRUE(ev[0].dry_run);
   EXPECT_EQ(ev[0].to, Bytes{1536 * kMiB});
   EXPECT_NE(control_event_text(ev[0]).find("[dry run: not done]"), std::string::npos);
-  const HostObservation later = *host.observe(Duration::seconds(2), unix_now()).host;
+  const HostObservation later = *host.observe(Duration::seconds(2), unix_now).host;
   EXPECT_EQ(later.guests[0].target, Bytes{1536 * kMiB});
   EXPECT_EQ(later.guests[0].actual, Bytes{2 * kGiB});
   EXPECT_EQ(fa.count("balloon"), 0U);
@@ -244,7 +261,7 @@ TEST_F(QmpHostTest, NonsenseRepliesSkipTheGuestNamingItAndTheField) {
   Duration t = Duration::seconds(1);
   for (const Case& c : cases) {
     c.script();
-    const QmpHost::Observed o = host.observe(t, unix_now());
+    const QmpHost::Observed o = host.observe(t, unix_now);
     t += Duration::seconds(1);
     ASSERT_TRUE(o.host.has_value());
     ASSERT_EQ(o.host->guests.size(), 1U) << c.expect;
@@ -258,7 +275,7 @@ TEST_F(QmpHostTest, NonsenseRepliesSkipTheGuestNamingItAndTheField) {
       g.free = kGiB;
     });
     // Back to sense: observed again, and said so.
-    const QmpHost::Observed back = host.observe(t, unix_now());
+    const QmpHost::Observed back = host.observe(t, unix_now);
     t += Duration::seconds(1);
     EXPECT_EQ(back.host->guests.size(), 2U) << c.expect;
     EXPECT_NE(find(back.events, ControlEvent::Kind::kRecover, "vm-bad"), nullptr) << c.expect;
@@ -273,13 +290,13 @@ TEST_F(QmpHostTest, TheSameErrorAgainIsNotLoggedAgainButStillSkips) {
   for (int i = 0; i < 3; ++i) bad.script_return("query-balloon", {{"actual", -1}});
   std::size_t skips = 0;
   for (int i = 0; i < 3; ++i) {
-    const QmpHost::Observed o = host.observe(Duration::seconds(i + 1), unix_now());
+    const QmpHost::Observed o = host.observe(Duration::seconds(i + 1), unix_now);
     EXPECT_TRUE(o.host->guests.empty());
     EXPECT_EQ(o.skipped, 1U);
     skips += o.events.size();
   }
   EXPECT_EQ(skips, 1U);
-  const QmpHost::Observed back = host.observe(Duration::seconds(4), unix_now());
+  const QmpHost::Observed back = host.observe(Duration::seconds(4), unix_now);
   ASSERT_EQ(back.events.size(), 1U);
   EXPECT_EQ(back.events[0].text, "replies make sense again after 3 skipped ticks");
 }
@@ -291,7 +308,7 @@ TEST_F(QmpHostTest, AGuestWhoseQemuExitsIsDroppedAndTheOthersGoOn) {
   add(host, fa);
   const std::uint32_t kb = add(host, fb);
   fa.hang_up_on("query-balloon");
-  const QmpHost::Observed o = host.observe(Duration::seconds(1), unix_now());
+  const QmpHost::Observed o = host.observe(Duration::seconds(1), unix_now);
   const ControlEvent* leave = find(o.events, ControlEvent::Kind::kLeave, "vm-a");
   ASSERT_NE(leave, nullptr);
   EXPECT_NE(leave->text.find("socket closed by QEMU"), std::string::npos) << leave->text;
@@ -299,7 +316,7 @@ TEST_F(QmpHostTest, AGuestWhoseQemuExitsIsDroppedAndTheOthersGoOn) {
   EXPECT_EQ(o.host->guests[0].key, kb);
   EXPECT_EQ(host.size(), 1U);
   EXPECT_TRUE(fa.gone());
-  const QmpHost::Observed later = host.observe(Duration::seconds(2), unix_now());
+  const QmpHost::Observed later = host.observe(Duration::seconds(2), unix_now);
   EXPECT_TRUE(later.events.empty());
   EXPECT_EQ(later.host->guests.size(), 1U);
 }
@@ -308,7 +325,7 @@ TEST_F(QmpHostTest, AGuestThatExitsWhileBeingBalloonedIsDropped) {
   FakeQmp& fa = serve("vm-a");
   QmpHost host = make_host();
   const std::uint32_t ka = add(host, fa);
-  const HostObservation now = *host.observe(Duration::seconds(1), unix_now()).host;
+  const HostObservation now = *host.observe(Duration::seconds(1), unix_now).host;
   fa.hang_up_on("balloon");
   PolicyActions a;
   a.balloons.push_back({ka, Bytes{1536 * kMiB}, "calm"});
@@ -324,7 +341,7 @@ TEST_F(QmpHostTest, AnErrorReplyToBalloonIsAFailedAction) {
   FakeQmp& fa = serve("vm-a");
   QmpHost host = make_host();
   const std::uint32_t ka = add(host, fa);
-  const HostObservation now = *host.observe(Duration::seconds(1), unix_now()).host;
+  const HostObservation now = *host.observe(Duration::seconds(1), unix_now).host;
   fa.script_error("balloon", "DeviceNotActive", "No balloon device has been activated");
   PolicyActions a;
   a.balloons.push_back({ka, Bytes{1536 * kMiB}, "calm"});
@@ -333,7 +350,7 @@ TEST_F(QmpHostTest, AnErrorReplyToBalloonIsAFailedAction) {
   EXPECT_NE(ev[0].failed.find("balloon failed: DeviceNotActive"), std::string::npos);
   EXPECT_EQ(host.size(), 1U);
   // The target is not taken as set.
-  EXPECT_EQ(host.observe(Duration::seconds(2), unix_now()).host->guests[0].target, Bytes{2 * kGiB});
+  EXPECT_EQ(host.observe(Duration::seconds(2), unix_now).host->guests[0].target, Bytes{2 * kGiB});
 }
 
 TEST_F(QmpHostTest, UnreportedStatisticsAreSaidOnce) {
@@ -343,14 +360,14 @@ TEST_F(QmpHostTest, UnreportedStatisticsAreSaidOnce) {
   FakeQmp& fa = serve("vm-a", g);
   QmpHost host = make_host();
   add(host, fa);
-  const QmpHost::Observed o = host.observe(Duration::seconds(1), unix_now());
+  const QmpHost::Observed o = host.observe(Duration::seconds(1), unix_now);
   ASSERT_EQ(o.events.size(), 1U);
   EXPECT_EQ(o.events[0].kind, ControlEvent::Kind::kNotice);
   EXPECT_EQ(o.events[0].text,
             "the guest does not report stat-swap-in, stat-available-memory: its stats are not "
             "used");
   EXPECT_FALSE(o.host->guests[0].stats.has_value());
-  EXPECT_TRUE(host.observe(Duration::seconds(2), unix_now()).events.empty());
+  EXPECT_TRUE(host.observe(Duration::seconds(2), unix_now).events.empty());
 }
 
 TEST_F(QmpHostTest, AnUnreadableHostIsNoObservation) {
@@ -358,7 +375,7 @@ TEST_F(QmpHostTest, AnUnreadableHostIsNoObservation) {
   QmpHost host = make_host();
   add(host, fa);
   std::ofstream(proc->root / "meminfo") << "MemTotal: 100 kB\n";
-  const QmpHost::Observed o = host.observe(Duration::seconds(1), unix_now());
+  const QmpHost::Observed o = host.observe(Duration::seconds(1), unix_now);
   EXPECT_FALSE(o.host.has_value());
   ASSERT_FALSE(o.events.empty());
   EXPECT_EQ(o.events[0].kind, ControlEvent::Kind::kError);
@@ -388,7 +405,7 @@ TEST_F(QmpHostTest, KsmIsObservedAndTunedThroughItsGuard) {
   {
     KsmControl ksm(KsmSysfs(ksm_dir), KsmStateStore(dir / "state"));
     QmpHost host = make_host(&ksm);
-    const HostObservation now = *host.observe(Duration::seconds(1), unix_now()).host;
+    const HostObservation now = *host.observe(Duration::seconds(1), unix_now).host;
     ASSERT_TRUE(now.ksm.has_value());
     EXPECT_FALSE(now.ksm->run);
     EXPECT_EQ(now.ksm->pages_to_scan, 100U);
