@@ -38,6 +38,7 @@ json measured_json(const RunResult& run) {
               {"vms_killed_by_host_oom", run.vms_killed},
               {"vms_refused_by_policy", run.vms_refused},
               {"guest_oom_kills", run.guest_oom_kills},
+              {"workloads_killed", run.workloads_killed},
               {"vms_completed", run.vms_completed},
               {"workload_cycles", run.workload_cycles},
               {"workload_ops_per_s", run.workload_ops_per_s},
@@ -374,10 +375,12 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
                    ? fmt::format(" per thread ({} threads)", count_text(threads))
                    : "");
   }
-  if (num(run, "vms_killed_by_host_oom") > 0 || num(run, "guest_oom_kills") > 0) {
-    fmt::print(out, "  {:<34} host OOM {}  guest OOM {}\n",
+  if (num(run, "vms_killed_by_host_oom") > 0 || num(run, "guest_oom_kills") > 0 ||
+      num(run, "workloads_killed") > 0) {
+    fmt::print(out, "  {:<34} host OOM {}  guest OOM {}  workloads ended early {}\n",
                "kills:", count_text(field(run, "vms_killed_by_host_oom")),
-               count_text(field(run, "guest_oom_kills")));
+               count_text(field(run, "guest_oom_kills")),
+               count_text(field(run, "workloads_killed")));
   }
   for (std::size_t i = 0; i < r.replicates.size(); ++i) {
     const Replicate& rep = r.replicates[i];

@@ -50,6 +50,8 @@ FixedExperiment::Config FixedExperiment::config_from(Params& p) {
 namespace {
 
 std::optional<double> slowdown(const RunResult& run, const RunResult& baseline) {
+  // A run whose workloads did not all do their work is not slower or faster: it failed.
+  if (run.workloads_killed > 0 || baseline.workloads_killed > 0) return std::nullopt;
   if (run.completion_s && baseline.completion_s && *baseline.completion_s > 0) {
     return *run.completion_s / *baseline.completion_s - 1;
   }
