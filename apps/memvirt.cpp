@@ -67,6 +67,13 @@ class TerminalProgress final : public ExperimentProgress {
   }
   void end_trial(const Trial& t) override {
     if (!enabled_) return;
+    if (t.slowdown || !t.why_not.empty()) {  // a carry trial
+      fmt::print(stderr, "\r\033[K  {} VMs: {} (slowdown {}, peak {:.1f} GiB)\n", t.vms,
+                 t.fits ? "carried" : "not carried: " + t.why_not,
+                 t.slowdown ? fmt::format("{:+.1f}%", 100 * *t.slowdown) : std::string("-"),
+                 t.peak_gib);
+      return;
+    }
     fmt::print(stderr, "\r\033[K  {} VMs: {} (peak {:.1f} GiB)\n", t.vms,
                t.fits ? "fit"
                       : fmt::format("exceed the budget at {}",

@@ -176,6 +176,10 @@ bool Params::has(const std::string& key) const {
   return node_.IsMap() && static_cast<bool>(node_[key]);
 }
 
+bool Params::has_scalar(const std::string& key) const {
+  return has(key) && node_[key].IsScalar();
+}
+
 std::optional<YAML::Node> Params::lookup(const std::string& key) {
   if (!node_.IsMap()) return std::nullopt;
   YAML::Node n = node_[key];

@@ -114,6 +114,8 @@ class Params {
                                 std::int64_t min = 0, std::int64_t max = INT64_MAX);
 
   [[nodiscard]] bool has(const std::string& key) const;
+  // Whether `key` is there as a single value (`policy: none`), not a map or list.
+  [[nodiscard]] bool has_scalar(const std::string& key) const;
   // A sub-map view; a missing key gives an empty view (all defaults).
   Params child(const std::string& key);
   // Elements of a sequence; a missing key gives none.

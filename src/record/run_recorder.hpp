@@ -42,6 +42,7 @@ struct RunResult {
   // vms_completed; its run is no measure of speed (no slowdown is reported for it).
   std::uint64_t workloads_killed = 0;
   std::uint64_t workload_cycles = 0;
+  double work_s = 0;  // the workloads' work_time, summed (WorkloadStats)
   // Benchmark workloads (page_fault1/2): operations per second of each `workloads:` entry,
   // summed over its tasks and the VMs (0 for other workloads).
   std::vector<double> workload_ops_per_s;

@@ -166,7 +166,13 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     }
   }
 
-  if (p.has("policy")) s.policy = read_policy(p.child("policy"), s);
+  // `policy: none` says there is none (as leaving it out does), so a command line can take a
+  // scenario's policy away: -p policy=none.
+  if (p.has_scalar("policy")) {
+    p.choice("policy", "none", {"none"}, "no host policy: every guest keeps what it booted with");
+  } else if (p.has("policy")) {
+    s.policy = read_policy(p.child("policy"), s);
+  }
 
   Params ex = p.child("experiment");
   s.experiment.spec = make_experiment_registry().parse(ex, "fixed");
