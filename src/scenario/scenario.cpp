@@ -41,6 +41,11 @@ PolicyConfig read_policy(Params p, const Scenario& s) {
                                "stats_interval (QEMU's guest-stats-polling-interval)",
                                c.spec->name()));
   }
+  if (needs.deflate_on_oom && (balloon == nullptr || !balloon->deflate_on_oom)) {
+    p.fail("impl", fmt::format("{} needs a balloon the guest can deflate on OOM: set the "
+                               "balloon's deflate_on_oom: true (QEMU deflate-on-oom=on)",
+                               c.spec->name()));
+  }
   if (needs.ksm && mechanism_config<Ksm>(s) == nullptr) {
     p.fail("impl", fmt::format("{} tunes KSM: add a 'ksm' entry to reclaim", c.spec->name()));
   }

@@ -36,7 +36,7 @@ vm:
     - {type: file_reader, files: 1, size: 600MiB, request: 128KiB, passes: 1, start: 1s}
     - {type: memhog, size: 700MiB, start: 200s, hold: 30s}
 reclaim:
-  - {impl: balloon, stats_interval: 2s}
+  - {impl: balloon, stats_interval: 2s, deflate_on_oom: true}
 POLICY
 experiment: {type: fixed, vms: 2, duration: 400s, sample_interval: 5s, checks: full}
 )";
@@ -77,11 +77,16 @@ TEST(PolicyScenario, RefusesWhatThePolicyCannotSeeOrActThrough) {
                                         ", stats_interval: 2s", "");
   EXPECT_NE(load_error(no_stats).find("reads the balloon stats queue"), std::string::npos)
       << load_error(no_stats);
-  const std::string no_balloon =
-      replaced(step_with("policy: {impl: dmc, min_memory: 128MiB}"),
-               "reclaim:\n  - {impl: balloon, stats_interval: 2s}", "reclaim: []");
+  const std::string no_balloon = replaced(
+      step_with("policy: {impl: dmc, min_memory: 128MiB}"),
+      "reclaim:\n  - {impl: balloon, stats_interval: 2s, deflate_on_oom: true}", "reclaim: []");
   EXPECT_NE(load_error(no_balloon).find("dmc acts through the balloon"), std::string::npos)
       << load_error(no_balloon);
+  const std::string no_deflate = replaced(step_with("policy: {impl: memvirt, min_memory: 128MiB}"),
+                                          ", deflate_on_oom: true", "");
+  EXPECT_NE(load_error(no_deflate).find("set the balloon's deflate_on_oom: true"),
+            std::string::npos)
+      << load_error(no_deflate);
   EXPECT_NE(load_error(step_with("policy: {impl: squeeze}")).find("'squeeze' is not one of"),
             std::string::npos);
   EXPECT_NE(load_error(step_with("policy: {impl: senpai, min_memory: 2GiB}"))
