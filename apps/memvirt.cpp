@@ -1,5 +1,6 @@
-// The memvirt command: run scenarios, calibrate costs.
+// The memvirt command: run scenarios, calibrate costs, control real guests.
 #include <fmt/format.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,10 @@
 #include "bench_dedup/report.hpp"
 #include "bench_tmem/report.hpp"
 #include "bench_tmem/tmem_bench.hpp"
+#include "control/daemon.hpp"
+#include "control/ksm_control.hpp"
+#include "control/limits.hpp"
+#include "control/policy_setup.hpp"
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "lab/compare.hpp"
@@ -327,6 +332,94 @@ void require_paths(const std::vector<std::string>& paths, const std::string& fla
   }
 }
 
+// `memvirt control`: every event on stderr as a line, and as a JSON line in the --log file.
+class ControlLog final : public ControlSink {
+ public:
+  // Wall-clock times are the start's plus `t`, so records held back during the start keep
+  // their own time.
+  explicit ControlLog(const std::string& file) : start_(std::chrono::system_clock::now()) {
+    if (file.empty()) return;
+    out_.open(file, std::ios::app);
+    if (!out_) throw InputError(SourcePlace{"", 0, "--log"}, file + ": cannot be written");
+  }
+  void record(Duration t, const ControlEvent& e) override {
+    fmt::print(stderr, "  [{:8.1f} s] {}\n", t.seconds(), control_event_text(e));
+    if (out_.is_open()) {
+      const auto at = start_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                   std::chrono::nanoseconds(t.ns()));
+      out_ << control_event_json(e, t, at).dump() << "\n";
+      out_.flush();  // a line per event even if the daemon is killed
+    }
+  }
+
+ private:
+  std::chrono::system_clock::time_point start_;
+  std::ofstream out_;
+};
+
+struct ControlCommand {
+  std::vector<std::string> sockets;
+  std::string dir, policy = "memvirt", min, max, interval, log;
+  std::vector<std::string> limits;
+  bool dry_run = false, enable_stats_polling = false, ksm = false;
+  std::string ksm_sysfs = "/sys/kernel/mm/ksm", state_dir, proc = "/proc";
+  std::uint64_t ticks = 0;
+  std::int64_t qmp_timeout_ms = 2000;
+};
+
+int cmd_control(const ControlCommand& c) {
+  if (c.sockets.empty() && c.dir.empty()) {
+    throw InputError(SourcePlace{"", 0, "SOCKET"},
+                     "name the guests' QMP sockets, or a folder of them with --dir");
+  }
+  std::optional<Duration> interval;
+  if (!c.interval.empty()) {
+    std::string why;
+    interval = parse_duration(c.interval, &why);
+    if (!interval) throw InputError(SourcePlace{"", 0, "--interval"}, c.interval + ": " + why);
+  }
+  ControlPolicy policy = make_control_policy(c.policy, interval, c.ksm);
+  ControlOptions opt;
+  opt.sockets = c.sockets;
+  opt.dir = c.dir;
+  opt.dry_run = c.dry_run;
+  opt.enable_stats_polling = c.enable_stats_polling;
+  opt.qmp_timeout = std::chrono::milliseconds(c.qmp_timeout_ms);
+  opt.ticks = c.ticks;
+  opt.limits = GuestLimits::parse(c.min, c.max, c.limits);
+  opt.proc = c.proc;
+  opt.policy_config = policy.config;
+  std::unique_ptr<KsmControl> ksm;
+  if (c.ksm) {
+    std::optional<KsmStateStore> store;
+    if (!c.dry_run) {
+      store = c.state_dir.empty() ? KsmStateStore::from_environment() : KsmStateStore(c.state_dir);
+    }
+    try {
+      ksm = std::make_unique<KsmControl>(KsmSysfs(c.ksm_sysfs), std::move(store));
+    } catch (const KsmStateError&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      throw InputError(SourcePlace{"", 0, "--ksm"}, e.what());
+    }
+  }
+  ControlLog log(c.log);
+  // Blocked from here on: a stop signal ends the daemon after its current tick.
+  const StopSignals stop;
+  ControlDaemon daemon(std::move(policy.policy), opt, log, std::move(ksm));
+  daemon.start();
+  const ControlSummary sum = daemon.run(stop.fd());
+  std::string signal;
+  signalfd_siginfo info{};
+  if (sum.end == ControlSummary::End::kStopped &&
+      read(stop.fd(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    const char* abbrev = sigabbrev_np(static_cast<int>(info.ssi_signo));
+    signal = fmt::format(" (SIG{})", abbrev != nullptr ? abbrev : "?");
+  }
+  fmt::print("memvirt control{}: {}\n", signal, control_summary_text(sum, c.dry_run));
+  return 0;
+}
+
 struct TmemCommand {
   std::vector<std::string> binary, text, source, compressors, classes;
   bool no_defaults = false, library_only = false;
@@ -628,6 +721,50 @@ int main(int argc, char** argv) {
                    "With --profile-out: JSON object of where the pages came from");
   tmem->add_flag("-q,--quiet", quiet, "No progress on stderr");
 
+  ControlCommand control_cmd;
+  CLI::App* control = app.add_subcommand(
+      "control",
+      "Run a memory policy on running QEMU guests over their QMP sockets: balloon targets and, "
+      "with --ksm, host KSM");
+  control->add_option("sockets", control_cmd.sockets, "QMP sockets of running guests");
+  control->add_option("--dir", control_cmd.dir,
+                      "A folder of QMP sockets (every socket or *.sock), scanned again each tick");
+  control->add_option("--policy", control_cmd.policy, "memvirt (memvirt's controller) or mom")
+      ->check(CLI::IsMember(control_policy_names()))
+      ->capture_default_str();
+  control->add_option("--min", control_cmd.min,
+                      "Least memory a guest may be left: a size or a share of its memory "
+                      "(default 50%)");
+  control->add_option("--max", control_cmd.max,
+                      "Most memory a guest is given: a size or a share (default 100%)");
+  control->add_option("--limit", control_cmd.limits,
+                      "NAME=MIN:MAX bounds of one guest (either may be empty), by its QEMU "
+                      "-name, else its socket's file name without .sock (repeatable)");
+  control->add_option("--interval", control_cmd.interval,
+                      "The policy's sampling interval (memvirt: tick, 1s; mom: monitor_interval, "
+                      "5s)");
+  control->add_flag("--dry-run", control_cmd.dry_run,
+                    "Observe and decide; print every action it would take; change nothing");
+  control->add_flag("--enable-stats-polling", control_cmd.enable_stats_polling,
+                    "In a dry run, turn QEMU's stats polling on where it is off (and off at the "
+                    "end)");
+  control->add_option("--log", control_cmd.log,
+                      "Append every event as a JSON line to this file (and print it on stderr)");
+  control->add_flag("--ksm", control_cmd.ksm,
+                    "Let the policy drive host KSM; the host's settings come back at the end");
+  control->add_option("--ksm-sysfs", control_cmd.ksm_sysfs, "KSM's sysfs folder")
+      ->capture_default_str();
+  control->add_option("--state-dir", control_cmd.state_dir,
+                      "Folder of the KSM state file (as for memvirt restore)");
+  control->add_option("--ticks", control_cmd.ticks,
+                      "Stop after this many ticks (default: on a "
+                      "stop signal)");
+  // For tests with a fake /proc, and slow hosts (hidden).
+  control->add_option("--proc", control_cmd.proc, "The proc file system's folder")->group("");
+  control->add_option("--qmp-timeout", control_cmd.qmp_timeout_ms, "Milliseconds per QMP command")
+      ->check(CLI::Range(10, 600'000))
+      ->group("");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -647,6 +784,7 @@ int main(int argc, char** argv) {
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);
     if (*tmem) return cmd_bench_tmem(tmem_cmd, quiet);
     if (*restore) return cmd_restore(restore_sysfs, restore_state_dir);
+    if (*control) return cmd_control(control_cmd);
     if (*dedup) {
       std::string why;
       const auto size = parse_bytes(dedup_size, &why);

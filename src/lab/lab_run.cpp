@@ -19,6 +19,7 @@
 #include <optional>
 #include <thread>
 
+#include "control/qmp.hpp"
 #include "core/units.hpp"
 #include "lab/disk_image.hpp"
 #include "lab/files.hpp"
@@ -30,7 +31,6 @@
 #include "lab/plan.hpp"
 #include "lab/process.hpp"
 #include "lab/qemu_command.hpp"
-#include "lab/qmp.hpp"
 #include "real/proc_stats.hpp"
 #include "record/run_recorder.hpp"
 #include "report/report.hpp"

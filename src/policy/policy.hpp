@@ -3,9 +3,9 @@
 // file, the scenario's `policy:` entry names one by `impl:` (make_policy_registry()).
 //
 // A policy is a pure decision procedure over observations: the simulator (scenario/) and the
-// lab and `memvirt control` (lab/, over QMP and sysfs) build the same HostObservation from
-// what they can read and carry out the same PolicyActions, so one policy object runs in all
-// three without knowing which.
+// lab and `memvirt control` (control/qmp_host.hpp, over QMP and sysfs) build the same
+// HostObservation from what they can read and carry out the same PolicyActions, so one
+// policy object runs in all three without knowing which.
 //
 // Contract: tick() is called every sample_interval() of the host's clock, first at one
 // interval after the start, with what the host sees at that moment; it returns what to do

@@ -73,7 +73,8 @@ KsmSettingsGuard::KsmSettingsGuard(const KsmSysfs& fs, Settings settings, KsmSta
   std::stable_partition(settings.begin(), settings.end(),
                         [](const auto& kv) { return kv.first != "run"; });
   // Every original value is on disk before the first one changes.
-  KsmSavedState state = ksm_state_of_this_process(fs_.root());
+  state_ = ksm_state_of_this_process(fs_.root());
+  KsmSavedState& state = state_;
   std::vector<std::pair<std::string, std::string>> to_apply;
   for (const auto& [knob, value] : settings) {
     if (!fs_.has(knob)) {
@@ -103,6 +104,55 @@ KsmSettingsGuard::KsmSettingsGuard(const KsmSysfs& fs, Settings settings, KsmSta
 
 KsmSettingsGuard::~KsmSettingsGuard() {
   restore();
+}
+
+void KsmSettingsGuard::set(const std::string& knob, const std::string& value) {
+  if (restored_) throw std::logic_error("KSM settings are already restored; cannot set " + knob);
+  if (!fs_.has(knob)) throw std::runtime_error((fs_.root() / knob).string() + " does not exist");
+  std::size_t i = 0;
+  while (i < saved_.size() && saved_[i].first != knob) ++i;
+  if (i == saved_.size()) {
+    const std::string original = fs_.read(knob);
+    state_.knobs.push_back({knob, original, value});
+    try {
+      store_.save(state_);
+    } catch (...) {
+      state_.knobs.pop_back();
+      throw;
+    }
+    state_saved_ = true;
+    try {
+      fs_.write(knob, value);
+    } catch (...) {
+      state_.knobs.pop_back();  // the file may keep it: a recovery finds the original there
+      throw;
+    }
+    saved_.emplace_back(knob, original);
+    applied_.emplace_back(knob, fs_.read(knob));
+    return;
+  }
+  std::size_t k = 0;
+  while (k < state_.knobs.size() && state_.knobs[k].knob != knob) ++k;
+  const std::string before = state_.knobs[k].set;
+  state_.knobs[k].set = value;
+  try {
+    store_.save(state_);
+  } catch (...) {
+    state_.knobs[k].set = before;
+    throw;
+  }
+  try {
+    fs_.write(knob, value);
+  } catch (...) {
+    // The knob keeps the value written before: the file must say so again.
+    state_.knobs[k].set = before;
+    try {
+      store_.save(state_);
+    } catch (const std::exception&) {  // the write's error is the one to report
+    }
+    throw;
+  }
+  applied_[i].second = fs_.read(knob);
 }
 
 std::optional<std::string> KsmSettingsGuard::changed_by_others() const {

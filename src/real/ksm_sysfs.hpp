@@ -56,6 +56,14 @@ class KsmSettingsGuard {
   KsmSettingsGuard(const KsmSettingsGuard&) = delete;
   KsmSettingsGuard& operator=(const KsmSettingsGuard&) = delete;
 
+  // Writes `value` to `knob` while the guard lives, for a controller that tunes KSM again and
+  // again: a knob not yet guarded has its original value read and saved first (in memory and
+  // in the state file); a guarded one keeps its original and the state file records the new
+  // value as the one the run wrote, so a recovery after a crash still puts the original back.
+  // Throws std::runtime_error naming the file when the knob does not exist or the kernel
+  // refuses the value (the knob keeps its previous value), KsmStateError when the state file
+  // cannot be written (nothing was changed), std::logic_error after restore().
+  void set(const std::string& knob, const std::string& value);
   // Restores now (idempotent). Returns the knobs not restored, with the reason. The state
   // file is removed unless a value could not be written back (then the next run, or
   // `memvirt restore`, tries again).
@@ -72,8 +80,9 @@ class KsmSettingsGuard {
  private:
   const KsmSysfs& fs_;
   KsmStateStore store_;
-  Settings saved_;    // knob -> previous value, in the order applied
-  Settings applied_;  // knob -> value written, in the same order
+  KsmSavedState state_;  // what the state file holds while settings are changed
+  Settings saved_;       // knob -> previous value, in the order applied
+  Settings applied_;     // knob -> value written, in the same order
   std::vector<std::string> skipped_;
   std::optional<std::string> recovered_;
   bool state_saved_ = false;  // the state file is ours to remove

@@ -305,6 +305,69 @@ TEST(KsmStateDir, MemvirtStateDirWins) {
   }
 }
 
+// A controller tuning KSM tick after tick (KsmSettingsGuard::set): each knob's original is
+// saved before its first change and kept across later ones, and the state file names the
+// value last written, so a crash after any number of changes still restores the host's own.
+TEST_F(KsmState, SetKeepsTheOriginalAcrossChanges) {
+  const KsmSysfs ksm(dir);
+  {
+    KsmSettingsGuard g(ksm, {}, store());
+    EXPECT_FALSE(fs::exists(state_file()));  // nothing changed yet, nothing to keep
+    g.set("pages_to_scan", "300");
+    ASSERT_TRUE(fs::exists(state_file()));
+    json j = json::parse(whole(state_file()));
+    ASSERT_EQ(j["settings"].size(), 1U);
+    EXPECT_EQ(j["settings"][0]["original"], "100");
+    EXPECT_EQ(j["settings"][0]["set"], "300");
+    g.set("run", "1");
+    g.set("pages_to_scan", "600");
+    EXPECT_EQ(first_line(dir / "pages_to_scan"), "600");
+    EXPECT_EQ(first_line(dir / "run"), "1");
+    j = json::parse(whole(state_file()));
+    ASSERT_EQ(j["settings"].size(), 2U);
+    EXPECT_EQ(j["settings"][0]["knob"], "pages_to_scan");
+    EXPECT_EQ(j["settings"][0]["original"], "100");  // not 300: the host's, not ours
+    EXPECT_EQ(j["settings"][0]["set"], "600");
+    EXPECT_EQ(j["settings"][1]["knob"], "run");
+    EXPECT_EQ(j["settings"][1]["original"], "0");
+    EXPECT_EQ(g.saved().size(), 2U);
+  }
+  EXPECT_EQ(first_line(dir / "pages_to_scan"), "100");
+  EXPECT_EQ(first_line(dir / "run"), "0");
+  EXPECT_FALSE(fs::exists(state_file()));
+}
+
+TEST_F(KsmState, AfterACrashTheLastValueSetIsRecognisedAsTheRuns) {
+  const KsmSysfs ksm(dir);
+  KsmSettingsGuard g(ksm, {}, store());
+  g.set("pages_to_scan", "300");
+  g.set("pages_to_scan", "900");
+  g.set("run", "1");
+  // The guard's process "dies": its state file now names a pid that has exited.
+  json j = json::parse(whole(state_file()));
+  j["pid"] = dead_pid();
+  j["pid_start_ticks"] = 0;
+  std::ofstream(state_file()) << j.dump(2) << "\n";
+  const std::optional<std::string> done = recover_ksm_settings(ksm, store());
+  ASSERT_TRUE(done.has_value());
+  EXPECT_NE(done->find("pages_to_scan=100"), std::string::npos) << *done;
+  EXPECT_EQ(first_line(dir / "pages_to_scan"), "100");
+  EXPECT_EQ(first_line(dir / "run"), "0");
+  EXPECT_FALSE(fs::exists(state_file()));
+}
+
+TEST_F(KsmState, SetOfAMissingKnobOrAfterRestoreIsAnError) {
+  const KsmSysfs ksm(dir);
+  KsmSettingsGuard g(ksm, {}, store());
+  EXPECT_THROW(g.set("no_such_knob", "1"), std::runtime_error);
+  EXPECT_FALSE(fs::exists(state_file()));
+  g.set("sleep_millisecs", "50");
+  EXPECT_TRUE(g.restore().empty());
+  EXPECT_EQ(first_line(dir / "sleep_millisecs"), "20");
+  EXPECT_THROW(g.set("sleep_millisecs", "60"), std::logic_error);
+  EXPECT_EQ(first_line(dir / "sleep_millisecs"), "20");
+}
+
 // The memvirt command itself, killed with SIGKILL while `bench dedup` has the fake KSM
 // configured: the settings stay changed, and `memvirt restore` or the next run puts them back.
 class KsmStateCommand : public ::testing::Test {

@@ -1,6 +1,6 @@
 // The QMP client against a scripted fake server on a socket pair: the handshake, replies,
 // events, and every way a reply can be wrong.
-#include "lab/qmp.hpp"
+#include "control/qmp.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -186,6 +186,68 @@ TEST(Qmp, SocketClosedMidCommandIsAnError) {
   EXPECT_NE(e.find("vm2: QMP: socket closed by QEMU while waiting for the reply to query-balloon"),
             std::string::npos)
       << e;
+}
+
+// QmpDisconnected (the guest is gone), not a plain QmpError (this reply was bad), and the
+// client is closed: the caller drops the guest.
+TEST(Qmp, AClosedSocketIsADisconnection) {
+  FakeServer s;
+  s.run([](FakeServer& srv) {
+    handshake(srv);
+    srv.receive();
+    srv.hang_up();
+  });
+  QmpClient c(s.client_fd, "vm2", Millis(2000));
+  EXPECT_TRUE(c.is_open());
+  EXPECT_THROW(c.execute("query-balloon"), QmpDisconnected);
+  EXPECT_FALSE(c.is_open());
+  EXPECT_THROW(c.execute("query-balloon"), QmpDisconnected);
+}
+
+TEST(Qmp, AnErrorReplyIsNoDisconnection) {
+  FakeServer s;
+  s.run([](FakeServer& srv) {
+    handshake(srv);
+    srv.receive();
+    srv.send(R"({"error": {"class": "GenericError", "desc": "no"}, "id": 2})"
+             "\n");
+  });
+  QmpClient c(s.client_fd, "vm2", Millis(2000));
+  try {
+    c.execute("query-balloon");
+    ADD_FAILURE() << "no error";
+  } catch (const QmpDisconnected&) {
+    ADD_FAILURE() << "an error reply is not a disconnection";
+  } catch (const QmpError&) {
+  }
+  EXPECT_TRUE(c.is_open());
+}
+
+// A reply that comes after its command timed out is dropped when the next reply is awaited,
+// instead of being taken for it.
+TEST(Qmp, ALateReplyToATimedOutCommandIsDropped) {
+  FakeServer s;
+  s.run([](FakeServer& srv) {
+    handshake(srv);
+    srv.receive();  // id 2: answered only after the client gave up
+    std::this_thread::sleep_for(Millis(200));
+    srv.send(R"({"return": {"actual": 1}, "id": 2})"
+             "\n");
+    srv.receive();  // id 3
+    srv.send(R"({"return": {"actual": 3}, "id": 3})"
+             "\n");
+  });
+  QmpClient c(s.client_fd, "vm0", Millis(2000));
+  EXPECT_THROW(c.execute("query-balloon", {}, Millis(50)), QmpError);
+  std::this_thread::sleep_for(Millis(250));
+  EXPECT_EQ(c.execute("query-balloon")["actual"], 3);
+}
+
+TEST(Qmp, PeerPidIsTheServersProcess) {
+  FakeServer s;
+  s.run([](FakeServer& srv) { handshake(srv); });
+  QmpClient c(s.client_fd, "vm0", Millis(2000));
+  EXPECT_EQ(c.peer_pid(), getpid());  // a socket pair of this process
 }
 
 TEST(Qmp, SilentServerTimesOut) {

@@ -1,4 +1,4 @@
-#include "lab/qmp.hpp"
+#include "control/qmp.hpp"
 
 #include <fmt/format.h>
 #include <poll.h>
@@ -119,8 +119,23 @@ void QmpClient::fail(const std::string& what) const {
   throw QmpError(fmt::format("{}: QMP: {}", name_, what));
 }
 
+void QmpClient::lost(const std::string& what) {
+  close();
+  throw QmpDisconnected(fmt::format("{}: QMP: {}", name_, what));
+}
+
+std::optional<pid_t> QmpClient::peer_pid() const {
+  if (fd_ < 0) return std::nullopt;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) {
+    return std::nullopt;
+  }
+  return cred.pid;
+}
+
 void QmpClient::send_line(const std::string& line, Clock::time_point deadline) {
-  if (fd_ < 0) fail("connection is closed");
+  if (fd_ < 0) lost("connection is closed");
   std::size_t done = 0;
   while (done < line.size()) {
     pollfd p{fd_, POLLOUT, 0};
@@ -129,13 +144,13 @@ void QmpClient::send_line(const std::string& line, Clock::time_point deadline) {
     if (r == 0) fail("timed out sending a command");
     const ssize_t n = send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0) fail(fmt::format("socket closed while sending ({})", std::strerror(errno)));
+    if (n < 0) lost(fmt::format("socket closed while sending ({})", std::strerror(errno)));
     done += static_cast<std::size_t>(n);
   }
 }
 
 nlohmann::json QmpClient::read_message(Clock::time_point deadline, const std::string& waiting_for) {
-  if (fd_ < 0) fail("connection is closed");
+  if (fd_ < 0) lost("connection is closed");
   for (;;) {
     const auto nl = buffer_.find('\n');
     if (nl != std::string::npos) {
@@ -164,10 +179,13 @@ nlohmann::json QmpClient::read_message(Clock::time_point deadline, const std::st
     char chunk[4096];
     const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0 && errno == ECONNRESET) {
+      lost(fmt::format("connection reset while waiting for {}", waiting_for));
+    }
     if (n < 0)
       fail(fmt::format("read error while waiting for {}: {}", waiting_for, std::strerror(errno)));
     if (n == 0) {
-      fail(fmt::format("socket closed by QEMU while waiting for {}", waiting_for));
+      lost(fmt::format("socket closed by QEMU while waiting for {}", waiting_for));
     }
     buffer_.append(chunk, static_cast<std::size_t>(n));
   }
@@ -197,7 +215,12 @@ nlohmann::json QmpClient::execute(const std::string& command, const nlohmann::js
   if (!arguments.empty()) msg["arguments"] = arguments;
   send_line(msg.dump() + "\n", deadline);
   const std::string what = fmt::format("the reply to {}", command);
-  const nlohmann::json reply = read_reply(deadline, what);
+  nlohmann::json reply = read_reply(deadline, what);
+  // A late reply to a command that timed out: its caller has given up on it.
+  while (reply.contains("id") && reply["id"].is_number_unsigned() &&
+         reply["id"].get<std::uint64_t>() < id) {
+    reply = read_reply(deadline, what);
+  }
   if (reply.contains("id") && reply["id"] != nlohmann::json(id)) {
     fail(fmt::format("reply for id {} while waiting for {} (id {})", reply["id"].dump(), what, id));
   }

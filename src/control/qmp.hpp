@@ -7,21 +7,34 @@
 // Every wait has a deadline. A malformed message, a reply that is neither return nor error,
 // a reply for another id, a closed socket or a deadline passing throws QmpError whose
 // message starts with the client's name (the VM), so the user knows which guest failed.
+// A reply to an earlier command whose deadline passed is dropped when it comes, so one slow
+// answer does not put every later reply one command behind.
+//
+// Used by the lab (lab/lab_run.cpp) and by `memvirt control` (control/qmp_host.hpp).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "lab/lab_error.hpp"
-
 namespace memvirt {
 
-class QmpError : public LabError {
+class QmpError : public std::runtime_error {
  public:
-  using LabError::LabError;
+  using std::runtime_error::runtime_error;
+};
+
+// The connection is gone: QEMU closed the socket (it exited), or it was closed here. Nothing
+// more can be asked of this client; other QmpErrors leave it usable.
+class QmpDisconnected : public QmpError {
+ public:
+  using QmpError::QmpError;
 };
 
 class QmpClient {
@@ -52,6 +65,12 @@ class QmpClient {
   std::vector<nlohmann::json> take_events();
   [[nodiscard]] const nlohmann::json& greeting() const { return greeting_; }
   [[nodiscard]] const std::string& name() const { return name_; }
+  // The name errors start with from now on (a guest known by another name once connected).
+  void set_name(std::string name) { name_ = std::move(name); }
+  [[nodiscard]] bool is_open() const { return fd_ >= 0; }
+  // The process at the other end of the socket (SO_PEERCRED: QEMU's pid, which /proc reads
+  // need); nullopt when the kernel does not say (a peer in another pid namespace).
+  [[nodiscard]] std::optional<pid_t> peer_pid() const;
   void close();
 
  private:
@@ -62,6 +81,8 @@ class QmpClient {
                               const std::string& waiting_for);
   void send_line(const std::string& line, std::chrono::steady_clock::time_point deadline);
   [[noreturn]] void fail(const std::string& what) const;
+  // Closes the connection and throws QmpDisconnected.
+  [[noreturn]] void lost(const std::string& what);
 
   int fd_ = -1;
   std::string name_;
