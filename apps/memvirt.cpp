@@ -224,7 +224,7 @@ int cmd_sweep(const SweepCommand& c, bool quiet) {
     const sweep::SweepPlan plan = sweep::plan_sweep(spec, {lab_extension()});
     fmt::print("{}: {} points, {} runs, every scenario valid\n", c.file, plan.points.size(),
                plan.runs.size());
-    for (const sweep::Run& r : plan.runs) {
+    for (const sweep::PlannedRun& r : plan.runs) {
       fmt::print("  {:<50} seed {:<20} {} ({})\n", r.folder, r.seed,
                  r.memory.bytes ? fmt::format("{} MiB", *r.memory.bytes >> 20) : "-",
                  r.memory.basis);

@@ -110,7 +110,7 @@ SweepPlan plan_sweep(const SweepSpec& s, const std::vector<ScenarioExtension>& e
                                    point.scenario, sim->experiment.replicates));
     }
     for (unsigned r = 0; r < s.seeds; ++r) {
-      Run run;
+      PlannedRun run;
       run.point = i;
       run.replicate = r;
       run.seed = replicate_seed(base_seed, r);

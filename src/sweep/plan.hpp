@@ -35,7 +35,7 @@ std::vector<OverrideLayer> point_layers(const SweepSpec& s, const Point& p);
 
 using LoadedScenario = std::variant<Scenario, translation::TranslationScenario>;
 
-struct Run {
+struct PlannedRun {
   std::size_t point = 0;
   unsigned replicate = 0;  // 0 .. seeds-1
   std::uint64_t seed = 0;
@@ -48,7 +48,7 @@ struct Run {
 
 struct SweepPlan {
   std::vector<Point> points;
-  std::vector<Run> runs;  // point by point, each point's seeds in order
+  std::vector<PlannedRun> runs;  // point by point, each point's seeds in order
 };
 
 // Loads every run. Throws InputError for the first point whose scenario does not load, naming

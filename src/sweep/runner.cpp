@@ -138,7 +138,7 @@ class Pool {
   };
 
   void work(std::size_t i) {
-    const Run& run = plan_.runs[i];
+    const PlannedRun& run = plan_.runs[i];
     const auto t0 = Clock::now();
     std::string error;
     try {
@@ -161,7 +161,7 @@ class Pool {
     changed_.notify_all();
   }
 
-  void execute(std::size_t i, const Run& run) {
+  void execute(std::size_t i, const PlannedRun& run) {
     const fs::path final = fs::path(opt_.out_dir) / run.folder;
     const fs::path temp =
         final.parent_path() / fmt::format(".{}.partial", final.filename().string());
@@ -179,7 +179,7 @@ class Pool {
   }
 
   // The run's files, whole, in `temp`.
-  void write_run(std::size_t i, const Run& run, const fs::path& temp) {
+  void write_run(std::size_t i, const PlannedRun& run, const fs::path& temp) {
     if (const auto* s = std::get_if<Scenario>(run.scenario.get())) {
       Sink sink(*this, i);
       // One thread per run: the pool runs the runs side by side.
@@ -213,7 +213,7 @@ class Pool {
 
 }  // namespace
 
-bool run_is_done(const std::string& dir, const Run& run) {
+bool run_is_done(const std::string& dir, const PlannedRun& run) {
   const std::optional<std::string> config = read_file(fs::path(dir) / "config.yaml");
   if (!config || content_hash(*config) != run.config_hash) return false;
   const std::optional<std::string> results = read_file(fs::path(dir) / "results.json");

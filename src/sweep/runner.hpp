@@ -38,7 +38,7 @@ class SweepProgress {
   virtual ~SweepProgress() = default;
   // Calls come one at a time, from the threads running the runs and the coordinating one.
   virtual void update(const SweepBoard& board) = 0;
-  virtual void run_done(const Run& run, double wall_s, const std::string& error) = 0;
+  virtual void run_done(const PlannedRun& run, double wall_s, const std::string& error) = 0;
 };
 
 struct PoolOptions {
@@ -56,7 +56,7 @@ struct PoolOutcome {
 };
 
 // True when `dir` holds a finished run of exactly `config_text`.
-bool run_is_done(const std::string& dir, const Run& run);
+bool run_is_done(const std::string& dir, const PlannedRun& run);
 
 // Runs every run of `plan` not already done in `opt.out_dir`. A failing run stops the start
 // of new ones; those going on finish and keep their results. Never throws for a run's

@@ -139,6 +139,7 @@ class Reader {
     const YAML::Node values = e.node("values", "the values the key takes, in order");
     if (!values.IsDefined()) e.fail("", "missing 'values' (the list of values the key takes)");
     if (!values.IsSequence() || values.size() == 0) e.fail("values", "expected a list of values");
+    out.place = e.context()->place(e.path() + ".values", values);
     for (std::size_t i = 0; i < values.size(); ++i) {
       const YAML::Node v = values[i];
       out.values.push_back(v);
@@ -160,7 +161,6 @@ class Reader {
 
   Axis read_axis(Params& a) {
     Axis axis;
-    axis.place = a.context()->place(a.path(), YAML::Node());
     if (a.has("zip")) {
       if (a.has("key") || a.has("values")) {
         a.fail("zip", "an axis has either key and values, or zip");
@@ -170,9 +170,10 @@ class Reader {
       const std::size_t n = axis.entries.front().values.size();
       for (std::size_t i = 1; i < axis.entries.size(); ++i) {
         if (axis.entries[i].values.size() != n) {
-          a.fail("zip", fmt::format("zipped lists differ in length: {} has {} values, {} has {}",
-                                    axis.entries.front().name, n, axis.entries[i].name,
-                                    axis.entries[i].values.size()));
+          throw InputError(axis.entries[i].place,
+                           fmt::format("zipped lists differ in length: {} has {} values, {} has {}",
+                                       axis.entries.front().name, n, axis.entries[i].name,
+                                       axis.entries[i].values.size()));
         }
       }
       if (std::none_of(axis.entries.begin(), axis.entries.end(),
@@ -182,6 +183,7 @@ class Reader {
     } else {
       axis.entries.push_back(read_entry(a, false));
     }
+    axis.place = axis.entries.front().place;
     std::string def = axis.entries.front().name;
     if (axis.entries.size() > 1) {
       def.clear();
@@ -226,9 +228,10 @@ class Reader {
   void read_results(Params& p, const std::shared_ptr<ParamContext>& ctx, SweepSpec& s) {
     const YAML::Node results =
         p.node("results", "values of results.json to tabulate: a dotted path, or {key, name}");
-    if (!results.IsDefined()) return;
-    if (!results.IsSequence()) p.fail("results", "expected a list of results.json paths");
-    for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results.IsDefined() && !results.IsSequence()) {
+      p.fail("results", "expected a list of results.json paths");
+    }
+    for (std::size_t i = 0; results.IsDefined() && i < results.size(); ++i) {
       const YAML::Node r = results[i];
       const std::string field = fmt::format("results[{}]", i);
       ResultColumn c;
@@ -273,18 +276,20 @@ class Reader {
     auto claim = [&](const std::string& name, const std::string& what, const SourcePlace& at) {
       const auto [it, fresh] = names.emplace(name, what);
       if (!fresh && it->second != what) {
-        throw InputError(at, fmt::format("'{}' names both {} and {}", name, it->second, what));
+        throw InputError(
+            at, fmt::format("'{}' names both {} and {}: give one of them another name (name:)",
+                            name, it->second, what));
       }
     };
+    for (const char* reserved : {"point", "seed", "replicate", "n", "config_hash"}) {
+      claim(reserved, "a column of every sweep", SourcePlace{file_, 0, reserved});
+    }
     for (const Axis& a : s.axes) {
-      for (const AxisEntry& e : a.entries) claim(e.name, "a key of axis " + a.name, a.place);
+      for (const AxisEntry& e : a.entries) claim(e.name, "a key of axis " + a.name, e.place);
       // A single-key axis may share its key's name: the name then gives the label.
       if (a.entries.size() != 1 || a.entries.front().name != a.name) {
         claim(a.name, "axis " + a.name, a.place);
       }
-    }
-    for (const char* reserved : {"point", "seed", "replicate", "n", "config_hash"}) {
-      claim(reserved, "a column of every sweep", SourcePlace{file_, 0, reserved});
     }
     for (const ResultColumn& c : s.results) {
       claim(c.name, "result " + c.key, c.place);

@@ -27,6 +27,7 @@ struct AxisEntry {
   std::vector<YAML::Node> values;  // as written, each with its line
   std::vector<std::string> texts;  // each value as one line of text
   YAML::Node key_node;             // the `key:` scalar as written (its line), when there is one
+  SourcePlace place;               // of its `values:`
 };
 
 struct Axis {

@@ -105,7 +105,7 @@ std::string axis_text(const SweepSpec& s, const AxisColumn& c, const Point& p) {
 std::vector<json> read_results(const SweepPlan& plan, const std::string& out_dir) {
   std::vector<json> out;
   out.reserve(plan.runs.size());
-  for (const Run& r : plan.runs) {
+  for (const PlannedRun& r : plan.runs) {
     std::ifstream in(fs::path(out_dir) / r.folder / "results.json");
     out.push_back(in ? json::parse(in, nullptr, false) : json());
     if (out.back().is_discarded()) out.back() = json();
@@ -176,7 +176,7 @@ class Writer {
     for (const ResultColumn& c : s_.results) head.push_back(c.name);
     f << csv_row(head);
     for (std::size_t r = 0; r < plan_.runs.size(); ++r) {
-      const Run& run = plan_.runs[r];
+      const PlannedRun& run = plan_.runs[r];
       const Point& p = plan_.points[run.point];
       std::vector<std::string> row{run.folder};
       for (const AxisColumn& c : axes) row.push_back(axis_text(s_, c, p));

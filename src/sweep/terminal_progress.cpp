@@ -30,7 +30,8 @@ void TerminalSweepProgress::update(const SweepBoard& board) {
   std::fflush(stderr);
 }
 
-void TerminalSweepProgress::run_done(const Run& run, double wall_s, const std::string& error) {
+void TerminalSweepProgress::run_done(const PlannedRun& run, double wall_s,
+                                     const std::string& error) {
   if (!lines_ && error.empty()) return;
   const std::string clear = bar_ ? "\r\033[K" : "";
   if (error.empty()) {

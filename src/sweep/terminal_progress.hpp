@@ -14,7 +14,7 @@ class TerminalSweepProgress final : public SweepProgress {
   // `lines`: print a line per finished run.
   TerminalSweepProgress(bool bar, bool lines) : bar_(bar), lines_(lines) {}
   void update(const SweepBoard& board) override;
-  void run_done(const Run& run, double wall_s, const std::string& error) override;
+  void run_done(const PlannedRun& run, double wall_s, const std::string& error) override;
   // Clears the redrawn line.
   void finish();
 
