@@ -58,7 +58,8 @@ MemoryEstimate estimate_memory(const Scenario& s) {
 }
 
 MemoryEstimate estimate_memory(const translation::TranslationScenario& /*s*/) {
-  return MemoryEstimate{kProcessBytes, "translation"};
+  return MemoryEstimate{std::nullopt,
+                        "translation: its workloads' data, known once built: runs alone"};
 }
 
 }  // namespace memvirt::sweep

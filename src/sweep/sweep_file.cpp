@@ -225,6 +225,31 @@ class Reader {
     return axis;
   }
 
+  static void read_series(const YAML::Node& r, const std::string& field,
+                          const std::shared_ptr<ParamContext>& ctx, ResultColumn& c) {
+    if (!r["series"].IsScalar() || r["series"].Scalar().empty()) {
+      throw InputError(ctx->place(field + ".series", r["series"]),
+                       "expected a column of timeseries.csv");
+    }
+    c.series = r["series"].Scalar();
+    std::vector<std::string> names;
+    for (const auto& sp : kSeriesStatisticSpellings) names.emplace_back(sp.name);
+    const YAML::Node st = r["statistic"];
+    if (!st) {
+      throw InputError(c.place, fmt::format("missing 'statistic' of the series, one of: {}",
+                                            fmt::join(names, ", ")));
+    }
+    for (const auto& sp : kSeriesStatisticSpellings) {
+      if (st.IsScalar() && st.Scalar() == sp.name) {
+        c.statistic = sp.value;
+        return;
+      }
+    }
+    throw InputError(ctx->place(field + ".statistic", st),
+                     fmt::format("'{}' is not one of: {}", st.IsScalar() ? st.Scalar() : "",
+                                 fmt::join(names, ", ")));
+  }
+
   void read_results(Params& p, const std::shared_ptr<ParamContext>& ctx, SweepSpec& s) {
     const YAML::Node results =
         p.node("results", "values of results.json to tabulate: a dotted path, or {key, name}");
@@ -241,14 +266,20 @@ class Reader {
       } else if (r.IsMap()) {
         for (const auto& kv : r) {
           const std::string k = kv.first.as<std::string>();
-          if (k != "key" && k != "name") {
+          if (k != "key" && k != "name" && k != "series" && k != "statistic") {
             throw InputError(ctx->place(field + "." + k, kv.first), "unknown key");
           }
         }
-        if (!r["key"] || !r["key"].IsScalar()) {
-          throw InputError(c.place, "missing 'key' (a dotted path into results.json)");
+        if (r["series"]) {
+          if (r["key"]) throw InputError(c.place, "a result has either key or series");
+          read_series(r, field, ctx, c);
+        } else if (!r["key"] || !r["key"].IsScalar()) {
+          throw InputError(c.place,
+                           "missing 'key' (a dotted path into results.json) or "
+                           "'series' (a timeseries.csv column)");
+        } else {
+          c.key = r["key"].Scalar();
         }
-        c.key = r["key"].Scalar();
         if (r["name"]) {
           if (!r["name"].IsScalar()) throw InputError(c.place, "name: expected a single text");
           c.name = r["name"].Scalar();
@@ -256,12 +287,14 @@ class Reader {
       } else {
         throw InputError(c.place, "expected a dotted path into results.json, or {key, name}");
       }
-      if (c.key.empty() || c.key.front() == '.' || c.key.back() == '.' ||
-          c.key.find("..") != std::string::npos) {
+      if (c.series.empty() && (c.key.empty() || c.key.front() == '.' || c.key.back() == '.' ||
+                               c.key.find("..") != std::string::npos)) {
         throw InputError(c.place, fmt::format("'{}' is not a dotted path", c.key));
       }
       if (c.name.empty()) {
-        c.name = c.key;
+        c.name = c.series.empty()
+                     ? c.key
+                     : c.series + "_" + spelling_of(kSeriesStatisticSpellings, c.statistic);
         std::replace(c.name.begin(), c.name.end(), '.', '_');
       }
       if (!is_identifier(c.name)) {
@@ -292,9 +325,9 @@ class Reader {
       }
     }
     for (const ResultColumn& c : s.results) {
-      claim(c.name, "result " + c.key, c.place);
-      for (const char* suffix : {"_sd", "_ci95", "_n"}) {
-        claim(c.name + suffix, "result " + c.key, c.place);
+      claim(c.name, "result " + c.name, c.place);
+      for (const char* suffix : {"_sd", "_ci95", "_n", "_change_pct"}) {
+        claim(c.name + suffix, "result " + c.name, c.place);
       }
     }
   }
@@ -313,6 +346,7 @@ class Reader {
       v[c.name + "_sd"] = CellValue::of(1.0);
       v[c.name + "_ci95"] = CellValue::of(1.0);
       v[c.name + "_n"] = CellValue::of(1.0);
+      v[c.name + "_change_pct"] = CellValue::of(1.0);
     }
     return v;
   }
@@ -323,7 +357,7 @@ class Reader {
       (void)format_cell(format, values);
     } catch (const fmt::format_error& e) {
       t.fail(key, fmt::format("'{}': {} (names: axes, their keys' names, results, and "
-                              "results with _sd, _ci95 or _n)",
+                              "results with _sd, _ci95, _n or _change_pct)",
                               format, e.what()));
     }
   }
@@ -391,7 +425,16 @@ class Reader {
     if (out.file.find('/') != std::string::npos || fs::path(out.file).extension() != ".png") {
       g.fail("file", "expected a file name ending in .png");
     }
-    if (!g.has("x")) g.fail("", "missing 'x' (the axis along the x axis)");
+    out.title = g.string("title", s.name, "the plot's title");
+    out.ylabel = g.string("ylabel", "", "the y axis's label (default: the results' keys)");
+    if (g.has("column")) {
+      out.column = g.string("column", "", "a timeseries.csv column, over time, a line per point");
+      for (const char* other : {"x", "y", "series"}) {
+        if (g.has(other)) g.fail(other, "a plot has either column, or x and y");
+      }
+      return out;
+    }
+    if (!g.has("x")) g.fail("", "missing 'x' (the axis along the x axis) or 'column'");
     const std::vector<std::string> x = axis_names(g, "x", s, "the axis along the x axis");
     if (x.size() != 1) g.fail("x", "expected one axis");
     out.x = x.front();
@@ -419,8 +462,6 @@ class Reader {
                                      a.name));
       }
     }
-    out.title = g.string("title", s.name, "the plot's title");
-    out.ylabel = g.string("ylabel", "", "the y axis's label (default: the results' keys)");
     return out;
   }
 

@@ -7,11 +7,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/spelling.hpp"
 #include "scenario/scenario.hpp"
 
 namespace memvirt::sweep {
@@ -38,10 +41,26 @@ struct Axis {
   [[nodiscard]] std::size_t size() const { return labels.size(); }
 };
 
-// A value of results.json to tabulate: a dotted path ("run.vms_killed_by_host_oom",
-// "run.workload_ops_per_s.1") and the name of its column.
+// What a result taken from a column of timeseries.csv is (`series:` and `statistic:`):
+// - max, min, last: of the column over the run;
+// - give_back_s: seconds from the column's peak until it has come 90 % of the way down to the
+//   lowest value it reaches in the 120 s after the peak; none when it comes down by less than
+//   0.01 (nothing is given back). The all-mechanism comparison's "free -> host" (a guest's
+//   memory coming back to the host after its program exits, sampled every second).
+enum class SeriesStatistic : std::uint8_t { kMax, kMin, kLast, kGiveBack };
+inline constexpr std::array<Spelling<SeriesStatistic>, 4> kSeriesStatisticSpellings{
+    {{SeriesStatistic::kMax, "max"},
+     {SeriesStatistic::kMin, "min"},
+     {SeriesStatistic::kLast, "last"},
+     {SeriesStatistic::kGiveBack, "give_back_s"}}};
+
+// A result to tabulate: a value of results.json at a dotted path ("run.vms_killed_by_host_oom",
+// "run.workload_ops_per_s.1"), or a statistic of a column of timeseries.csv; and the name of
+// its column.
 struct ResultColumn {
-  std::string key;
+  std::string key;     // empty for a series
+  std::string series;  // a timeseries.csv column
+  SeriesStatistic statistic = SeriesStatistic::kMax;
   std::string name;
   SourcePlace place;
 };
@@ -50,7 +69,9 @@ struct ResultColumn {
 // With `across`: points that differ only in those axes share a row; `columns` lead it (taken
 // from its first point) and each value combination of the across axes adds a column headed
 // `heading`, holding `cell`. Cells and headings are fmt format strings over the names of axes,
-// axis entries and results (a result's summary value, its `_sd` and `_ci95`).
+// axis entries and results: a result's summary value, its `_sd`, `_ci95` (half-width) and `_n`
+// (runs that report it), and in across cells `_change_pct`, its change from the row's first
+// across column in percent.
 struct TableColumn {
   std::string heading;
   std::string cell;
@@ -66,9 +87,11 @@ struct TableSpec {
 };
 
 // A gnuplot plot of results against an axis: one line per value of the `series` axes, the
-// 95 % confidence interval as error bars when a point has more than one seed.
+// 95 % confidence interval as error bars when a point has more than one seed. Or, with
+// `column`, a column of timeseries.csv over time: one line per point (its first seed's run).
 struct PlotSpec {
-  std::string file;  // the PNG; the .gp script and .dat data beside it
+  std::string file;  // the PNG; the .gp script (and .dat data) beside it
+  std::string column;
   std::string x;
   std::vector<std::string> y;
   std::vector<std::string> series;

@@ -113,6 +113,36 @@ std::vector<json> read_results(const SweepPlan& plan, const std::string& out_dir
   return out;
 }
 
+// A column of a run's timeseries.csv: whether the run has it, and the statistic's value.
+struct SeriesValue {
+  bool found = false;
+  std::optional<double> value;
+};
+
+SeriesValue series_value(const fs::path& csv, const std::string& column, SeriesStatistic what) {
+  std::ifstream in(csv);
+  std::string line;
+  if (!in || !std::getline(in, line)) return {};
+  std::vector<std::string> head;
+  std::stringstream hs(line);
+  for (std::string h; std::getline(hs, h, ',');) head.push_back(h);
+  const auto col = std::find(head.begin(), head.end(), column);
+  const auto time = std::find(head.begin(), head.end(), "time_s");
+  if (col == head.end() || time == head.end()) return {};
+  const auto ci = static_cast<std::size_t>(col - head.begin());
+  const auto ti = static_cast<std::size_t>(time - head.begin());
+  std::vector<double> t, m;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    for (std::string c; std::getline(ls, c, ',');) cells.push_back(c);
+    if (cells.size() <= std::max(ci, ti)) continue;
+    t.push_back(std::stod(cells[ti]));
+    m.push_back(std::stod(cells[ci]));
+  }
+  return SeriesValue{true, series_statistic(t, m, what)};
+}
+
 struct PointSummary {
   std::size_t runs = 0;                    // with results
   std::vector<std::optional<Summary>> of;  // per result column
@@ -122,16 +152,36 @@ class Writer {
  public:
   Writer(const SweepSpec& s, const SweepPlan& plan, const std::string& out_dir)
       : s_(s), plan_(plan), dir_(out_dir), results_(read_results(plan, out_dir)) {
+    // Every run's value of every result: null where it has none.
+    found_.assign(s.results.size(), false);
+    values_.resize(plan.runs.size());
+    for (std::size_t r = 0; r < plan.runs.size(); ++r) {
+      for (std::size_t c = 0; c < s.results.size(); ++c) {
+        const ResultColumn& col = s.results[c];
+        json v;
+        if (!results_[r].is_null() && col.series.empty()) {
+          if (const json* at = find_result(results_[r], col.key)) {
+            v = *at;
+            found_[c] = true;
+          }
+        } else if (!results_[r].is_null()) {
+          const SeriesValue sv =
+              series_value(fs::path(out_dir) / plan.runs[r].folder / "timeseries.csv", col.series,
+                           col.statistic);
+          found_[c] = found_[c] || sv.found;
+          if (sv.value) v = *sv.value;
+        }
+        values_[r].push_back(std::move(v));
+      }
+    }
     summaries_.resize(plan.points.size());
     for (std::size_t p = 0; p < plan.points.size(); ++p) {
       PointSummary& sum = summaries_[p];
       for (std::size_t c = 0; c < s.results.size(); ++c) {
         std::vector<double> values;
         for (std::size_t r = 0; r < plan.runs.size(); ++r) {
-          if (plan.runs[r].point != p || results_[r].is_null()) continue;
-          if (const auto v = value_number(find_result(results_[r], s.results[c].key))) {
-            values.push_back(*v);
-          }
+          if (plan.runs[r].point != p) continue;
+          if (const auto v = value_number(&values_[r][c])) values.push_back(*v);
         }
         sum.of.push_back(values.empty() ? std::nullopt
                                         : std::optional(summarize(values, s.aggregate)));
@@ -157,12 +207,13 @@ class Writer {
     // A result that no finished run reports is a misspelt path, not a missing value.
     bool any_done = false;
     for (const json& j : results_) any_done = any_done || !j.is_null();
-    for (const ResultColumn& c : s_.results) {
-      bool found = false;
-      for (const json& j : results_) found = found || (!j.is_null() && find_result(j, c.key));
-      if (any_done && !found) {
-        out.problems.emplace_back(c.place, fmt::format("'{}' is in no run's results.json", c.key));
-      }
+    for (std::size_t c = 0; c < s_.results.size(); ++c) {
+      if (!any_done || found_[c]) continue;
+      const ResultColumn& col = s_.results[c];
+      out.problems.emplace_back(
+          col.place, col.series.empty()
+                         ? fmt::format("'{}' is in no run's results.json", col.key)
+                         : fmt::format("'{}' is a column of no run's timeseries.csv", col.series));
     }
     return out;
   }
@@ -183,9 +234,7 @@ class Writer {
       row.push_back(std::to_string(run.replicate));
       row.push_back(std::to_string(run.seed));
       row.push_back(run.config_hash);
-      for (const ResultColumn& c : s_.results) {
-        row.push_back(results_[r].is_null() ? "" : value_text(find_result(results_[r], c.key)));
-      }
+      for (const json& v : values_[r]) row.push_back(value_text(&v));
       f << csv_row(row);
     }
   }
@@ -244,6 +293,22 @@ class Writer {
       v[name + "_sd"] = sum && sum->sd ? CellValue::of(*sum->sd) : CellValue::none();
       v[name + "_ci95"] = sum && sum->ci95 ? CellValue::of(*sum->ci95) : CellValue::none();
       v[name + "_n"] = CellValue::of(sum ? static_cast<double>(sum->n) : 0.0);
+      v[name + "_change_pct"] = CellValue::none();
+    }
+    return v;
+  }
+
+  // cell_values(p) with each result's change from point `base`, in percent: an across
+  // table's cells against the first across column of their row.
+  [[nodiscard]] CellValues cell_values(std::size_t p, std::size_t base) const {
+    CellValues v = cell_values(p);
+    for (std::size_t c = 0; c < s_.results.size(); ++c) {
+      const std::optional<Summary>& here = summaries_[p].of[c];
+      const std::optional<Summary>& there = summaries_[base].of[c];
+      if (here && there && there->value() != 0) {
+        v[s_.results[c].name + "_change_pct"] =
+            CellValue::of((here->value() / there->value() - 1) * 100);
+      }
     }
     return v;
   }
@@ -307,9 +372,16 @@ class Writer {
       const CellValues first = cell_values(row_first[r]);
       for (const TableColumn& c : t.columns) cells.push_back(format_cell(c.cell, first));
       if (!across.empty()) {
+        const auto base = at.find({rows[r], cols.front()});
         for (const auto& ck : cols) {
           const auto it = at.find({rows[r], ck});
-          cells.push_back(it == at.end() ? "" : format_cell(t.cell, cell_values(it->second)));
+          if (it == at.end()) {
+            cells.emplace_back();
+          } else if (base == at.end()) {
+            cells.push_back(format_cell(t.cell, cell_values(it->second)));
+          } else {
+            cells.push_back(format_cell(t.cell, cell_values(it->second, base->second)));
+          }
         }
       }
       md_row(f, cells);
@@ -317,6 +389,55 @@ class Writer {
   }
 
   void plot(const PlotSpec& g, const OutputDir& dir, TablesOutcome& out) const {
+    const std::string stem = fs::path(g.file).stem().string();
+    if (!g.column.empty()) {
+      series_plot(g, dir, stem);
+    } else {
+      results_plot(g, dir, stem);
+      out.written.push_back(stem + ".dat");
+    }
+    out.written.push_back(stem + ".gp");
+    if (const std::string why = run_gnuplot(dir.path(), stem + ".gp"); !why.empty()) {
+      out.notes.push_back(fmt::format("{}: not drawn ({}); the script is {}", g.file, why,
+                                      (fs::path(dir.path()) / (stem + ".gp")).string()));
+    } else {
+      out.written.push_back(g.file);
+    }
+  }
+
+  static void plot_head(std::ostream& f, const PlotSpec& g, const std::string& from,
+                        const std::string& xlabel, const std::string& ylabel) {
+    f << "# " << g.title << ": made by memvirt sweep from " << from << "\n"
+      << "set terminal pngcairo size 1000,600 noenhanced font ',10'\n"
+      << "set output " << gp_quoted(g.file) << "\n"
+      << "set title " << gp_quoted(g.title) << "\n"
+      << "set key outside right\n"
+      << "set grid\n"
+      << "set xlabel " << gp_quoted(xlabel) << "\n"
+      << "set ylabel " << gp_quoted(ylabel) << "\n";
+  }
+
+  // A timeseries.csv column of every point's first run, over time in minutes.
+  void series_plot(const PlotSpec& g, const OutputDir& dir, const std::string& stem) const {
+    dir.write(stem + ".gp", [&](std::ostream& f) {
+      plot_head(f, g, "each run's timeseries.csv", "time (min)",
+                g.ylabel.empty() ? g.column : g.ylabel);
+      f << "set datafile separator ','\nset datafile columnheaders\n"
+        << "plot";
+      bool first = true;
+      for (const PlannedRun& run : plan_.runs) {
+        if (run.replicate != 0) continue;
+        const std::string csv = run.folder + "/timeseries.csv";
+        f << (first ? " " : ", \\\n     ") << gp_quoted(csv)
+          << " using (column('time_s')/60):(column(" << gp_quoted(g.column)
+          << ")) with lines lw 2 title " << gp_quoted(plan_.points[run.point].folder);
+        first = false;
+      }
+      f << "\n";
+    });
+  }
+
+  void results_plot(const PlotSpec& g, const OutputDir& dir, const std::string& stem) const {
     std::size_t x_axis = 0;
     std::vector<std::size_t> series;
     for (std::size_t a = 0; a < s_.axes.size(); ++a) {
@@ -356,7 +477,6 @@ class Writer {
       }
       block_points[static_cast<std::size_t>(it - blocks.begin())].push_back(p);
     }
-    const std::string stem = fs::path(g.file).stem().string();
     dir.write(stem + ".dat", [&](std::ostream& f) {
       for (std::size_t b = 0; b < blocks.size(); ++b) {
         if (b > 0) f << "\n\n";
@@ -385,21 +505,15 @@ class Writer {
     });
     const bool bars = s_.seeds > 1;
     dir.write(stem + ".gp", [&](std::ostream& f) {
-      f << "# " << g.title << ": made by memvirt sweep from " << stem << ".dat\n"
-        << "set terminal pngcairo size 1000,600 noenhanced font ',10'\n"
-        << "set output " << gp_quoted(g.file) << "\n"
-        << "set datafile separator '\\t'\n"
-        << "set title " << gp_quoted(g.title) << "\n"
-        << "set key outside right\n"
-        << "set grid\n"
-        << "set xlabel " << gp_quoted(xa.name) << "\n";
       std::string ylabel = g.ylabel;
       if (ylabel.empty()) {
         for (const std::size_t c : result_index) {
-          ylabel += (ylabel.empty() ? "" : ", ") + s_.results[c].key;
+          const ResultColumn& col = s_.results[c];
+          ylabel += (ylabel.empty() ? "" : ", ") + (col.key.empty() ? col.series : col.key);
         }
       }
-      f << "set ylabel " << gp_quoted(ylabel) << "\n";
+      plot_head(f, g, stem + ".dat", xa.name, ylabel);
+      f << "set datafile separator '\\t'\n";
       if (!numeric) f << "set offsets 0.5, 0.5, 0, 0\n";
       f << "plot";
       bool first = true;
@@ -427,14 +541,6 @@ class Writer {
       }
       f << "\n";
     });
-    out.written.push_back(stem + ".dat");
-    out.written.push_back(stem + ".gp");
-    if (const std::string why = run_gnuplot(dir.path(), stem + ".gp"); !why.empty()) {
-      out.notes.push_back(fmt::format("{}: not drawn ({}); the script is {}", g.file, why,
-                                      (fs::path(dir.path()) / (stem + ".gp")).string()));
-    } else {
-      out.written.push_back(g.file);
-    }
   }
 
   // Runs gnuplot on `script` in `dir`; empty when it drew, else why not.
@@ -459,10 +565,41 @@ class Writer {
   const SweepPlan& plan_;
   std::string dir_;
   std::vector<json> results_;
+  std::vector<std::vector<json>> values_;  // per run, per result
+  std::vector<bool> found_;                // per result: some run has it
   std::vector<PointSummary> summaries_;
 };
 
 }  // namespace
+
+std::optional<double> series_statistic(const std::vector<double>& t, const std::vector<double>& m,
+                                       SeriesStatistic what) {
+  if (m.empty() || t.size() != m.size()) return std::nullopt;
+  switch (what) {
+    case SeriesStatistic::kMax:
+      return *std::max_element(m.begin(), m.end());
+    case SeriesStatistic::kMin:
+      return *std::min_element(m.begin(), m.end());
+    case SeriesStatistic::kLast:
+      return m.back();
+    case SeriesStatistic::kGiveBack: {
+      // The first peak, the lowest value within 120 s of it, the first sample 90 % of the way
+      // down (sweep_file.hpp).
+      const auto peak = static_cast<std::size_t>(std::max_element(m.begin(), m.end()) - m.begin());
+      double low = m[peak];
+      for (std::size_t i = peak; i < m.size() && t[i] <= t[peak] + 120; ++i) {
+        low = std::min(low, m[i]);
+      }
+      if (m[peak] - low < 0.01) return std::nullopt;
+      const double target = m[peak] - 0.9 * (m[peak] - low);
+      for (std::size_t i = peak; i < m.size(); ++i) {
+        if (m[i] <= target) return t[i] - t[peak];
+      }
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
 
 const json* find_result(const json& j, const std::string& path) {
   const json* at = &j;

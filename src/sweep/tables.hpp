@@ -24,6 +24,11 @@ namespace memvirt::sweep {
 // nullptr when there is none.
 const nlohmann::json* find_result(const nlohmann::json& j, const std::string& path);
 
+// A statistic of a time series (times `t` in seconds, values `v`), as sweep_file.hpp's
+// SeriesStatistic defines it; nullopt for none (no samples, nothing given back).
+std::optional<double> series_statistic(const std::vector<double>& t, const std::vector<double>& v,
+                                       SeriesStatistic what);
+
 struct TablesOutcome {
   std::vector<std::string> written;  // files, relative to the output folder
   // Results no run reports (a misspelt path), at their line of the sweep file.

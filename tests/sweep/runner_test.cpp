@@ -29,7 +29,7 @@ using nlohmann::json;
 using testing::slurp;
 using testing::write_sweep;
 
-const char* kSweep = R"(name: tiny-sweep
+const char* kSweep = R"yaml(name: tiny-sweep
 scenario: tiny.yaml
 axes:
   - key: vm.boot.footprint
@@ -49,10 +49,11 @@ tables:
       - {heading: footprint, cell: "{footprint}"}
     across: vms
     heading: "{vms} VMs"
-    cell: "{launched:.0f}"
+    cell: "{launched:.0f} ({launched_change_pct:+.0f} %)"
 plots:
   - {file: host.png, x: footprint, y: host_avg, series: vms}
-)";
+  - {file: over-time.png, column: host_used_gib}
+)yaml";
 
 SweepResult sweep_into(const std::string& file, const fs::path& out, unsigned jobs = 1,
                        std::uint64_t budget = 0) {
@@ -83,11 +84,16 @@ TEST(SweepRun, WritesEveryRunsFilesAndTheTables) {
   const std::string summary = slurp(dir / "out" / "summary.csv");
   EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 5);
   EXPECT_NE(summary.find("host_avg_trimmed_mean"), std::string::npos);
-  EXPECT_EQ(slurp(dir / "out" / "t.md"),
-            "| footprint | 1 VMs | 2 VMs |\n| --- | --- | --- |\n| 16MiB | 1 | 2 |\n"
-            "| 32MiB | 1 | 2 |\n");
+  EXPECT_EQ(
+      slurp(dir / "out" / "t.md"),
+      "| footprint | 1 VMs | 2 VMs |\n| --- | --- | --- |\n| 16MiB | 1 (+0 %) | 2 (+100 %) |\n"
+      "| 32MiB | 1 (+0 %) | 2 (+100 %) |\n");
   EXPECT_TRUE(fs::exists(dir / "out" / "host.gp"));
   EXPECT_TRUE(fs::exists(dir / "out" / "host.dat"));
+  // The time-series plot names each point's first run.
+  const std::string gp = slurp(dir / "out" / "over-time.gp");
+  EXPECT_NE(gp.find("'footprint=32MiB,vms=2/seed-0/timeseries.csv'"), std::string::npos) << gp;
+  EXPECT_EQ(gp.find("seed-1"), std::string::npos);
 }
 
 TEST(SweepRun, EachSeedsRunEqualsTheReplicateOfRunWithReplicates) {

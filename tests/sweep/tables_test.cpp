@@ -65,6 +65,21 @@ TEST(SweepTables, ResultPathsWalkObjectsAndIndexLists) {
   EXPECT_EQ(find_result(j, "run.vms.0"), nullptr);
 }
 
+TEST(SweepTables, GiveBackIsTheTimeFromThePeakToNinetyPercentOfTheWayDown) {
+  // Peak 10 at t = 20; the lowest within 120 s is 0 (t = 60), so the target is 1.0, first
+  // reached at t = 50: 30 s. The later dip below 0 (t = 200) is outside the window.
+  const std::vector<double> t{0, 10, 20, 30, 40, 50, 60, 200};
+  const std::vector<double> v{1, 5, 10, 8, 4, 1.0, 0, -5};
+  EXPECT_EQ(*series_statistic(t, v, SeriesStatistic::kGiveBack), 30.0);
+  EXPECT_EQ(*series_statistic(t, v, SeriesStatistic::kMax), 10.0);
+  EXPECT_EQ(*series_statistic(t, v, SeriesStatistic::kMin), -5.0);
+  EXPECT_EQ(*series_statistic(t, v, SeriesStatistic::kLast), -5.0);
+  // Memory that never comes back: none.
+  const std::vector<double> flat{1, 5, 10, 10, 10, 10, 10, 10};
+  EXPECT_FALSE(series_statistic(t, flat, SeriesStatistic::kGiveBack));
+  EXPECT_FALSE(series_statistic({}, {}, SeriesStatistic::kMax));
+}
+
 TEST(SweepTables, CellsFormatNumbersTextsAndNothing) {
   const CellValues v{{"avg", CellValue::of(153.456)},
                      {"period", CellValue::of(std::string("5s"))},
