@@ -50,17 +50,24 @@ class Pool {
     board_.finished = out.resumed.size();
     to_run_ = pending_.size();
     start_ = Clock::now();
-    std::vector<std::thread> threads;
+    std::map<std::size_t, std::thread> threads;
     {
       std::unique_lock lock(mutex_);
       while (true) {
+        // A finished run's thread is joined at once: an exited thread keeps its stack until
+        // it is, and a sweep may have thousands of runs.
+        for (const std::size_t i : exited_) {
+          threads.at(i).join();
+          threads.erase(i);
+        }
+        exited_.clear();
         if (!failed_) admit(threads, out);
         publish();
         if (running_.empty() && (pending_.empty() || failed_)) break;
         changed_.wait(lock);
       }
     }
-    for (std::thread& t : threads) t.join();
+    for (auto& [i, t] : threads) t.join();
     out.ran = std::move(ran_);
     out.failed = std::move(failures_);
     return out;
@@ -87,7 +94,7 @@ class Pool {
   }
 
   // Starts the pending runs that fit, in order (mutex held).
-  void admit(std::vector<std::thread>& threads, PoolOutcome& out) {
+  void admit(std::map<std::size_t, std::thread>& threads, PoolOutcome& out) {
     const unsigned jobs = std::max(1U, opt_.jobs);
     for (auto it = pending_.begin(); it != pending_.end() && running_.size() < jobs;) {
       if (!fits(*it)) {
@@ -98,7 +105,7 @@ class Pool {
       it = pending_.erase(it);
       running_[i] = Running{plan_.runs[i].memory.bytes, 0};
       out.peak_running = std::max(out.peak_running, running_.size());
-      threads.emplace_back([this, i] { work(i); });
+      threads.emplace(i, std::thread([this, i] { work(i); }));
     }
   }
 
@@ -158,6 +165,7 @@ class Pool {
       failures_.emplace_back(i, error);
     }
     if (opt_.progress != nullptr) opt_.progress->run_done(run, wall, error);
+    exited_.push_back(i);
     changed_.notify_all();
   }
 
@@ -203,6 +211,7 @@ class Pool {
   std::condition_variable changed_;
   std::list<std::size_t> pending_;
   std::map<std::size_t, Running> running_;
+  std::vector<std::size_t> exited_;  // runs whose threads are ending, to be joined
   std::vector<std::size_t> ran_;
   std::vector<std::pair<std::size_t, std::string>> failures_;
   bool failed_ = false;
