@@ -111,8 +111,8 @@ class Reader {
     return p.context()->place(field, node);
   }
 
-  // One entry of an axis (the axis itself, or an element of its zip). `column_only`: a zip
-  // element may have no key, then it only carries text to the tables.
+  // One entry of an axis (the axis itself, or an element of its zip). A zip element may have
+  // no key: it only carries a column of text to the tables.
   AxisEntry read_entry(Params& e, bool in_zip) {
     AxisEntry out;
     if (e.has("key")) {
