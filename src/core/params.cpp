@@ -330,6 +330,13 @@ std::string Params::choice(const std::string& key, const std::string& def,
   return value;
 }
 
+YAML::Node Params::node(const std::string& key, const std::string& description) {
+  const auto n = lookup(key);
+  if (!n) return YAML::Node(YAML::NodeType::Undefined);
+  ctx_->record(key_path(key), YAML::Clone(*n), description);
+  return *n;
+}
+
 Params Params::child(const std::string& key) {
   YAML::Node n;
   if (auto found = lookup(key)) n = *found;

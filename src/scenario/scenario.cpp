@@ -66,8 +66,9 @@ PolicyConfig read_policy(Params p, const Scenario& s) {
 }  // namespace
 
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
-                       const std::vector<ScenarioExtension>& extensions) {
-  auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides);
+                       const std::vector<ScenarioExtension>& extensions,
+                       const std::vector<OverrideLayer>& layers) {
+  auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides, "", layers);
   Scenario s;
   s.file = file;
   s.name = name;
