@@ -23,6 +23,7 @@
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "lab/compare.hpp"
+#include "lab/host_probe.hpp"
 #include "lab/image.hpp"
 #include "lab/lab_config.hpp"
 #include "lab/lab_error.hpp"
@@ -35,6 +36,8 @@
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
 #include "scenario/scenario.hpp"
+#include "sweep/sweep.hpp"
+#include "sweep/terminal_progress.hpp"
 #include "translation/run.hpp"
 
 namespace {
@@ -72,6 +75,13 @@ class TerminalProgress final : public ExperimentProgress {
   }
   void end_trial(const Trial& t) override {
     if (!enabled_) return;
+    if (t.slowdown || !t.why_not.empty()) {  // a carry trial
+      fmt::print(stderr, "\r\033[K  {} VMs: {} (slowdown {}, peak {:.1f} GiB)\n", t.vms,
+                 t.fits ? "carried" : "not carried: " + t.why_not,
+                 t.slowdown ? fmt::format("{:+.1f}%", 100 * *t.slowdown) : std::string("-"),
+                 t.peak_gib);
+      return;
+    }
     fmt::print(stderr, "\r\033[K  {} VMs: {} (peak {:.1f} GiB)\n", t.vms,
                t.fits ? "fit"
                       : fmt::format("exceed the budget at {}",
@@ -200,6 +210,65 @@ int cmd_run(const std::string& file, std::string out_dir, const std::vector<std:
   }
   fmt::print("  results in {}/ (results.json, timeseries.csv, config.yaml)\n", out_dir);
   return 0;
+}
+
+struct SweepCommand {
+  std::string file, out_dir, memory;
+  unsigned jobs = 1;
+  bool dry_run = false;
+};
+
+// `memvirt sweep`: the points of a sweep file, side by side up to -j and within the memory
+// budget (MemAvailable unless --memory says), then its tables. Exit status 1 when a run
+// failed, 2 when a result path is in no run's results.json.
+int cmd_sweep(const SweepCommand& c, bool quiet) {
+  std::uint64_t budget = 0;
+  if (!c.memory.empty()) {
+    std::string why;
+    const auto b = parse_bytes(c.memory, &why);
+    if (!b) throw InputError(SourcePlace{"", 0, "--memory"}, why);
+    budget = b->value();
+  } else {
+    budget = read_host_meminfo().available;
+  }
+  if (c.dry_run) {
+    const sweep::SweepSpec spec = sweep::load_sweep(c.file);
+    const sweep::SweepPlan plan = sweep::plan_sweep(spec, {lab_extension()});
+    fmt::print("{}: {} points, {} runs, every scenario valid\n", c.file, plan.points.size(),
+               plan.runs.size());
+    for (const sweep::PlannedRun& r : plan.runs) {
+      fmt::print("  {:<50} seed {:<20} {} ({})\n", r.folder, r.seed,
+                 r.memory.bytes ? fmt::format("{} MiB", *r.memory.bytes >> 20) : "-",
+                 r.memory.basis);
+    }
+    return 0;
+  }
+  sweep::TerminalSweepProgress progress(!quiet && isatty(STDERR_FILENO) != 0, !quiet);
+  sweep::SweepOptions opt;
+  opt.out_dir = c.out_dir;
+  opt.jobs = c.jobs;
+  opt.memory_budget = budget;
+  opt.progress = &progress;
+  opt.extensions = {lab_extension()};
+  const auto t0 = std::chrono::steady_clock::now();
+  const sweep::SweepResult r = sweep::run_sweep(c.file, opt);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  progress.finish();
+  fmt::print(
+      "{}: {} runs: {} run now, {} done before, {} failed; {:.1f} s wall, -j {}, "
+      "memory budget {} MiB\n",
+      r.spec.name, r.plan.runs.size(), r.pool.ran.size(), r.pool.resumed.size(),
+      r.pool.failed.size(), wall, c.jobs, budget >> 20);
+  for (const auto& [index, error] : r.pool.failed) {
+    fmt::print(stderr, "memvirt: {}: {}\n", r.plan.runs[index].folder, error);
+  }
+  for (const std::string& note : r.tables.notes) fmt::print(stderr, "memvirt: note: {}\n", note);
+  for (const InputError& e : r.tables.problems) fmt::print(stderr, "memvirt: {}\n", e.what());
+  std::string files;
+  for (const std::string& f : r.tables.written) files += (files.empty() ? "" : ", ") + f;
+  fmt::print("  results in {}/ ({}; a folder per run)\n", r.out_dir, files);
+  if (!r.pool.failed.empty()) return 1;
+  return r.tables.problems.empty() ? 0 : 2;
 }
 
 int cmd_calibrate(const std::string& out_file, std::uint64_t pages, int repeats) {
@@ -556,6 +625,26 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sim", "lab"}))
       ->capture_default_str();
 
+  SweepCommand sweep_cmd;
+  sweep_cmd.jobs = std::max(1U, std::thread::hardware_concurrency());
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "Run every point of a sweep file (resuming), then write its tables and plots");
+  sweep->add_option("sweep", sweep_cmd.file, "Sweep file (YAML)")->required();
+  sweep->add_option("-o,--out", sweep_cmd.out_dir, "Output folder (default out/<sweep name>)");
+  sweep
+      ->add_option("-j,--jobs", sweep_cmd.jobs,
+                   "Runs at a time, each on a thread of its own; the results do not depend on "
+                   "it (default: the machine's cores)")
+      ->check(CLI::Range(1U, 4096U))
+      ->capture_default_str();
+  sweep->add_option("--memory", sweep_cmd.memory,
+                    "Memory the runs side by side may take, by their estimates (default: "
+                    "MemAvailable when the sweep starts)");
+  sweep->add_flag("-n,--dry-run", sweep_cmd.dry_run,
+                  "Load and check every point, list the runs and their memory estimates, run "
+                  "nothing");
+  sweep->add_flag("-q,--quiet", quiet, "No progress on stderr");
+
   std::string profile_out = "calibration.yaml";
   std::uint64_t pages = 16384;
   int repeats = 5;
@@ -772,6 +861,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run) return cmd_run(scenario_file, out_dir, overrides, quiet, backend, jobs);
+    if (*sweep) return cmd_sweep(sweep_cmd, quiet);
     if (*image) return cmd_lab_image(image_opt, probe);
     if (*cmp) return cmd_compare(cmp_a, cmp_b, cmp_png, cmp_column, cmp_align);
     if (*cal) return cmd_calibrate(profile_out, pages, repeats);

@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev
   liblzo2-dev liblz4-dev libzstd-dev
-  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libboost-dev
   gnuplot-nox
   qemu-system-x86 linux-image-cloud-amd64 linux-image-amd64 busybox-static e2fsprogs
 )

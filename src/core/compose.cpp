@@ -35,7 +35,7 @@ YAML::Node values_of(const YAML::Node& tree, bool is_base) {
 }  // namespace
 
 YAML::Node compose_file(const std::string& file, const std::vector<std::string>& overrides,
-                        ParamContext& ctx) {
+                        ParamContext& ctx, const std::vector<OverrideLayer>& layers) {
   // The chain, from the file named down to the last base.
   std::vector<Layer> chain{{file, load_yaml_file(file)}};
   std::vector<std::string> seen{identity(file)};
@@ -73,14 +73,15 @@ YAML::Node compose_file(const std::string& file, const std::vector<std::string>&
   for (std::size_t i = chain.size(); i-- > 0;) {
     merge_layer(root, values_of(chain[i].tree, i > 0), chain[i].file, ctx);
   }
+  for (const OverrideLayer& layer : layers) merge_layer(root, layer.tree, layer.file, ctx);
   apply_overrides(root, overrides, ctx);
   return root;
 }
 
 ScenarioTree load_scenario_tree(const std::string& file, const std::vector<std::string>& overrides,
-                                const std::string& kind) {
+                                const std::string& kind, const std::vector<OverrideLayer>& layers) {
   auto ctx = std::make_shared<ParamContext>(file);
-  YAML::Node root = compose_file(file, overrides, *ctx);
+  YAML::Node root = compose_file(file, overrides, *ctx, layers);
   ScenarioTree t{root, ctx, Params(root, "", ctx), "", "", 1};
   if (!kind.empty()) t.params.choice("kind", kind, {kind}, "scenario kind");
   t.name = t.params.string("name", fs::path(file).stem().string(), "scenario name");

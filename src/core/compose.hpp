@@ -15,12 +15,21 @@
 
 namespace memvirt {
 
-// Loads `file`, the chain of its bases and the "key.path=value" overrides on top, and
-// returns the composed tree; `ctx` learns which file (and line) wrote each value. Throws
-// InputError: a file that cannot be read, a base that is missing (naming the line that names
-// it), a chain that comes back to a file it passed (naming the files), a bad key path.
+// Values that a file of another kind writes onto a scenario (a sweep's `set:` and the values of
+// its axes): a map merged by merge_layer's rules, like a file of the chain, so that each value
+// keeps its place: an error in it names `file` and the value's line, not the command line.
+struct OverrideLayer {
+  std::string file;
+  YAML::Node tree;
+};
+
+// Loads `file`, the chain of its bases, then `layers` in order and the "key.path=value"
+// overrides on top, and returns the composed tree; `ctx` learns which file (and line) wrote
+// each value. Throws InputError: a file that cannot be read, a base that is missing (naming
+// the line that names it), a chain that comes back to a file it passed (naming the files), a
+// bad key path.
 YAML::Node compose_file(const std::string& file, const std::vector<std::string>& overrides,
-                        ParamContext& ctx);
+                        ParamContext& ctx, const std::vector<OverrideLayer>& layers = {});
 
 // What every scenario loader starts with: the composed tree, its context, a view of it and
 // the keys every scenario has, read in this order (so they lead the effective configuration).
@@ -34,6 +43,7 @@ struct ScenarioTree {
 };
 // `kind`, when not empty, is the value the key `kind` must have, read before the others.
 ScenarioTree load_scenario_tree(const std::string& file, const std::vector<std::string>& overrides,
-                                const std::string& kind = "");
+                                const std::string& kind = "",
+                                const std::vector<OverrideLayer>& layers = {});
 
 }  // namespace memvirt

@@ -176,6 +176,10 @@ bool Params::has(const std::string& key) const {
   return node_.IsMap() && static_cast<bool>(node_[key]);
 }
 
+bool Params::has_scalar(const std::string& key) const {
+  return has(key) && node_[key].IsScalar();
+}
+
 std::optional<YAML::Node> Params::lookup(const std::string& key) {
   if (!node_.IsMap()) return std::nullopt;
   YAML::Node n = node_[key];
@@ -324,6 +328,13 @@ std::string Params::choice(const std::string& key, const std::string& def,
   if (!ok) fail(key, fmt::format("'{}' is not one of: {}", value, fmt::join(choices, ", ")));
   ctx_->record(key_path(key), YAML::Node(value), description);
   return value;
+}
+
+YAML::Node Params::node(const std::string& key, const std::string& description) {
+  const auto n = lookup(key);
+  if (!n) return YAML::Node(YAML::NodeType::Undefined);
+  ctx_->record(key_path(key), YAML::Clone(*n), description);
+  return *n;
 }
 
 Params Params::child(const std::string& key) {

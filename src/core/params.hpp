@@ -113,7 +113,14 @@ class Params {
   std::int64_t required_integer(const std::string& key, const std::string& description,
                                 std::int64_t min = 0, std::int64_t max = INT64_MAX);
 
+  // The value at `key` as written, of any shape (undefined when absent), recorded as it is,
+  // its whole subtree read: for values that another reader interprets, such as a sweep's axis
+  // values, which are a scenario's values.
+  YAML::Node node(const std::string& key, const std::string& description);
+
   [[nodiscard]] bool has(const std::string& key) const;
+  // Whether `key` is there as a single value (`policy: none`), not a map or list.
+  [[nodiscard]] bool has_scalar(const std::string& key) const;
   // A sub-map view; a missing key gives an empty view (all defaults).
   Params child(const std::string& key);
   // Elements of a sequence; a missing key gives none.

@@ -103,20 +103,20 @@ TouchResult GuestKernel::access_file_page(std::uint32_t pid, std::uint64_t regio
     // fault, then the process waits for its page.
     const std::uint64_t window = std::max<std::uint64_t>(cfg_.read_ahead_pages, 1);
     const std::uint64_t first = page >= window / 2 ? page - window / 2 : 0;
-    const std::uint64_t wait = readahead(id, first, window, 0);
+    std::uint64_t blocked = 0;
+    const std::uint64_t wait = readahead(id, first, window, 0, page, &blocked);
+    if (!processes_[pid].alive) {
+      result.status = TouchStatus::kKilled;  // the OOM killer chose the faulting process
+      return result;
+    }
     e = slots_.entry(files_[id.value()].mapping, page);
     if (e.kind() != SlotKind::kFrame) {
-      // Readahead found no memory for it: reclaim, as the fault's own allocation would.
-      if (reclaim(32, true) == 0) {
-        if (last_io_ != 0 && io_.contains(last_io_)) {
-          result.status = TouchStatus::kBlocked;
-          result.wait = last_io_;
-          stall_on(last_io_);
-        } else {
-          result.status = TouchStatus::kOutOfMemory;
-        }
-      }
-      return result;  // kDone with no page: the caller calls again
+      // Not even the faulting page: its allocation waits for writeback, or found nothing the
+      // OOM killer could take.
+      result.status = blocked != 0 ? TouchStatus::kBlocked : TouchStatus::kOutOfMemory;
+      result.wait = blocked;
+      stall_on(blocked);
+      return result;
     }
     if (wait != 0) stats_.major_faults.add();
   }

@@ -74,8 +74,8 @@ void GuestKernel::mark_accessed(Gfn g) {
   }
 }
 
-std::uint64_t GuestKernel::readahead(FileId id, std::uint64_t first, std::uint64_t n,
-                                     unsigned cpu) {
+std::uint64_t GuestKernel::readahead(FileId id, std::uint64_t first, std::uint64_t n, unsigned cpu,
+                                     std::uint64_t needed, std::uint64_t* blocked) {
   GuestFile& f = files_[id.value()];
   // ondemand_readahead(): a read that continues the previous one doubles the window up to
   // read_ahead_kb; any other miss starts a window of four times the request (rounded to a
@@ -117,8 +117,11 @@ std::uint64_t GuestKernel::readahead(FileId id, std::uint64_t first, std::uint64
       flush();
       continue;
     }
-    const std::optional<Gfn> g = try_alloc_pages(cpu, 0);
-    if (!g) break;  // readahead allocations give up rather than reclaim (__GFP_NORETRY)
+    // Readahead allocations give up rather than reclaim (__GFP_NORETRY); the needed page may
+    // not (filemap_create_folio with the mapping's gfp mask).
+    const std::optional<Gfn> g =
+        page == needed ? alloc_pages(cpu, 0, blocked) : try_alloc_pages(cpu, 0);
+    if (!g) break;
     PageFlags pf;
     LruList list = LruList::kInactiveFile;
     if (e.kind() == SlotKind::kShadow) {
@@ -164,22 +167,18 @@ TouchResult GuestKernel::read_file(std::uint32_t pid, FileId id, std::uint64_t f
   for (std::uint64_t page = first; page < end; ++page) {
     SlotEntry e = slots_.entry(f.mapping, page);
     if (e.kind() != SlotKind::kFrame) {
-      const std::uint64_t wait = readahead(id, page, end - page, cpu);
+      std::uint64_t blocked = 0;
+      const std::uint64_t wait = readahead(id, page, end - page, cpu, page, &blocked);
+      if (!processes_[pid].alive) {
+        result.status = TouchStatus::kKilled;  // the OOM killer chose the reader
+        break;
+      }
       e = slots_.entry(f.mapping, page);
       if (e.kind() != SlotKind::kFrame) {
-        // No memory for even the first page: reclaim, as a page cache allocation may.
-        std::uint64_t blocked = 0;
-        if (reclaim(32, true) == 0) {
-          if (last_io_ != 0 && io_.contains(last_io_)) {
-            blocked = last_io_;
-          } else {
-            result.status = TouchStatus::kOutOfMemory;
-            break;
-          }
-        }
-        result.status = TouchStatus::kBlocked;
+        // Not even the page the read needs: its allocation waits for writeback, or found
+        // nothing the OOM killer could take.
+        result.status = blocked != 0 ? TouchStatus::kBlocked : TouchStatus::kOutOfMemory;
         result.wait = blocked;
-        if (blocked == 0) result.status = TouchStatus::kDone;  // retry at once
         stall_on(blocked);
         break;
       }

@@ -375,8 +375,12 @@ class GuestKernel {
   // filemap.cpp
   void mark_accessed(Gfn g);
   // Brings pages [first, first + n) of a file into the page cache (readahead); returns the
-  // I/O to wait for, 0 if none was needed.
-  std::uint64_t readahead(FileId f, std::uint64_t first, std::uint64_t n, unsigned cpu);
+  // I/O to wait for, 0 if none was needed. Readahead's allocations give up rather than
+  // reclaim; the page the caller needs (`needed`, inside the window) is allocated as
+  // filemap_create_folio() does, with direct reclaim and the OOM killer, and when even that
+  // finds none `*blocked` names the writeback to wait for (0: none, out of memory).
+  std::uint64_t readahead(FileId f, std::uint64_t first, std::uint64_t n, unsigned cpu,
+                          std::uint64_t needed, std::uint64_t* blocked);
   void evict_file_page(Gfn g, MappingId m, std::uint64_t page);
   void drop_file_page(FileId f, std::uint64_t page, unsigned cpu);
   [[nodiscard]] FileId file_of(MappingId m) const { return FileId{slots_.owner_of_mapping(m)}; }

@@ -77,7 +77,11 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
         d(g.stats->available) < reserve / 2 && now.since_start - g.stats->age >= s.grown_at;
   }
   const double actual = d(g.actual);
-  if (stall_share > cfg_.stall_threshold || swapped > 0 || short_of_reserve) {
+  // Pages the balloon gave back on its own: the guest deflated it on OOM.
+  const bool deflated =
+      s.last_actual.value() > 0 && g.actual > s.last_actual && g.actual > g.target;
+  s.last_actual = g.actual;
+  if (stall_share > cfg_.stall_threshold || swapped > 0 || short_of_reserve || deflated) {
     s.calm = 0;
     s.floor = std::max(s.floor, g.actual);
     s.floor_until = now.since_start + cfg_.hold;
@@ -90,9 +94,10 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
       s.grown_at = now.since_start;
       out.balloons.push_back(
           {g.key, target,
-           fmt::format("pressure (stall {:.1f}%, swapped {} KiB{}): grow to {:.0f} MiB",
+           fmt::format("pressure (stall {:.1f}%, swapped {} KiB{}{}): grow to {:.0f} MiB",
                        100 * stall_share, swapped / 1024,
-                       short_of_reserve ? ", below half the reserve" : "", target.mib())});
+                       short_of_reserve ? ", below half the reserve" : "",
+                       deflated ? ", deflated on OOM" : "", target.mib())});
     }
     return;
   }
@@ -104,15 +109,23 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
   const double current = std::min(actual, d(g.target));
   if (want >= current) return;
   const bool host_short = d(now.free) < cfg_.host_low * d(now.total);
+  // Free memory goes back at once: nothing in the guest is using it. Below that, into the
+  // page cache, it probes a step per tick.
+  const double in_use = d(g.stats->total) - d(g.stats->free);
+  const double quick = std::max(in_use + reserve, want);
   const double step = (host_short ? cfg_.probe_short : cfg_.probe) * current;
-  const Bytes target = pages_of(std::max(want, current - step));
+  const bool free_back = quick < current - step;
+  const Bytes target = pages_of(free_back ? quick : std::max(want, current - step));
   if (target >= g.target) return;
   shrinks_.add();
   out.balloons.push_back(
       {g.key, target,
-       fmt::format("calm {} s, used {:.0f} MiB + reserve {:.0f} MiB{}: shrink to {:.0f} MiB",
-                   s.calm, used / (1 << 20), reserve / (1 << 20), host_short ? ", host short" : "",
-                   target.mib())});
+       free_back ? fmt::format("calm {} s, {:.0f} MiB free: shrink to {:.0f} MiB", s.calm,
+                               d(g.stats->free) / (1 << 20), target.mib())
+                 : fmt::format("calm {} s, used {:.0f} MiB + reserve {:.0f} MiB{}: shrink to "
+                               "{:.0f} MiB",
+                               s.calm, used / (1 << 20), reserve / (1 << 20),
+                               host_short ? ", host short" : "", target.mib())});
 }
 
 void Controller::tick_ksm(const HostObservation& now, PolicyActions& out) {

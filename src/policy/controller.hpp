@@ -11,9 +11,15 @@
 //    which bounds the oscillation.
 //  - After `settle` (5) calm ticks it shrinks toward want = used + reserve, where used =
 //    actual - MemAvailable and reserve = max(reserve_min (64 MiB), reserve_fraction (5%) of
-//    memory): by probe (1%) of its size per tick, or probe_short (4%) while the host's free
-//    memory is below host_low (10%) of the host. Never below the floor, want or its minimum.
+//    memory). Free memory (MemFree beyond the reserve) goes back in one request: nothing in
+//    the guest uses it. Below that, into the page cache, by probe (1%) of its size per tick,
+//    or probe_short (4%) while the host's free memory is below host_low (10%) of the host.
+//    Never below the floor, want or its minimum.
 //  - Stats older than three polls stop shrinking (the guest may be stuck); growth still acts.
+//  - The balloon must be one the guest deflates on OOM (deflate-on-oom): a burst faster than
+//    a tick then takes pages back from the balloon instead of a process's life. A guest whose
+//    balloon gave pages back that the controller did not ask for (actual above its last
+//    size while the target did not rise) is under pressure too.
 // KSM, when the host has it: it runs only while host free memory is below ksm_free (20%) of
 // the host, pages_to_scan stepping up by 300 per tick while short and down by 50 when not
 // (64..1250), as MOM does, so its CPU is spent only when memory is short.
@@ -52,6 +58,7 @@ class Controller final : public Policy {
     PolicyInputs in;
     in.balloon = true;
     in.balloon_stats = true;
+    in.deflate_on_oom = true;
     return in;
   }
   [[nodiscard]] Duration sample_interval() const override { return cfg_.tick; }
@@ -62,6 +69,7 @@ class Controller final : public Policy {
   struct Guest {
     std::optional<Duration> last_stall;
     std::uint64_t last_swap = 0;  // swap-ins and swap-outs, bytes
+    Bytes last_actual;
     Duration grown_at{-1};
     bool seen_stats = false;
     std::int64_t calm = 0;

@@ -115,6 +115,9 @@ struct PolicyInputs {
   bool committed = false;      // GuestObservation::committed
   bool guest_stall = false;    // GuestObservation::memory_stall
   bool balloon = false;        // acts through the balloon
+  // A balloon device with VIRTIO_BALLOON_F_DEFLATE_ON_OOM (QEMU deflate-on-oom=on): the
+  // guest takes pages back from the balloon before its OOM killer would end a process.
+  bool deflate_on_oom = false;
 };
 
 class Policy {

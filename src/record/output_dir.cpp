@@ -48,13 +48,16 @@ void OutputDir::write(const std::string& name,
   if (ec) fail(ec.message());
 }
 
-void OutputDir::write_config(const YAML::Node& effective, const std::string& scenario_file) const {
+std::string config_yaml_text(const YAML::Node& effective, const std::string& scenario_file) {
   YAML::Emitter e;
   e << effective;
-  write("config.yaml", [&](std::ostream& f) {
-    f << "# Effective configuration of " << scenario_file << " (defaults filled in)\n"
-      << e.c_str() << "\n";
-  });
+  return fmt::format("# Effective configuration of {} (defaults filled in)\n{}\n", scenario_file,
+                     e.c_str());
+}
+
+void OutputDir::write_config(const YAML::Node& effective, const std::string& scenario_file) const {
+  const std::string text = config_yaml_text(effective, scenario_file);
+  write("config.yaml", [&](std::ostream& f) { f << text; });
 }
 
 void write_timeseries_csv(const TimeSeries& series, std::ostream& out) {

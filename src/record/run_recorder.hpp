@@ -37,7 +37,12 @@ struct RunResult {
   std::uint64_t events = 0;
   std::uint64_t touched_pages = 0;
   std::uint64_t guest_oom_kills = 0;
+  // Workloads that ended before their work was done: chosen by the guest's OOM killer, or out
+  // of memory with nothing left to kill. A VM whose workload ended so still counts in
+  // vms_completed; its run is no measure of speed (no slowdown is reported for it).
+  std::uint64_t workloads_killed = 0;
   std::uint64_t workload_cycles = 0;
+  double work_s = 0;  // the workloads' work_time, summed (WorkloadStats)
   // Benchmark workloads (page_fault1/2): operations per second of each `workloads:` entry,
   // summed over its tasks and the VMs (0 for other workloads).
   std::vector<double> workload_ops_per_s;
@@ -47,7 +52,7 @@ struct RunResult {
   std::uint64_t pswpin = 0, pswpout = 0;                // pages read from and written to swap disks
   std::uint64_t sectors_read = 0, sectors_written = 0;  // the guests' disks, 512-byte sectors
   std::uint64_t major_faults = 0, refaults = 0;
-  double memory_stall_s = 0;  // the guests' PSI memory "some" totals, summed
+  double memory_stall_s = 0;    // the guests' PSI memory "some" totals, summed
   double vcpu_seconds = 0;      // CPU time the guests' vCPUs were busy
   double host_cpu_seconds = 0;  // the host's own work: faults, mechanisms, the I/O backend
   // Xen's tmem, when the host ran it: peaks of memory held and pages held (before dedup and

@@ -38,8 +38,10 @@ json measured_json(const RunResult& run) {
               {"vms_killed_by_host_oom", run.vms_killed},
               {"vms_refused_by_policy", run.vms_refused},
               {"guest_oom_kills", run.guest_oom_kills},
+              {"workloads_killed", run.workloads_killed},
               {"vms_completed", run.vms_completed},
               {"workload_cycles", run.workload_cycles},
+              {"work_s", run.work_s},
               {"workload_ops_per_s", run.workload_ops_per_s},
               {"exceeded_budget", run.exceeded},
               {"exceeded_at_s", run.exceeded_at_s},
@@ -189,6 +191,7 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   j["duration_s"] = s.experiment.duration.seconds();
   j["warmup_s"] = s.experiment.warmup.seconds();
   if (r.budget_gib) j["budget_gib"] = *r.budget_gib;
+  if (r.max_slowdown) j["max_slowdown"] = *r.max_slowdown;
   if (r.baseline) {
     j["slowdown"] = r.slowdown ? json(*r.slowdown) : json(nullptr);
     j["baseline"] = {{"host_memory_gib_avg", r.baseline->host_avg_gib},
@@ -200,10 +203,15 @@ nlohmann::json results_json(const Scenario& s, const ExperimentResult& r) {
   if (r.search) {
     json trials = json::array();
     for (const auto& t : *r.search) {
-      trials.push_back({{"vms", t.vms},
-                        {"fits", t.fits},
-                        {"peak_gib", t.peak_gib},
-                        {"exceeded_at_s", t.exceeded_at_s}});
+      json trial = {{"vms", t.vms},
+                    {"fits", t.fits},
+                    {"peak_gib", t.peak_gib},
+                    {"exceeded_at_s", t.exceeded_at_s}};
+      if (r.max_slowdown) {
+        trial["slowdown"] = t.slowdown ? json(*t.slowdown) : json(nullptr);
+        trial["why_not"] = t.why_not;
+      }
+      trials.push_back(trial);
     }
     j["search"] = trials;
   }
@@ -262,7 +270,13 @@ void write_outputs(const std::string& dir, const Scenario& s, const ExperimentRe
 void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult& r) {
   fmt::print(out, "\n{} ({} experiment, seed {})\n", s.name, r.type, s.seed);
   if (!s.description.empty()) fmt::print(out, "  {}\n", s.description);
-  if (r.search) {
+  if (r.search && r.max_slowdown) {
+    fmt::print(out, "  {:<34} {}\n",
+               fmt::format("VMs carried within {:+.0f}%:", 100 * *r.max_slowdown), r.vms);
+    std::string trials;
+    for (const auto& t : *r.search) trials += fmt::format(" {}{}", t.vms, t.fits ? "✓" : "✗");
+    fmt::print(out, "  {:<34}{}\n", "search (VMs, carried):", trials);
+  } else if (r.search) {
     fmt::print(out, "  {:<34} {}",
                fmt::format("VMs that fit in {:.0f} GiB:", r.budget_gib.value_or(0)), r.vms);
     if (s.reference.vms)
@@ -374,10 +388,12 @@ void print_summary(std::ostream& out, const Scenario& s, const ExperimentResult&
                    ? fmt::format(" per thread ({} threads)", count_text(threads))
                    : "");
   }
-  if (num(run, "vms_killed_by_host_oom") > 0 || num(run, "guest_oom_kills") > 0) {
-    fmt::print(out, "  {:<34} host OOM {}  guest OOM {}\n",
+  if (num(run, "vms_killed_by_host_oom") > 0 || num(run, "guest_oom_kills") > 0 ||
+      num(run, "workloads_killed") > 0) {
+    fmt::print(out, "  {:<34} host OOM {}  guest OOM {}  workloads ended early {}\n",
                "kills:", count_text(field(run, "vms_killed_by_host_oom")),
-               count_text(field(run, "guest_oom_kills")));
+               count_text(field(run, "guest_oom_kills")),
+               count_text(field(run, "workloads_killed")));
   }
   for (std::size_t i = 0; i < r.replicates.size(); ++i) {
     const Replicate& rep = r.replicates[i];

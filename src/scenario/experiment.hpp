@@ -1,7 +1,9 @@
 // Experiments over a scenario, one family with a registry keyed by `experiment.type`:
 // `fixed` runs N VMs; `density` searches the largest N whose host memory stays within the
 // budget for the whole duration; `launch` starts VMs one after another until the budget is
-// exceeded (seed 001's launch-until-OOM).
+// exceeded (seed 001's launch-until-OOM); `carry` searches the largest N the host's policy
+// carries: no host or guest OOM kill, no workload ended early, no VM refused, and a slowdown
+// against an unconstrained host within a bound.
 //
 // Contract: run() builds its own Simulations from the scenario (which it does not change) and
 // returns what results.json reports; the progress sink, when given, sees every trial.
@@ -23,9 +25,11 @@ namespace memvirt {
 
 struct Trial {
   unsigned vms = 0;
-  bool fits = false;
+  bool fits = false;  // density: within the budget; carry: carried
   double peak_gib = 0;
   double exceeded_at_s = 0;
+  std::optional<double> slowdown;  // carry: against the unconstrained host
+  std::string why_not;             // carry: what made the count fail, for people
 };
 
 // One replicate of a replicated experiment: its seed and its run.
@@ -51,6 +55,7 @@ struct ExperimentResult {
   // less one, for workloads that run to the end.
   std::optional<RunResult> baseline;
   std::optional<double> slowdown;
+  std::optional<double> max_slowdown;  // carry: the bound the count was judged against
 };
 
 // Where one replicate of a replicated experiment is.

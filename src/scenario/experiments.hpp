@@ -51,4 +51,28 @@ class LaunchExperiment final : public CountedExperiment {
                                      ExperimentProgress* progress) const override;
 };
 
+// `carry`: the largest count the host carries under its policy. A count is carried when, run
+// for the duration, no VM is killed by the host's OOM killer or refused by the policy, no
+// guest OOM-kills a process, no workload ends before its work is done, and the slowdown
+// against the same VMs on an unconstrained host (memory for every guest, no policy) is at most
+// `max_slowdown`: completion time, else operations per second, else the workloads' work time
+// (FixedExperiment's baseline). Carrying is taken to fall with the count (exponential search,
+// then bisection, as `density`).
+struct CarryConfig {
+  VmCounts counts;
+  double max_slowdown = 0.10;
+};
+
+class CarryExperiment final : public Experiment {
+ public:
+  using Config = CarryConfig;
+  explicit CarryExperiment(Config c) : cfg_(c) {}
+  static Config config_from(Params& p);
+  [[nodiscard]] ExperimentResult run(const Scenario& s,
+                                     ExperimentProgress* progress) const override;
+
+ private:
+  Config cfg_;
+};
+
 }  // namespace memvirt

@@ -41,6 +41,11 @@ PolicyConfig read_policy(Params p, const Scenario& s) {
                                "stats_interval (QEMU's guest-stats-polling-interval)",
                                c.spec->name()));
   }
+  if (needs.deflate_on_oom && (balloon == nullptr || !balloon->deflate_on_oom)) {
+    p.fail("impl", fmt::format("{} needs a balloon the guest can deflate on OOM: set the "
+                               "balloon's deflate_on_oom: true (QEMU deflate-on-oom=on)",
+                               c.spec->name()));
+  }
   if (needs.ksm && mechanism_config<Ksm>(s) == nullptr) {
     p.fail("impl", fmt::format("{} tunes KSM: add a 'ksm' entry to reclaim", c.spec->name()));
   }
@@ -61,8 +66,9 @@ PolicyConfig read_policy(Params p, const Scenario& s) {
 }  // namespace
 
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
-                       const std::vector<ScenarioExtension>& extensions) {
-  auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides);
+                       const std::vector<ScenarioExtension>& extensions,
+                       const std::vector<OverrideLayer>& layers) {
+  auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides, "", layers);
   Scenario s;
   s.file = file;
   s.name = name;
@@ -166,7 +172,13 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     }
   }
 
-  if (p.has("policy")) s.policy = read_policy(p.child("policy"), s);
+  // `policy: none` says there is none (as leaving it out does), so a command line can take a
+  // scenario's policy away: -p policy=none.
+  if (p.has_scalar("policy")) {
+    p.choice("policy", "none", {"none"}, "no host policy: every guest keeps what it booted with");
+  } else if (p.has("policy")) {
+    s.policy = read_policy(p.child("policy"), s);
+  }
 
   Params ex = p.child("experiment");
   s.experiment.spec = make_experiment_registry().parse(ex, "fixed");

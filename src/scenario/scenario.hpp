@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compose.hpp"
 #include "core/cost.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
@@ -139,10 +140,11 @@ struct ScenarioExtension {
   std::function<std::any(Params)> read;
 };
 
-// Reads `file` with "key.path=value" overrides and the given extensions' sections. Throws
-// InputError naming file, line and field for anything wrong, a section no extension reads
-// included.
+// Reads `file` with `layers` and "key.path=value" overrides on top (compose_file) and the given
+// extensions' sections. Throws InputError naming file, line and field for anything wrong, a
+// section no extension reads included.
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {},
-                       const std::vector<ScenarioExtension>& extensions = {});
+                       const std::vector<ScenarioExtension>& extensions = {},
+                       const std::vector<OverrideLayer>& layers = {});
 
 }  // namespace memvirt

@@ -503,6 +503,8 @@ RunResult Simulation::run(ProgressSink* progress, std::optional<Bytes> abort_abo
     for (std::size_t w = 0; w < vm->workloads.size(); ++w) {
       const WorkloadStats& st = vm->workloads[w]->stats();
       r.workload_cycles += st.cycles.value();
+      r.workloads_killed += st.killed.value();
+      r.work_s += st.work_time.seconds();
       if (st.measured.ns() > 0) {
         r.workload_ops_per_s[w] +=
             static_cast<double>(st.operations.value()) / st.measured.seconds();

@@ -70,8 +70,10 @@ HostCompactionConfig read_compaction(Params p, const HostCompactionConfig& d) {
 }  // namespace
 
 TranslationScenario load_translation_scenario(const std::string& file,
-                                              const std::vector<std::string>& overrides) {
-  auto [root, ctx, p, name, description, seed] = load_scenario_tree(file, overrides, "translation");
+                                              const std::vector<std::string>& overrides,
+                                              const std::vector<OverrideLayer>& layers) {
+  auto [root, ctx, p, name, description, seed] =
+      load_scenario_tree(file, overrides, "translation", layers);
   TranslationScenario s;
   s.file = file;
   s.name = name;

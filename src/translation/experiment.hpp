@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compose.hpp"
 #include "translation/cache.hpp"
 #include "translation/guest_layout.hpp"
 #include "translation/host_compaction.hpp"
@@ -83,7 +84,8 @@ struct WorkloadResult {
 
 // Reads a scenario (with -p overrides); InputError on bad keys or values.
 TranslationScenario load_translation_scenario(const std::string& file,
-                                              const std::vector<std::string>& overrides);
+                                              const std::vector<std::string>& overrides,
+                                              const std::vector<OverrideLayer>& layers = {});
 
 // Runs every workload through every configuration. progress(workload index, name) is called
 // before each workload.

@@ -27,6 +27,17 @@ bool is_translation_scenario(const std::string& file) {
   }
 }
 
+void write_translation_outputs(const std::string& out_dir,
+                               const translation::TranslationScenario& s,
+                               const std::vector<translation::WorkloadResult>& results) {
+  using namespace translation;
+  const OutputDir out(out_dir);
+  out.write_config(s.effective, s.file);
+  out.write("results.json",
+            [&](std::ostream& f) { f << translation_results_json(s, results).dump(2) << "\n"; });
+  out.write("results.csv", [&](std::ostream& f) { write_translation_csv(results, f); });
+}
+
 int run_translation_scenario(const std::string& file, const std::vector<std::string>& overrides,
                              std::string out_dir, bool quiet) {
   namespace fs = std::filesystem;
@@ -37,11 +48,7 @@ int run_translation_scenario(const std::string& file, const std::vector<std::str
   const auto results = run_translation(s, [&](std::size_t i, const std::string& name) {
     if (show) fmt::print(stderr, "  workload {}/{}: {}\n", i + 1, s.workloads.size(), name);
   });
-  const OutputDir out(out_dir);
-  out.write_config(s.effective, s.file);
-  out.write("results.json",
-            [&](std::ostream& f) { f << translation_results_json(s, results).dump(2) << "\n"; });
-  out.write("results.csv", [&](std::ostream& f) { write_translation_csv(results, f); });
+  write_translation_outputs(out_dir, s, results);
   print_translation_summary(std::cout, s, results);
   fmt::print("  results in {}/ (results.json, results.csv, config.yaml)\n", out_dir);
   return 0;

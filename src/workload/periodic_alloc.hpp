@@ -70,6 +70,7 @@ class PeriodicAlloc final : public Workload {
 
   void touched(TouchStatus st) {
     const TimePoint now = env_.queue->now();
+    stats_.work_time = stats_.work_time + (now - touch_start_);
     if (st == TouchStatus::kKilled || st == TouchStatus::kOutOfMemory) {
       stats_.killed.add();
       schedule_next(now);

@@ -21,6 +21,9 @@ struct WorkloadStats {
   Counter killed;       // times the OOM killer ended the program
   Counter operations;   // benchmark operations (page_fault1/2: pages faulted in)
   Duration measured{};  // time over which `operations` were counted
+  // Time spent on work whose start the clock paces (periodic_alloc: touching each round's
+  // allocation), the measure of speed for workloads that neither end nor count operations.
+  Duration work_time{};
   void visit(StatsVisitor& v) const {
     v.counter("cycles", cycles);
     v.counter("pages_touched", pages_touched);

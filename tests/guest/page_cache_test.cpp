@@ -123,6 +123,34 @@ TEST(PageCache, WithoutSwapAnonymousMemoryEndsInTheOomKiller) {
   EXPECT_EQ(g.kernel->stats().pswpout.value(), 0U);
 }
 
+// A read that needs a page when none is free allocates it as filemap_create_folio() does:
+// direct reclaim retried while it makes progress (here by swapping out anonymous memory that
+// a first pass only ages), not an end of the read for want of memory.
+TEST(PageCache, AReadWithOnlyAnonymousMemoryLeftSwapsItOut) {
+  DiskGuest g(Bytes{128 * kMiB}, Bytes{256 * kMiB});
+  const std::uint32_t hog = g.kernel->spawn("hog");
+  const std::uint64_t region = g.kernel->mmap(hog, Bytes{96 * kMiB});
+  UniqueContent content(1, 0, 0);
+  ASSERT_EQ(
+      g.kernel->touch(hog, region, pages_of(96), [&](std::uint64_t) { return content.next(); })
+          .status,
+      TouchStatus::kDone);
+  // A balloon driver takes the rest of free memory (allocations that never reclaim).
+  std::vector<Gfn> balloon;
+  while (const std::optional<Gfn> page = g.kernel->try_alloc_pages(0, 0)) balloon.push_back(*page);
+  ASSERT_GT(balloon.size(), pages_of(16));
+  const std::uint64_t swapped = g.kernel->stats().pswpout.value();
+  const FileId f = g.kernel->create_file(Bytes{32 * kMiB}, 7);
+  const TouchResult r = g.read(f, 0, pages_of(32));
+  EXPECT_EQ(r.status, TouchStatus::kDone);
+  EXPECT_EQ(r.pages, pages_of(32));
+  EXPECT_EQ(g.kernel->stats().oom_kills.value(), 0U);
+  EXPECT_GT(g.kernel->stats().pswpout.value(), swapped);
+  EXPECT_TRUE(g.kernel->process(hog)->alive);
+  for (const Gfn page : balloon) g.kernel->free_pages(0, page, 0);
+  g.kernel->check(true);
+}
+
 TEST(PageCache, DirtyPagesStayNearTheDirtyLimit) {
   DiskGuest g(Bytes{512 * kMiB});
   const FileId f = g.kernel->create_file(Bytes{0}, 0, Bytes{1024 * kMiB});

@@ -257,9 +257,10 @@ GuestObservation controlled(Bytes actual, Bytes available) {
   return g;
 }
 
-TEST(Controller, ShrinksSlowlyAfterSettlingAndStopsAtUsedPlusReserve) {
+TEST(Controller, ShrinksSlowlyIntoTheCacheAndStopsAtUsedPlusReserve) {
   Controller c{ControllerConfig{}};
-  GuestObservation g = controlled(gib(2), gib(1.5));  // used 512 MiB
+  GuestObservation g = controlled(gib(2), gib(1.5));  // used 512 MiB, the rest page cache
+  g.stats->free = mib(32);
   Bytes last = g.target;
   unsigned shrinks = 0;
   for (int t = 1; t <= 400; ++t) {
@@ -275,12 +276,31 @@ TEST(Controller, ShrinksSlowlyAfterSettlingAndStopsAtUsedPlusReserve) {
       last = r->target;
       ++shrinks;
       g.actual = g.target = r->target;
-      g.stats = stats(g.actual, g.actual - mib(512), g.actual - mib(512));
+      g.stats = stats(g.actual, mib(32), g.actual - mib(512));
     }
   }
   EXPECT_GT(shrinks, 10U);
   // used 512 MiB + reserve max(64 MiB, 5% of 2 GiB = 102.4 MiB).
   EXPECT_EQ(last, whole_pages(512.0 * kMiB + 0.05 * 2 * kGiB));
+}
+
+TEST(Controller, GivesFreeMemoryBackInOneRequest) {
+  Controller c{ControllerConfig{}};
+  GuestObservation g = controlled(gib(2), gib(1.5));
+  g.stats->free = gib(1);  // 1 GiB free, 512 MiB cache, 512 MiB used
+  HostObservation h = host(gib(16), gib(8), {g});
+  for (int t = 1; t <= 6; ++t) {
+    h.since_start = Duration::seconds(t);
+    const PolicyActions a = c.tick(h);
+    if (t <= 5) {
+      EXPECT_EQ(request_for(a, 0), nullptr) << "shrank before settling";
+      continue;
+    }
+    const auto* r = request_for(a, 0);
+    ASSERT_NE(r, nullptr);
+    // Everything but the free memory and above the reserve: 1 GiB + 102.4 MiB.
+    EXPECT_EQ(r->target, whole_pages(1.0 * kGiB + 0.05 * 2 * kGiB));
+  }
 }
 
 TEST(Controller, GrowsAtOnceUnderPressureAndHoldsTheFloor) {
@@ -314,6 +334,24 @@ TEST(Controller, SwappingCountsAsPressure) {
   c.tick(h);
   h.guests[0].stats->swap_in_bytes = 1 << 20;
   EXPECT_NE(request_for(c.tick(h), 0), nullptr);
+}
+
+TEST(Controller, ABalloonDeflatedOnOomCountsAsPressure) {
+  Controller c{ControllerConfig{}};
+  GuestObservation g = controlled(gib(1), mib(600));
+  g.target = gib(1);
+  HostObservation h = host(gib(16), gib(8), {g});
+  h.since_start = Duration::seconds(1);
+  EXPECT_EQ(request_for(c.tick(h), 0), nullptr);
+  // The guest took 8 MiB back from the balloon on OOM; nothing else shows pressure.
+  h.guests[0].actual = gib(1) + mib(8);
+  h.since_start = Duration::seconds(2);
+  const PolicyActions a = c.tick(h);
+  const auto* r = request_for(a, 0);
+  ASSERT_NE(r, nullptr);
+  EXPECT_GT(r->target, h.guests[0].actual);
+  EXPECT_NE(r->reason.find("deflated on OOM"), std::string::npos);
+  EXPECT_TRUE(c.needs().deflate_on_oom);
 }
 
 TEST(Controller, RunsKsmOnlyWhileTheHostIsShort) {

@@ -36,7 +36,7 @@ vm:
     - {type: file_reader, files: 1, size: 600MiB, request: 128KiB, passes: 1, start: 1s}
     - {type: memhog, size: 700MiB, start: 200s, hold: 30s}
 reclaim:
-  - {impl: balloon, stats_interval: 2s}
+  - {impl: balloon, stats_interval: 2s, deflate_on_oom: true}
 POLICY
 experiment: {type: fixed, vms: 2, duration: 400s, sample_interval: 5s, checks: full}
 )";
@@ -77,11 +77,16 @@ TEST(PolicyScenario, RefusesWhatThePolicyCannotSeeOrActThrough) {
                                         ", stats_interval: 2s", "");
   EXPECT_NE(load_error(no_stats).find("reads the balloon stats queue"), std::string::npos)
       << load_error(no_stats);
-  const std::string no_balloon =
-      replaced(step_with("policy: {impl: dmc, min_memory: 128MiB}"),
-               "reclaim:\n  - {impl: balloon, stats_interval: 2s}", "reclaim: []");
+  const std::string no_balloon = replaced(
+      step_with("policy: {impl: dmc, min_memory: 128MiB}"),
+      "reclaim:\n  - {impl: balloon, stats_interval: 2s, deflate_on_oom: true}", "reclaim: []");
   EXPECT_NE(load_error(no_balloon).find("dmc acts through the balloon"), std::string::npos)
       << load_error(no_balloon);
+  const std::string no_deflate = replaced(step_with("policy: {impl: memvirt, min_memory: 128MiB}"),
+                                          ", deflate_on_oom: true", "");
+  EXPECT_NE(load_error(no_deflate).find("set the balloon's deflate_on_oom: true"),
+            std::string::npos)
+      << load_error(no_deflate);
   EXPECT_NE(load_error(step_with("policy: {impl: squeeze}")).find("'squeeze' is not one of"),
             std::string::npos);
   EXPECT_NE(load_error(step_with("policy: {impl: senpai, min_memory: 2GiB}"))
@@ -163,6 +168,76 @@ TEST(PolicyScenario, SameSeedSameTrajectory) {
   EXPECT_EQ(a.run.events, b.run.events);
   EXPECT_EQ(a.run.host_avg_gib, b.run.host_avg_gib);
   EXPECT_EQ(a.run.memory_stall_s, b.run.memory_stall_s);
+}
+
+// 1 GiB guests, each touching 700 MiB for a while: on a 4 GiB host five fit, a sixth is
+// more than the host has.
+const char* kCarry = R"(name: carry
+seed: 3
+calibration: profiles/default.yaml
+host: {memory: 4GiB, cpus: 2}
+vm:
+  memory: 1GiB
+  boot: {footprint: 100MiB, time: 1s}
+  workloads:
+    - {type: memhog, size: 600MiB, start: 1s, hold: 10s}
+POLICY
+experiment: {type: carry, duration: 60s, sample_interval: 5s, max_vms: 64}
+)";
+
+ExperimentResult run_carry(const std::string& policy) {
+  return run_text(replaced(with_source_profile(kCarry), "POLICY", policy));
+}
+
+bool tried(const ExperimentResult& r, unsigned vms, bool carried, const std::string& why) {
+  for (const Trial& t : *r.search) {
+    if (t.vms == vms) return t.fits == carried && t.why_not.find(why) != std::string::npos;
+  }
+  return false;
+}
+
+TEST(CarryExperiment, FindsTheLargestCountWithoutKillsOrRefusals) {
+  const ExperimentResult none = run_carry("");
+  ASSERT_TRUE(none.search);
+  EXPECT_EQ(none.vms, 5U);
+  EXPECT_TRUE(tried(none, 5, true, ""));
+  EXPECT_TRUE(tried(none, 6, false, "killed by the host"));
+  ASSERT_TRUE(none.slowdown);
+  EXPECT_LE(*none.slowdown, 0.10);
+  ASSERT_TRUE(none.baseline);
+  EXPECT_EQ(none.run.vms, 5U);
+  // Partitioning gives every guest its whole size: four of 1 GiB, then it refuses.
+  const ExperimentResult partition = run_carry("policy: {impl: partition}");
+  EXPECT_EQ(partition.vms, 4U);
+  EXPECT_TRUE(tried(partition, 5, false, "refused by the policy"));
+  // The same scenario and seed search the same counts to the same answer.
+  const ExperimentResult again = run_carry("");
+  ASSERT_EQ(again.search->size(), none.search->size());
+  for (std::size_t i = 0; i < none.search->size(); ++i) {
+    EXPECT_EQ((*again.search)[i].vms, (*none.search)[i].vms);
+    EXPECT_EQ((*again.search)[i].slowdown, (*none.search)[i].slowdown);
+  }
+}
+
+TEST(CarryExperiment, ABoundOfZeroCarriesOnlyCountsWithNoSlowdown) {
+  const std::string text = replaced(with_source_profile(kCarry), "POLICY", "");
+  const ExperimentResult r =
+      run_text(replaced(text, "max_vms: 64", "max_vms: 64, max_slowdown: 0"));
+  for (const Trial& t : *r.search) {
+    if (t.fits) {
+      ASSERT_TRUE(t.slowdown);
+      EXPECT_LE(*t.slowdown, 0.0);
+    }
+  }
+  EXPECT_NE(load_error(replaced(text, "max_vms: 64", "max_vms: 64, max_slowdown: -1"))
+                .find("experiment.max_slowdown"),
+            std::string::npos);
+}
+
+TEST(PolicyScenario, NoneSaysThereIsNoPolicy) {
+  const Scenario s = load_scenario(write_file(temp_dir() / "s.yaml", step_with("policy: none")));
+  EXPECT_FALSE(s.policy);
+  EXPECT_NE(load_error(step_with("policy: nothing")).find("policy"), std::string::npos);
 }
 
 }  // namespace
