@@ -179,6 +179,14 @@ bool ControlDaemon::join(const std::string& path, bool named) {
                       "virtio-balloon-pci,id=balloon0): {}",
                       name, kBalloonQomPath, e.what()));
     }
+    // memvirt's controller shrinks only guests that give pages back on OOM: a burst faster
+    // than a tick must not cost a process its life.
+    if (policy_->needs().deflate_on_oom && !g.deflate_on_oom()) {
+      throw QmpError(
+          fmt::format("{}: the {} policy needs a balloon the guest deflates on OOM (QEMU -device "
+                      "virtio-balloon-pci,id=balloon0,deflate-on-oom=on)",
+                      name, policy_->name()));
+    }
     std::string stats;
     std::optional<std::string> notice;
     const auto want =

@@ -9,6 +9,9 @@
 // KsmControl is given). In a dry run it observes and decides the same way and reports every
 // action it would take, but sends no `balloon` and no `qom-set` and writes no KSM setting.
 //
+// A policy that needs a balloon the guest deflates on OOM (memvirt's controller) refuses a
+// guest whose balloon device has deflate-on-oom off, as it refuses one without a balloon.
+//
 // Stats polling: a policy that reads the balloon's stats needs QEMU to poll them. When a
 // guest's guest-stats-polling-interval is 0, the daemon sets it to the policy's interval
 // (whole seconds), and puts 0 back when it ends; a dry run does that only with

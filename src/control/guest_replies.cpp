@@ -162,4 +162,12 @@ std::int64_t parse_polling_interval(const std::string& vm, const nlohmann::json&
   return *v;
 }
 
+bool parse_deflate_on_oom(const std::string& vm, const nlohmann::json& reply) {
+  if (!reply.is_boolean()) {
+    fail(vm, "qom-get deflate-on-oom", "value",
+         fmt::format("not a boolean: {}", shorten(reply.dump())));
+  }
+  return reply.get<bool>();
+}
+
 }  // namespace memvirt

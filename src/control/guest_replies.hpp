@@ -58,4 +58,8 @@ GuestStatsReading parse_guest_stats(const std::string& vm, const nlohmann::json&
 // guest-stats-polling-interval (seconds, 0: polling is off).
 std::int64_t parse_polling_interval(const std::string& vm, const nlohmann::json& reply);
 
+// The balloon's deflate-on-oom property (true: the guest takes pages back from the balloon
+// before its OOM killer ends a process).
+bool parse_deflate_on_oom(const std::string& vm, const nlohmann::json& reply);
+
 }  // namespace memvirt

@@ -57,6 +57,11 @@ void QmpGuest::set_polling_interval(std::int64_t seconds) {
   if (!polling_before_) polling_before_ = before;
 }
 
+bool QmpGuest::deflate_on_oom() {
+  return parse_deflate_on_oom(
+      name_, qmp_.execute("qom-get", {{"path", kBalloonQomPath}, {"property", "deflate-on-oom"}}));
+}
+
 void QmpGuest::restore_polling() {
   if (!polling_before_) return;
   qmp_.execute("qom-set", {{"path", kBalloonQomPath},

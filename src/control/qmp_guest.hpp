@@ -51,6 +51,8 @@ class QmpGuest {
   std::int64_t polling_interval();
   // Sets it, remembering the value found first so restore_polling() can put it back.
   void set_polling_interval(std::int64_t seconds);
+  // Whether the balloon device has deflate-on-oom=on.
+  bool deflate_on_oom();
   // Puts back the interval found before set_polling_interval(); nothing if never set.
   void restore_polling();
   [[nodiscard]] bool polling_changed() const { return polling_before_.has_value(); }

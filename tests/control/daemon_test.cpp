@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "fake_qmp.hpp"
 #include "policy/controller.hpp"
+#include "policy/mom.hpp"
 #include "test_util.hpp"
 
 namespace memvirt {
@@ -265,6 +266,28 @@ TEST_F(DaemonTest, ANamedSocketThatCannotBeControlledIsAnInputError) {
               std::string::npos)
         << e.what();
   }
+}
+
+TEST_F(DaemonTest, MemvirtsControllerRefusesABalloonThatDoesNotDeflateOnOom) {
+  FakeGuest g;
+  g.deflate_on_oom = false;
+  serve("vm-a", g);
+  opt.sockets = {socket("vm-a")};
+  ControlDaemon d(fast_controller(), opt, events);
+  try {
+    d.start();
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              socket("vm-a") +
+                  ": vm-a: the memvirt policy needs a balloon the guest deflates on OOM (QEMU "
+                  "-device virtio-balloon-pci,id=balloon0,deflate-on-oom=on)");
+  }
+  // MOM does not need it (here without its KSM rules, as memvirt control builds it).
+  MomConfig m;
+  m.ksm_rules = false;
+  ControlDaemon mom(std::make_unique<Mom>(m), opt, events);
+  EXPECT_NO_THROW(mom.start());
 }
 
 TEST_F(DaemonTest, BoundsThatContradictEachOtherRefuseTheGuest) {

@@ -38,9 +38,10 @@ struct FakeGuest {
   std::string name;  // -name (query-name); empty: none
   std::uint64_t memory = 2 * kGiB;
   std::uint64_t actual = 2 * kGiB;
-  std::int64_t polling = 0;  // guest-stats-polling-interval
-  bool follow = true;        // the balloon reaches each target at once
-  bool reported = true;      // last-update is the time of the reply (false: 0, no report yet)
+  std::int64_t polling = 0;    // guest-stats-polling-interval
+  bool follow = true;          // the balloon reaches each target at once
+  bool deflate_on_oom = true;  // the balloon device's deflate-on-oom
+  bool reported = true;        // last-update is the time of the reply (false: 0, no report yet)
   std::int64_t last_update_offset = 0;  // added to it (positive: from the future)
   std::int64_t swap_in = 0, swap_out = 0, major_faults = 10, minor_faults = 1000;
   std::int64_t free = 1 * kGiB, total = 2 * kGiB, available = 1536 * kMiB, caches = 256 * kMiB;
@@ -260,6 +261,8 @@ class FakeQmp {
                                            : 0;
     } else if (name == "qom-get" && args.value("property", "") == "guest-stats-polling-interval") {
       return {{"return", guest_.polling}, {"id", cmd["id"]}};
+    } else if (name == "qom-get" && args.value("property", "") == "deflate-on-oom") {
+      return {{"return", guest_.deflate_on_oom}, {"id", cmd["id"]}};
     } else if (name == "qom-set" && args.value("property", "") == "guest-stats-polling-interval") {
       guest_.polling = args.value("value", 0);
     } else if (name == "balloon") {

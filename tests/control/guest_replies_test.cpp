@@ -188,5 +188,12 @@ TEST(GuestReplies, PollingInterval) {
             "vm5: qom-get guest-stats-polling-interval: value: is negative (-2)");
 }
 
+TEST(GuestReplies, DeflateOnOom) {
+  EXPECT_TRUE(parse_deflate_on_oom("vm5", true));
+  EXPECT_FALSE(parse_deflate_on_oom("vm5", false));
+  EXPECT_EQ(error_of([] { parse_deflate_on_oom("vm5", "on"); }),
+            "vm5: qom-get deflate-on-oom: value: not a boolean: \"on\"");
+}
+
 }  // namespace
 }  // namespace memvirt
