@@ -64,7 +64,7 @@ with open(os.path.join(out, "carried.dat"), "w") as f:
         f.write(w + " " + " ".join(str(v) for (ww, p, v) in rows if ww == w) + "\n")
 PY
 gnuplot <<GP
-set terminal pngcairo size 1000,500
+set terminal pngcairo size 1000,500 noenhanced
 set output "$OUT/policies-carried.png"
 set style data histograms
 set style histogram clustered gap 1
