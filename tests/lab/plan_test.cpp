@@ -169,7 +169,8 @@ TEST_F(LabPlanTest, CompiledInReportingConstantsAreRefused) {
 
 TEST_F(LabPlanTest, PoliciesAreSimulatorOnlySoFar) {
   const std::string e = error_of(std::string(kVm) +
-                                 "reclaim: [{impl: balloon, stats_interval: 2s}]\n"
+                                 "reclaim: [{impl: balloon, stats_interval: 2s, "
+                                 "deflate_on_oom: true}]\n"
                                  "policy: {impl: memvirt, min_memory: 256MiB}\n");
   EXPECT_NE(e.find("s.yaml:8: policy.impl: lab backend: policies run in the simulator only"),
             std::string::npos)
