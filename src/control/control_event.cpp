@@ -34,6 +34,14 @@ nlohmann::json ksm_json(bool run, std::uint64_t pages, Duration sleep) {
 
 }  // namespace
 
+ControlEvent control_event(ControlEvent::Kind kind, std::string vm, std::string text) {
+  ControlEvent e;
+  e.kind = kind;
+  e.vm = std::move(vm);
+  e.text = std::move(text);
+  return e;
+}
+
 const char* control_event_kind(ControlEvent::Kind k) {
   switch (k) {
     case ControlEvent::Kind::kStart:

@@ -44,6 +44,9 @@ struct ControlEvent {
   std::string failed;    // an action that was tried and failed: why
 };
 
+// An event of `kind` about guest `vm` (empty: the host) with `text`.
+ControlEvent control_event(ControlEvent::Kind kind, std::string vm, std::string text);
+
 // "balloon", "join", ...
 const char* control_event_kind(ControlEvent::Kind k);
 

@@ -15,14 +15,6 @@
 namespace memvirt {
 namespace {
 
-ControlEvent event(ControlEvent::Kind kind, std::string vm, std::string text) {
-  ControlEvent e;
-  e.kind = kind;
-  e.vm = std::move(vm);
-  e.text = std::move(text);
-  return e;
-}
-
 // The socket file's inode, 0 when it is gone: a new QEMU on the same path is a new file.
 std::uintmax_t inode_of(const std::string& path) {
   struct stat st {};
@@ -115,13 +107,13 @@ void ControlDaemon::start_guests() {
                      fmt::format("{} {}", policy_->name(), lacking));
   }
   const char* ksm = ksm_ == nullptr ? "left alone" : ksm_->read_only() ? "observed" : "tuned";
-  emit(event(
+  emit(control_event(
       ControlEvent::Kind::kStart, "",
       fmt::format("policy {} every {}, {}KSM {}{}", policy_->name(),
                   format_duration(policy_->sample_interval()), opt_.dry_run ? "dry run, " : "", ksm,
                   opt_.policy_config.empty() ? "" : ": " + opt_.policy_config)));
   if (ksm_ != nullptr && ksm_->recovered()) {
-    emit(event(ControlEvent::Kind::kNotice, "", *ksm_->recovered()));
+    emit(control_event(ControlEvent::Kind::kNotice, "", *ksm_->recovered()));
   }
   for (const std::string& path : opt_.sockets) {
     std::error_code ec;
@@ -142,9 +134,9 @@ void ControlDaemon::start_guests() {
     bool found = false;
     for (const std::uint32_t key : host_.keys()) found = found || host_.guest(key)->name() == name;
     if (!found) {
-      emit(event(ControlEvent::Kind::kNotice, "",
-                 fmt::format("--limit names {}, which no guest is called{}", name,
-                             opt_.dir.empty() ? "" : " yet")));
+      emit(control_event(ControlEvent::Kind::kNotice, "",
+                         fmt::format("--limit names {}, which no guest is called{}", name,
+                                     opt_.dir.empty() ? "" : " yet")));
     }
   }
 }
@@ -216,8 +208,8 @@ bool ControlDaemon::join(const std::string& path, bool named) {
     const std::uint32_t key = host_.add(std::move(g));
     joined_[path] = key;
     ++joined_count_;
-    emit(event(ControlEvent::Kind::kJoin, name, text));
-    if (notice) emit(event(ControlEvent::Kind::kNotice, name, *notice));
+    emit(control_event(ControlEvent::Kind::kJoin, name, text));
+    if (notice) emit(control_event(ControlEvent::Kind::kNotice, name, *notice));
     return true;
   } catch (const QmpError& e) {
     error = e.what();
@@ -230,9 +222,10 @@ bool ControlDaemon::join(const std::string& path, bool named) {
     error = e.what();
   }
   if (named) throw InputError(SourcePlace{"", 0, path}, error);
-  emit(event(ControlEvent::Kind::kError, "",
-             fmt::format("{}: not controlled (tried again in {} s or when the socket is new): {}",
-                         path, opt_.retry_after.count(), error)));
+  emit(control_event(
+      ControlEvent::Kind::kError, "",
+      fmt::format("{}: not controlled (tried again in {} s or when the socket is new): {}", path,
+                  opt_.retry_after.count(), error)));
   return false;
 }
 
@@ -248,7 +241,7 @@ void ControlDaemon::rescan() {
   }
   if (ec) {
     const std::string problem = fmt::format("--dir {}: {}", opt_.dir, ec.message());
-    if (problem != dir_problem_) emit(event(ControlEvent::Kind::kError, "", problem));
+    if (problem != dir_problem_) emit(control_event(ControlEvent::Kind::kError, "", problem));
     dir_problem_ = problem;
     return;
   }
@@ -324,7 +317,7 @@ ControlSummary ControlDaemon::run(int stop_fd) {
     }
     if (opt_.dir.empty() && host_.size() == 0) {
       sum.end = ControlSummary::End::kNoGuests;
-      emit(event(ControlEvent::Kind::kNotice, "", "no guest left to control"));
+      emit(control_event(ControlEvent::Kind::kNotice, "", "no guest left to control"));
       break;
     }
     // A tick that took longer than the interval (a slow guest) moves the next one on, so the
@@ -344,26 +337,28 @@ void ControlDaemon::finish(ControlSummary& sum) {
     if (!g.polling_changed()) continue;
     try {
       g.restore_polling();
-      emit(event(ControlEvent::Kind::kNotice, g.name(), "stats polling put back as it was"));
+      emit(
+          control_event(ControlEvent::Kind::kNotice, g.name(), "stats polling put back as it was"));
     } catch (const QmpError& e) {
-      emit(event(ControlEvent::Kind::kError, g.name(),
-                 fmt::format("stats polling not put back: {}", e.what())));
+      emit(control_event(ControlEvent::Kind::kError, g.name(),
+                         fmt::format("stats polling not put back: {}", e.what())));
     }
   }
   if (ksm_ != nullptr && !ksm_->read_only()) {
     const bool changed = ksm_->changed();
     const std::vector<std::string> problems = ksm_->restore();
     for (const std::string& p : problems) {
-      emit(event(ControlEvent::Kind::kError, "", fmt::format("KSM: {}", p)));
+      emit(control_event(ControlEvent::Kind::kError, "", fmt::format("KSM: {}", p)));
     }
     if (changed && problems.empty()) {
-      emit(event(ControlEvent::Kind::kNotice, "", "host KSM settings put back as they were"));
+      emit(control_event(ControlEvent::Kind::kNotice, "",
+                         "host KSM settings put back as they were"));
     }
   }
   sum.joined = joined_count_;
   sum.left = left_count_;
   sum.elapsed = since_start();
-  emit(event(ControlEvent::Kind::kStop, "", control_summary_text(sum, opt_.dry_run)));
+  emit(control_event(ControlEvent::Kind::kStop, "", control_summary_text(sum, opt_.dry_run)));
 }
 
 }  // namespace memvirt

@@ -14,14 +14,6 @@ std::string joined(const std::vector<std::string>& names) {
   return out;
 }
 
-ControlEvent event(ControlEvent::Kind kind, std::string vm, std::string text) {
-  ControlEvent e;
-  e.kind = kind;
-  e.vm = std::move(vm);
-  e.text = std::move(text);
-  return e;
-}
-
 }  // namespace
 
 std::string QmpHost::missing(const PolicyInputs& needs) const {
@@ -69,13 +61,14 @@ QmpHost::Observed QmpHost::observe(Duration since_start, const UnixClock& unix_n
     h.cached = m.buffers + m.cached;
     h.memory_stall = proc_memory_pressure(src_.proc);
   } catch (const std::runtime_error& e) {
-    out.events.push_back(event(ControlEvent::Kind::kError, "", e.what()));
+    out.events.push_back(control_event(ControlEvent::Kind::kError, "", e.what()));
   }
   if (src_.ksm != nullptr) {
     try {
       h.ksm = src_.ksm->read();
     } catch (const std::runtime_error& e) {
-      out.events.push_back(event(ControlEvent::Kind::kError, "", fmt::format("KSM: {}", e.what())));
+      out.events.push_back(
+          control_event(ControlEvent::Kind::kError, "", fmt::format("KSM: {}", e.what())));
     }
   }
   std::vector<std::uint32_t> gone;
@@ -100,7 +93,7 @@ std::optional<GuestObservation> QmpHost::observe_guest(Entry& e, std::uint32_t k
   auto skip = [&](const std::string& why) -> std::optional<GuestObservation> {
     ++out.skipped;
     if (why != e.problem) {
-      out.events.push_back(event(ControlEvent::Kind::kSkip, q.name(), why));
+      out.events.push_back(control_event(ControlEvent::Kind::kSkip, q.name(), why));
       e.problem = why;
       e.skipped_ticks = 0;
     }
@@ -111,7 +104,7 @@ std::optional<GuestObservation> QmpHost::observe_guest(Entry& e, std::uint32_t k
   try {
     r = q.read(unix_now);
   } catch (const QmpDisconnected& x) {
-    out.events.push_back(event(ControlEvent::Kind::kLeave, q.name(), x.what()));
+    out.events.push_back(control_event(ControlEvent::Kind::kLeave, q.name(), x.what()));
     return std::nullopt;
   } catch (const QmpError& x) {
     return skip(x.what());
@@ -122,16 +115,16 @@ std::optional<GuestObservation> QmpHost::observe_guest(Entry& e, std::uint32_t k
   const std::optional<ResolvedBounds> b = resolve_bounds(q.bounds(), r.memory, &why);
   if (!b) return skip(fmt::format("{}: --min/--max/--limit: {}", q.name(), why));
   if (!e.problem.empty()) {
-    out.events.push_back(
-        event(ControlEvent::Kind::kRecover, q.name(),
-              fmt::format("replies make sense again after {} skipped ticks", e.skipped_ticks)));
+    out.events.push_back(control_event(
+        ControlEvent::Kind::kRecover, q.name(),
+        fmt::format("replies make sense again after {} skipped ticks", e.skipped_ticks)));
     e.problem.clear();
     e.skipped_ticks = 0;
   }
   const std::string unreported = joined(r.stats.unreported);
   if (unreported != e.unreported) {
     if (!unreported.empty()) {
-      out.events.push_back(event(
+      out.events.push_back(control_event(
           ControlEvent::Kind::kNotice, q.name(),
           r.stats.stats
               ? fmt::format("the guest does not report {}: read as 0", unreported)
@@ -157,8 +150,8 @@ std::optional<GuestObservation> QmpHost::observe_guest(Entry& e, std::uint32_t k
     }
   }
   if (!rss && !e.rss_noted) {
-    out.events.push_back(event(ControlEvent::Kind::kNotice, q.name(),
-                               fmt::format("QEMU's resident size reads 0: {}", rss_why)));
+    out.events.push_back(control_event(ControlEvent::Kind::kNotice, q.name(),
+                                       fmt::format("QEMU's resident size reads 0: {}", rss_why)));
     e.rss_noted = true;
   }
   g.resident = rss.value_or(Bytes{0});
@@ -179,7 +172,7 @@ std::vector<ControlEvent> QmpHost::carry_out(const HostObservation& now, PolicyA
     Entry* e = nullptr;
     if (const auto it = guests_.find(r.guest); it != guests_.end()) e = &it->second;
     if (e == nullptr || r.target == g->target) continue;
-    ControlEvent ev = event(ControlEvent::Kind::kBalloon, g->name, r.reason);
+    ControlEvent ev = control_event(ControlEvent::Kind::kBalloon, g->name, r.reason);
     ev.from = g->target;
     ev.requested = a.target;
     ev.to = r.target;
@@ -195,7 +188,7 @@ std::vector<ControlEvent> QmpHost::carry_out(const HostObservation& now, PolicyA
     } catch (const QmpDisconnected& x) {
       ev.failed = x.what();
       out.push_back(std::move(ev));
-      out.push_back(event(ControlEvent::Kind::kLeave, g->name, x.what()));
+      out.push_back(control_event(ControlEvent::Kind::kLeave, g->name, x.what()));
       guests_.erase(r.guest);
     } catch (const QmpError& x) {
       ev.failed = x.what();
@@ -203,7 +196,7 @@ std::vector<ControlEvent> QmpHost::carry_out(const HostObservation& now, PolicyA
     }
   }
   if (actions.ksm) {
-    ControlEvent ev = event(ControlEvent::Kind::kKsm, "", actions.ksm_reason);
+    ControlEvent ev = control_event(ControlEvent::Kind::kKsm, "", actions.ksm_reason);
     ev.ksm_to = *actions.ksm;
     ev.dry_run = dry_run;
     if (src_.ksm == nullptr || !now.ksm) {
