@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "core/cost.hpp"
@@ -62,6 +63,13 @@ inline std::filesystem::path temp_dir() {
   return d;
 }
 
+inline std::string whole_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 inline std::string write_file(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p) << text;
   return p.string();
@@ -75,6 +83,34 @@ inline std::string with_source_profile(std::string text) {
     text.replace(at, rel.size(), "calibration: " + source_path("profiles/default.yaml"));
   }
   return text;
+}
+
+// A scenario named `name` of `vms` VMs of 512 MiB whose program's amounts are drawn from the
+// seed, for 20 simulated minutes sampled every `sample_interval`: a run takes a fraction of a
+// second, and different seeds give different numbers. Its calibration is in the source tree.
+inline std::string drawn_scenario_text(const std::string& name, unsigned vms,
+                                       const std::string& sample_interval) {
+  return with_source_profile("name: " + name + R"(
+seed: 3
+calibration: profiles/default.yaml
+host:
+  memory: 8GiB
+vm:
+  memory: 512MiB
+  boot: {footprint: 32MiB, shared_fraction: 0.5}
+  workloads:
+    - type: periodic_alloc
+      period: 10min
+      amount: {dist: uniform, min: 64MiB, max: 256MiB}
+      mean_in_use: 32MiB
+experiment:
+  type: fixed
+  vms: )" + std::to_string(vms) +
+                             R"(
+  duration: 20min
+  warmup: 10min
+  sample_interval: )" + sample_interval +
+                             "\n");
 }
 
 }  // namespace memvirt::testing

@@ -2,25 +2,18 @@
 // QEMU monitor in this process: SIGTERM ends it with status 0 and a summary, every balloon
 // left where it was last set, stats polling and KSM put back; bad flags are one line and
 // status 2.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <thread>
 
+#include "command_util.hpp"
 #include "fake_qmp.hpp"
 #include "test_util.hpp"
-
-extern char** environ;
 
 namespace memvirt {
 namespace {
@@ -29,30 +22,12 @@ namespace fs = std::filesystem;
 using testing::FakeGuest;
 using testing::FakeProc;
 using testing::FakeQmp;
+using testing::first_line;
 using testing::kGiB;
 using testing::kMiB;
-
-std::string whole(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string first_line(const fs::path& p) {
-  std::ifstream in(p);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
-bool wait_for(const std::function<bool()>& f, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!f() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return f();
-}
+using testing::wait_exit;
+using testing::wait_for;
+using testing::whole_file;
 
 class ControlCommand : public ::testing::Test {
  protected:
@@ -72,44 +47,17 @@ class ControlCommand : public ::testing::Test {
   // Starts memvirt with `args`, MEMVIRT_STATE_DIR in this test's folder, its output in
   // <name>.out and <name>.err.
   pid_t spawn(std::vector<std::string> args, const std::string& name) const {
-    args.insert(args.begin(), bin);
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string(*e).rfind("MEMVIRT_STATE_DIR=", 0) != 0) env.emplace_back(*e);
-    }
-    env.push_back("MEMVIRT_STATE_DIR=" + (base / "state").string());
-    std::vector<char*> envp, argv;
-    for (auto& s : env) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    for (auto& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    const std::string out = (base / (name + ".out")).string();
-    const std::string err = (base / (name + ".err")).string();
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    EXPECT_EQ(rc, 0) << std::strerror(rc);
-    return pid;
-  }
-  static int wait_exit(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return testing::spawn_memvirt(bin, std::move(args), base / "state", base / (name + ".out"),
+                                  base / (name + ".err"));
   }
   int run(const std::vector<std::string>& args, const std::string& name) const {
     return wait_exit(spawn(args, name));
   }
   [[nodiscard]] std::string out(const std::string& name) const {
-    return whole(base / (name + ".out"));
+    return testing::whole_file(base / (name + ".out"));
   }
   [[nodiscard]] std::string err(const std::string& name) const {
-    return whole(base / (name + ".err"));
+    return testing::whole_file(base / (name + ".err"));
   }
   [[nodiscard]] std::string socket(const std::string& vm) const {
     return (base / "vms" / (vm + ".sock")).string();
@@ -144,7 +92,7 @@ TEST_F(ControlCommand, SigtermStopsCleanlyAndLeavesTheBalloonsWhereTheyWere) {
   for (std::size_t i = 1; i < balloons.size(); ++i) EXPECT_LT(balloons[i], balloons[i - 1]);
   EXPECT_LT(balloons.back(), 2 * kGiB);
   EXPECT_EQ(vm.guest().actual, balloons.back());
-  std::istringstream lines(whole(log));
+  std::istringstream lines(whole_file(log));
   std::string line;
   std::vector<nlohmann::json> records;
   while (std::getline(lines, line)) {

@@ -23,6 +23,7 @@
 #include "lab/lab_error.hpp"
 #include "lab/lab_run.hpp"
 #include "lab/process.hpp"
+#include "test_util.hpp"
 
 namespace memvirt {
 namespace {
@@ -256,7 +257,8 @@ experiment: {type: fixed, duration: 25s, sample_interval: 1s}
   EXPECT_GT(z.stored_pages_max, 8000u);
   EXPECT_GE(z.stored_pages_max, z.stored_pages_end);
   EXPECT_GE(z.pool_pages_max, z.pool_pages_end);
-  const double per_page = static_cast<double>(z.stored_pages_end) / z.pool_pages_end;
+  const double per_page =
+      static_cast<double>(z.stored_pages_end) / static_cast<double>(z.pool_pages_end);
   EXPECT_GT(per_page, 1.8);
   EXPECT_LE(per_page, 2.0);
   EXPECT_GT(run.pswpout, 1000u) << "the full pool sends the rest to the swap partition";
@@ -311,10 +313,7 @@ TEST_F(LabGuest, InterruptEndsGuestsAndRestores) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   bool started = false;
   while (!started && std::chrono::steady_clock::now() < deadline && memvirt.running()) {
-    std::ifstream in(err);
-    std::stringstream text;
-    text << in.rdbuf();
-    started = text.str().find("init start") != std::string::npos;
+    started = testing::whole_file(err).find("init start") != std::string::npos;
     if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     memvirt.poll_exit();
   }
@@ -326,10 +325,8 @@ TEST_F(LabGuest, InterruptEndsGuestsAndRestores) {
   }
   ASSERT_TRUE(exit.has_value()) << "memvirt did not stop within 10 s of SIGINT";
   EXPECT_EQ(*exit, "exit status 3");
-  std::ifstream in(err);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_NE(text.str().find("memvirt: lab: stopped by Interrupt"), std::string::npos) << text.str();
+  const std::string text = testing::whole_file(err);
+  EXPECT_NE(text.find("memvirt: lab: stopped by Interrupt"), std::string::npos) << text;
   expect_clean(out);
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/rng.hpp"
 #include "lab/qemu_command.hpp"
+#include "test_util.hpp"
 #include "workload/memhog.hpp"
 #include "workload/periodic_alloc.hpp"
 
@@ -531,10 +532,7 @@ TEST(LabScenarios, ShippedLabScenariosPlan) {
 
 // The `lab:` block of docs/scenarios.md, with the defaults it documents.
 TEST(LabScenarios, DocumentedLabSectionLoadsWithItsDefaults) {
-  std::ifstream in(std::filesystem::path(MEMVIRT_SOURCE_DIR) / "docs" / "scenarios.md");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string doc = ss.str();
+  const std::string doc = testing::whole_file(testing::source_path("docs/scenarios.md"));
   const auto start = doc.find("```yaml\nlab:\n");
   ASSERT_NE(start, std::string::npos) << "docs/scenarios.md lost its lab: block";
   const auto end = doc.find("```", start + 8);

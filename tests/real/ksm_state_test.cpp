@@ -4,11 +4,9 @@
 // back by the next run or by `memvirt restore`.
 #include "real/ksm_state.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,33 +17,19 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
+#include "command_util.hpp"
 #include "real/ksm_sysfs.hpp"
 #include "test_util.hpp"
-
-extern char** environ;
 
 namespace memvirt {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string first_line(const fs::path& p) {
-  std::ifstream in(p);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
-std::string whole(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::first_line;
+using testing::whole_file;
 
 // The pid of a process that has exited (and been reaped).
 long dead_pid() {
@@ -96,7 +80,7 @@ TEST_F(KsmState, TheOriginalValuesAreOnDiskWhileChanged) {
   const KsmSysfs ksm(dir);
   KsmSettingsGuard g(ksm, {{"run", "1"}, {"pages_to_scan", "5000"}, {"smart_scan", "0"}}, store());
   ASSERT_TRUE(fs::exists(state_file()));
-  const json j = json::parse(whole(state_file()));
+  const json j = json::parse(whole_file(state_file()));
   EXPECT_EQ(j["format"], "memvirt-ksm-state/1");
   EXPECT_EQ(j["sysfs_root"], dir.string());
   EXPECT_EQ(j["pid"], static_cast<long>(getpid()));
@@ -166,7 +150,7 @@ TEST_F(KsmState, TheNextGuardPutsBackWhatADeadRunLeft) {
     EXPECT_EQ(g.saved()[0], (std::pair<std::string, std::string>{"pages_to_scan", "100"}));
     EXPECT_EQ(g.saved()[1], (std::pair<std::string, std::string>{"run", "0"}));
     EXPECT_EQ(first_line(dir / "pages_to_scan"), "2000");
-    const json j = json::parse(whole(state_file()));
+    const json j = json::parse(whole_file(state_file()));
     EXPECT_EQ(j["pid"], static_cast<long>(getpid()));
     EXPECT_EQ(j["settings"][0]["original"], "100");
   }
@@ -201,7 +185,7 @@ TEST_F(KsmState, ALiveRunIsRefused) {
   const KsmSavedState me = ksm_state_of_this_process(dir);
   EXPECT_TRUE(ksm_state_owner_alive(me));
   leave_a_dead_run(me.pid, me.pid_start);  // alive: this process
-  const std::string before = whole(state_file());
+  const std::string before = whole_file(state_file());
   const KsmSysfs ksm(dir);
   try {
     const KsmSettingsGuard g(ksm, {{"pages_to_scan", "2000"}, {"run", "1"}}, store());
@@ -213,7 +197,7 @@ TEST_F(KsmState, ALiveRunIsRefused) {
     EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   }
   EXPECT_EQ(first_line(dir / "pages_to_scan"), "5000");  // left as that run has it
-  EXPECT_EQ(whole(state_file()), before);
+  EXPECT_EQ(whole_file(state_file()), before);
 }
 
 TEST_F(KsmState, AKnobAnotherProgramChangedSinceIsLeftAlone) {
@@ -265,7 +249,7 @@ TEST_F(KsmState, ACorruptStateFileIsAnErrorAndIsKept) {
       EXPECT_NE(what.find(c.expect), std::string::npos) << what;
       EXPECT_EQ(what.find('\n'), std::string::npos) << what;
     }
-    EXPECT_EQ(whole(state_file()), c.text);  // never deleted, never rewritten
+    EXPECT_EQ(whole_file(state_file()), c.text);  // never deleted, never rewritten
     EXPECT_EQ(first_line(dir / "pages_to_scan"), "100");
     EXPECT_EQ(first_line(dir / "run"), "1");
   }
@@ -315,7 +299,7 @@ TEST_F(KsmState, SetKeepsTheOriginalAcrossChanges) {
     EXPECT_FALSE(fs::exists(state_file()));  // nothing changed yet, nothing to keep
     g.set("pages_to_scan", "300");
     ASSERT_TRUE(fs::exists(state_file()));
-    json j = json::parse(whole(state_file()));
+    json j = json::parse(whole_file(state_file()));
     ASSERT_EQ(j["settings"].size(), 1U);
     EXPECT_EQ(j["settings"][0]["original"], "100");
     EXPECT_EQ(j["settings"][0]["set"], "300");
@@ -323,7 +307,7 @@ TEST_F(KsmState, SetKeepsTheOriginalAcrossChanges) {
     g.set("pages_to_scan", "600");
     EXPECT_EQ(first_line(dir / "pages_to_scan"), "600");
     EXPECT_EQ(first_line(dir / "run"), "1");
-    j = json::parse(whole(state_file()));
+    j = json::parse(whole_file(state_file()));
     ASSERT_EQ(j["settings"].size(), 2U);
     EXPECT_EQ(j["settings"][0]["knob"], "pages_to_scan");
     EXPECT_EQ(j["settings"][0]["original"], "100");  // not 300: the host's, not ours
@@ -344,7 +328,7 @@ TEST_F(KsmState, AfterACrashTheLastValueSetIsRecognisedAsTheRuns) {
   g.set("pages_to_scan", "900");
   g.set("run", "1");
   // The guard's process "dies": its state file now names a pid that has exited.
-  json j = json::parse(whole(state_file()));
+  json j = json::parse(whole_file(state_file()));
   j["pid"] = dead_pid();
   j["pid_start_ticks"] = 0;
   std::ofstream(state_file()) << j.dump(2) << "\n";
@@ -402,53 +386,26 @@ class KsmStateCommand : public ::testing::Test {
   }
 
   [[nodiscard]] std::vector<std::string> bench_args(const char* timeout_s) const {
-    return {
-        bin,      "bench", "dedup",        "--ksm-sysfs",    dir.string(), "--proc",  proc.string(),
-        "--size", "4MiB",  "--skip-model", "--skip-pageone", "--timeout",  timeout_s, "--sample-ms",
-        "50",     "-q"};
+    return {"bench",       "dedup",   "--ksm-sysfs", dir.string(),   "--proc",
+            proc.string(), "--size",  "4MiB",        "--skip-model", "--skip-pageone",
+            "--timeout",   timeout_s, "--sample-ms", "50",           "-q"};
   }
 
   // Starts memvirt with MEMVIRT_STATE_DIR set, its output in <name>.out and <name>.err.
   pid_t spawn(const std::vector<std::string>& args, const std::string& name) const {
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string(*e).rfind("MEMVIRT_STATE_DIR=", 0) != 0) env_strings.emplace_back(*e);
-    }
-    env_strings.push_back("MEMVIRT_STATE_DIR=" + state.string());
-    std::vector<char*> envp, argv;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> args_copy = args;
-    for (auto& s : args_copy) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    const std::string out = (base / (name + ".out")).string();
-    const std::string err = (base / (name + ".err")).string();
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    EXPECT_EQ(rc, 0) << std::strerror(rc);
-    return pid;
+    return testing::spawn_memvirt(bin, args, state, base / (name + ".out"), base / (name + ".err"));
   }
 
   // The exit status of a run to its end (-1 when killed by a signal).
   int run(const std::vector<std::string>& args, const std::string& name) const {
-    const pid_t pid = spawn(args, name);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return testing::wait_exit(spawn(args, name));
   }
 
   [[nodiscard]] std::string out(const std::string& name) const {
-    return whole(base / (name + ".out"));
+    return testing::whole_file(base / (name + ".out"));
   }
   [[nodiscard]] std::string err(const std::string& name) const {
-    return whole(base / (name + ".err"));
+    return testing::whole_file(base / (name + ".err"));
   }
   [[nodiscard]] std::size_t state_files() const {
     if (!fs::exists(state)) return 0;
@@ -511,7 +468,7 @@ TEST_F(KsmStateCommand, RestoreAfterSigkillPutsTheSettingsBack) {
   const pid_t killed = start_and_kill();
   if (!skip.empty()) GTEST_SKIP() << skip;
   if (killed == 0) return;
-  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "restore"), 0) << err("restore");
+  ASSERT_EQ(run({"restore", "--ksm-sysfs", dir.string()}, "restore"), 0) << err("restore");
   EXPECT_NE(out("restore").find(fmt::format(
                 "restored host KSM settings left by an interrupted run (pid {}): run=0, ", killed)),
             std::string::npos)
@@ -519,7 +476,7 @@ TEST_F(KsmStateCommand, RestoreAfterSigkillPutsTheSettingsBack) {
   EXPECT_NE(out("restore").find("pages_to_scan=100"), std::string::npos) << out("restore");
   expect_originals();
   // Once more: nothing to do, still status 0.
-  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "again"), 0) << err("again");
+  ASSERT_EQ(run({"restore", "--ksm-sysfs", dir.string()}, "again"), 0) << err("again");
   EXPECT_NE(out("again").find("nothing to restore"), std::string::npos) << out("again");
 }
 
@@ -542,17 +499,17 @@ TEST_F(KsmStateCommand, ACorruptStateFileIsOneLineAndStatusTwo) {
   fs::create_directories(state);
   const fs::path file = KsmStateStore(state).file_for(dir);
   std::ofstream(file) << "{ not json";
-  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "corrupt"), 2);
+  ASSERT_EQ(run({"restore", "--ksm-sysfs", dir.string()}, "corrupt"), 2);
   const std::string e = err("corrupt");
   EXPECT_EQ(e.rfind("memvirt: " + file.string() + ": not a valid memvirt KSM state file", 0), 0U)
       << e;
   EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
-  EXPECT_EQ(whole(file), "{ not json");
+  EXPECT_EQ(whole_file(file), "{ not json");
   // `bench dedup` refuses the same way, changing nothing.
   ASSERT_EQ(run(bench_args("1"), "bench-corrupt"), 2) << out("bench-corrupt");
   EXPECT_NE(err("bench-corrupt").find(file.string()), std::string::npos) << err("bench-corrupt");
   EXPECT_EQ(first_line(dir / "pages_to_scan"), "100");
-  EXPECT_EQ(whole(file), "{ not json");
+  EXPECT_EQ(whole_file(file), "{ not json");
 }
 
 // A state file whose run still lives (this test process): restore refuses, changing nothing.
@@ -561,15 +518,15 @@ TEST_F(KsmStateCommand, RestoreRefusesWhileTheRunLives) {
   me.knobs = {{"pages_to_scan", "100", "5000"}};
   KsmStateStore(state).save(me);
   std::ofstream(dir / "pages_to_scan") << "5000\n";
-  const std::string before = whole(KsmStateStore(state).file_for(dir));
-  ASSERT_EQ(run({bin, "restore", "--ksm-sysfs", dir.string()}, "live"), 2);
+  const std::string before = whole_file(KsmStateStore(state).file_for(dir));
+  ASSERT_EQ(run({"restore", "--ksm-sysfs", dir.string()}, "live"), 2);
   const std::string e = err("live");
   EXPECT_NE(e.find(fmt::format("memvirt: another memvirt run (pid {}", getpid())),
             std::string::npos)
       << e;
   EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
   EXPECT_EQ(first_line(dir / "pages_to_scan"), "5000");
-  EXPECT_EQ(whole(KsmStateStore(state).file_for(dir)), before);
+  EXPECT_EQ(whole_file(KsmStateStore(state).file_for(dir)), before);
 }
 
 }  // namespace

@@ -25,42 +25,18 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::temp_dir;
-using testing::with_source_profile;
+using testing::whole_file;
 using testing::write_file;
 
-// Six VMs whose program's amounts are drawn from the seed: a run takes a tenth of a second,
-// and different seeds give different numbers.
-const char* kDrawn = R"(name: drawn
-seed: 3
-calibration: profiles/default.yaml
-host:
-  memory: 8GiB
-vm:
-  memory: 512MiB
-  boot: {footprint: 32MiB, shared_fraction: 0.5}
-  workloads:
-    - type: periodic_alloc
-      period: 10min
-      amount: {dist: uniform, min: 64MiB, max: 256MiB}
-      mean_in_use: 32MiB
-experiment:
-  type: fixed
-  vms: 6
-  duration: 20min
-  warmup: 10min
-  sample_interval: 30s
-)";
-
-std::string drawn_scenario(const fs::path& dir, const std::string& experiment_lines = {}) {
-  std::string text = with_source_profile(kDrawn);
-  text += experiment_lines;
-  return write_file(dir / "drawn.yaml", text);
+// Six VMs, sampled every 30 s.
+std::string drawn_text() {
+  return testing::drawn_scenario_text("drawn", 6, "30s");
 }
 
-std::string slurp(const fs::path& p) {
-  std::stringstream ss;
-  ss << std::ifstream(p).rdbuf();
-  return ss.str();
+std::string drawn_scenario(const fs::path& dir, const std::string& experiment_lines = {}) {
+  std::string text = drawn_text();
+  text += experiment_lines;
+  return write_file(dir / "drawn.yaml", text);
 }
 
 TEST(Aggregate, TrimmedMeanDropsTheHighestAndTheLowestAndAveragesTheRest) {
@@ -261,13 +237,13 @@ TEST(Replicates, CommandLineJobsGiveTheSameBytes) {
                                         (dir / jobs).string(), (dir / jobs).string() + ".txt");
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
-  const std::string a = slurp(dir / "1" / "results.json");
-  EXPECT_EQ(a, slurp(dir / "2" / "results.json"));
-  EXPECT_EQ(slurp(dir / "1" / "timeseries.csv"), slurp(dir / "2" / "timeseries.csv"));
+  const std::string a = whole_file(dir / "1" / "results.json");
+  EXPECT_EQ(a, whole_file(dir / "2" / "results.json"));
+  EXPECT_EQ(whole_file(dir / "1" / "timeseries.csv"), whole_file(dir / "2" / "timeseries.csv"));
   const json j = json::parse(a);
   EXPECT_EQ(j["aggregate"]["replicates"], 5);
   EXPECT_EQ(j["replicates"].size(), 5U);
-  const std::string summary = slurp(dir / "2.txt");
+  const std::string summary = whole_file(dir / "2.txt");
   EXPECT_NE(summary.find("the mean of the middle 3 of 5 runs"), std::string::npos) << summary;
   EXPECT_NE(summary.find("run 4 (seed "), std::string::npos) << summary;
 }
@@ -301,7 +277,7 @@ class ReplicatesErrors : public ::testing::TestWithParam<BadReplicates> {};
 TEST_P(ReplicatesErrors, NameFileLineAndFieldAndExitWithStatusTwo) {
   const BadReplicates& c = GetParam();
   const fs::path dir = temp_dir();
-  std::string text = with_source_profile(kDrawn) + c.lines;
+  std::string text = drawn_text() + c.lines;
   text.replace(text.find("type: fixed"), 11, std::string("type: ") + c.type);
   const std::string file = write_file(dir / "drawn.yaml", text);
   try {
@@ -318,7 +294,7 @@ TEST_P(ReplicatesErrors, NameFileLineAndFieldAndExitWithStatusTwo) {
   const int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status)) << cmd;
   EXPECT_EQ(WEXITSTATUS(status), 2) << cmd;
-  EXPECT_NE(slurp(err).find(c.expect), std::string::npos) << slurp(err);
+  EXPECT_NE(whole_file(err).find(c.expect), std::string::npos) << whole_file(err);
 }
 
 INSTANTIATE_TEST_SUITE_P(

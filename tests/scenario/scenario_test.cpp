@@ -141,13 +141,10 @@ TEST(Scenario, CommandLineRunIsByteIdenticalTwice) {
                             " > /dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
-  auto slurp = [](const fs::path& p) {
-    std::stringstream ss;
-    ss << std::ifstream(p).rdbuf();
-    return ss.str();
-  };
-  EXPECT_EQ(slurp(dir / "a" / "results.json"), slurp(dir / "b" / "results.json"));
-  EXPECT_EQ(slurp(dir / "a" / "timeseries.csv"), slurp(dir / "b" / "timeseries.csv"));
+  EXPECT_EQ(testing::whole_file(dir / "a" / "results.json"),
+            testing::whole_file(dir / "b" / "results.json"));
+  EXPECT_EQ(testing::whole_file(dir / "a" / "timeseries.csv"),
+            testing::whole_file(dir / "b" / "timeseries.csv"));
 }
 
 struct BadCase {
@@ -403,10 +400,7 @@ namespace memvirt {
 namespace {
 
 TEST(ScenarioDocs, TheCompleteExampleInDocsLoads) {
-  std::ifstream in(testing::source_path("docs/scenarios.md"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string doc = ss.str();
+  const std::string doc = testing::whole_file(testing::source_path("docs/scenarios.md"));
   const auto start = doc.find("```yaml\n");
   ASSERT_NE(start, std::string::npos);
   const auto end = doc.find("```", start + 8);

@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 using memvirt::testing::temp_dir;
 using memvirt::testing::write_file;
 using nlohmann::json;
-using testing::slurp;
+using testing::whole_file;
 using testing::write_sweep;
 
 const char* kSweep = R"yaml(name: tiny-sweep
@@ -75,23 +75,23 @@ TEST(SweepRun, WritesEveryRunsFilesAndTheTables) {
     for (const char* f : {"config.yaml", "results.json", "timeseries.csv"}) {
       EXPECT_TRUE(fs::exists(dir / "out" / run.folder / f)) << run.folder << "/" << f;
     }
-    EXPECT_EQ(slurp(dir / "out" / run.folder / "config.yaml"), run.config_text);
+    EXPECT_EQ(whole_file(dir / "out" / run.folder / "config.yaml"), run.config_text);
   }
-  const std::string csv = slurp(dir / "out" / "sweep.csv");
+  const std::string csv = whole_file(dir / "out" / "sweep.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "point,footprint,vms,replicate,seed,config_hash,host_avg,launched,ops");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 13);
-  const std::string summary = slurp(dir / "out" / "summary.csv");
+  const std::string summary = whole_file(dir / "out" / "summary.csv");
   EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 5);
   EXPECT_NE(summary.find("host_avg_trimmed_mean"), std::string::npos);
   EXPECT_EQ(
-      slurp(dir / "out" / "t.md"),
+      whole_file(dir / "out" / "t.md"),
       "| footprint | 1 VMs | 2 VMs |\n| --- | --- | --- |\n| 16MiB | 1 (+0 %) | 2 (+100 %) |\n"
       "| 32MiB | 1 (+0 %) | 2 (+100 %) |\n");
   EXPECT_TRUE(fs::exists(dir / "out" / "host.gp"));
   EXPECT_TRUE(fs::exists(dir / "out" / "host.dat"));
   // The time-series plot names each point's first run.
-  const std::string gp = slurp(dir / "out" / "over-time.gp");
+  const std::string gp = whole_file(dir / "out" / "over-time.gp");
   EXPECT_NE(gp.find("'footprint=32MiB,vms=2/seed-0/timeseries.csv'"), std::string::npos) << gp;
   EXPECT_EQ(gp.find("seed-1"), std::string::npos);
 }
@@ -108,13 +108,13 @@ TEST(SweepRun, EachSeedsRunEqualsTheReplicateOfRunWithReplicates) {
   const json replicated = results_json(s, run_experiment(s));
   for (unsigned i = 0; i < 3; ++i) {
     const json one = json::parse(
-        slurp(dir / "out" / fmt::format("footprint=32MiB,vms=2/seed-{}", i) / "results.json"));
+        whole_file(dir / "out" / fmt::format("footprint=32MiB,vms=2/seed-{}", i) / "results.json"));
     EXPECT_EQ(one["seed"], replicated["replicates"][i]["seed"]);
     EXPECT_EQ(one["host_memory_gib"], replicated["replicates"][i]["host_memory_gib"]);
     EXPECT_EQ(one["run"]["events"], replicated["replicates"][i]["run"]["events"]);
   }
   // summary.csv's trimmed mean is the replicated run's aggregate.
-  const std::string summary = slurp(dir / "out" / "summary.csv");
+  const std::string summary = whole_file(dir / "out" / "summary.csv");
   const double trimmed = replicated["host_memory_gib"]["avg"].get<double>();
   EXPECT_NE(summary.find(fmt::format(",{},", trimmed)), std::string::npos) << summary << trimmed;
 }
@@ -124,12 +124,12 @@ TEST(SweepRun, ResumeSkipsFinishedRunsAndRerunsChangedAndPartialOnes) {
   const std::string file = write_sweep(dir, kSweep);
   const fs::path out = dir / "out";
   const SweepResult first = sweep_into(file, out);
-  const std::string csv = slurp(out / "sweep.csv");
+  const std::string csv = whole_file(out / "sweep.csv");
 
   const SweepResult again = sweep_into(file, out);
   EXPECT_EQ(again.pool.resumed.size(), 12U);
   EXPECT_TRUE(again.pool.ran.empty());
-  EXPECT_EQ(slurp(out / "sweep.csv"), csv);
+  EXPECT_EQ(whole_file(out / "sweep.csv"), csv);
 
   // A config.yaml that differs (another configuration in that folder), a run without its
   // results (an older, interrupted writer) and a left-over temporary folder.
@@ -141,8 +141,8 @@ TEST(SweepRun, ResumeSkipsFinishedRunsAndRerunsChangedAndPartialOnes) {
   const SweepResult third = sweep_into(file, out);
   EXPECT_EQ(third.pool.ran, (std::vector<std::size_t>{1, 7}));
   EXPECT_EQ(third.pool.resumed.size(), 10U);
-  EXPECT_EQ(slurp(out / changed.folder / "config.yaml"), changed.config_text);
-  EXPECT_EQ(slurp(out / "sweep.csv"), csv);
+  EXPECT_EQ(whole_file(out / changed.folder / "config.yaml"), changed.config_text);
+  EXPECT_EQ(whole_file(out / "sweep.csv"), csv);
 
   // A point whose configuration the sweep file now changes runs again; the others do not.
   std::string edited = kSweep;
@@ -212,8 +212,8 @@ axes:
   const int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 2);
-  EXPECT_NE(slurp(dir / "err").find(file + ":4: vm.vcpus:"), std::string::npos)
-      << slurp(dir / "err");
+  EXPECT_NE(whole_file(dir / "err").find(file + ":4: vm.vcpus:"), std::string::npos)
+      << whole_file(dir / "err");
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
@@ -222,7 +222,7 @@ std::map<std::string, std::string> outputs(const fs::path& out) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(out)) {
     if (!e.is_regular_file() || e.path().filename() == ".sweep.lock") continue;
-    files[fs::relative(e.path(), out).string()] = slurp(e.path());
+    files[fs::relative(e.path(), out).string()] = whole_file(e.path());
   }
   return files;
 }
@@ -244,7 +244,7 @@ TEST(SweepThreads, TwoJobsWriteTheSameBytesAsOne) {
   }
   // And again, the same: the sweep is deterministic.
   const SweepResult again = sweep_into(file, dir / "j2-again", 2);
-  EXPECT_EQ(slurp(dir / "j2" / "sweep.csv"), slurp(dir / "j2-again" / "sweep.csv"));
+  EXPECT_EQ(whole_file(dir / "j2" / "sweep.csv"), whole_file(dir / "j2-again" / "sweep.csv"));
 }
 
 TEST(SweepThreads, RunsWaitForMemoryRatherThanExceedTheBudget) {
