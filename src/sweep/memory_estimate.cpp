@@ -38,6 +38,10 @@ std::optional<Guests> guests_at_once(const Scenario& s) {
     const unsigned largest = std::min(c->max_vms, 2 * first);
     return Guests{largest, fmt::format("density, trials up to {} VMs", largest)};
   }
+  if (const CarryConfig* c = spec.as<CarryExperiment>()) {
+    // Its doubling may reach max_vms, and each trial's unconstrained run holds every guest.
+    return Guests{c->counts.max_vms, fmt::format("carry, trials up to {} VMs", c->counts.max_vms)};
+  }
   return std::nullopt;
 }
 

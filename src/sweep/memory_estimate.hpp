@@ -14,7 +14,8 @@
 // The VMs a run may hold at once: `fixed` its vms, `launch` its max_vms, `density` twice its
 // first count (the search doubles from the first count until a count does not fit, and the
 // trials that do not fit stop once host memory passes the budget: in every density scenario
-// of scenarios/ the largest trial is that double).
+// of scenarios/ the largest trial is that double), `carry` its max_vms (its doubling may reach
+// it, and every trial's unconstrained run holds all of its guests).
 #pragma once
 
 #include <cstdint>

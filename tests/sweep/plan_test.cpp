@@ -264,5 +264,20 @@ axes:
             (64ULL << 20) + static_cast<std::uint64_t>(pages(4) * 13.1));
 }
 
+// A carry search may double up to max_vms, and each trial's unconstrained run holds them all.
+TEST(SweepPlan, MemoryEstimateOfACarrySearchHoldsItsLargestTrial) {
+  const auto dir = temp_dir();
+  const std::string file = write_sweep(dir, R"(scenario: tiny.yaml
+set:
+  experiment: {type: carry, vms: 2, max_vms: 12}
+)");
+  const SweepPlan plan = plan_sweep(load_sweep(file));
+  ASSERT_TRUE(plan.runs[0].memory.bytes.has_value()) << plan.runs[0].memory.basis;
+  EXPECT_EQ(*plan.runs[0].memory.bytes,
+            (64ULL << 20) + static_cast<std::uint64_t>(131072.0 * 12 * 13.1));
+  EXPECT_NE(plan.runs[0].memory.basis.find("carry, trials up to 12 VMs"), std::string::npos)
+      << plan.runs[0].memory.basis;
+}
+
 }  // namespace
 }  // namespace memvirt::sweep
