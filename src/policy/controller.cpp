@@ -104,14 +104,17 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
   ++s.calm;
   if (s.calm <= cfg_.settle || !g.stats || g.stats->age > cfg_.stats_stale) return;
   if (now.since_start >= s.floor_until) s.floor = Bytes{0};
-  const double used = std::max(0.0, d(g.stats->total) - d(g.stats->available));
+  // Under deflate-on-oom MemTotal still counts the balloon's pages, which are neither free
+  // nor available: what of MemTotal lies beyond the guest's actual size is the balloon's.
+  const double ballooned = std::max(0.0, d(g.stats->total) - actual);
+  const double used = std::max(0.0, d(g.stats->total) - d(g.stats->available) - ballooned);
   const double want = std::max({used + reserve, d(s.floor), d(g.min)});
   const double current = std::min(actual, d(g.target));
   if (want >= current) return;
   const bool host_short = d(now.free) < cfg_.host_low * d(now.total);
   // Free memory goes back at once: nothing in the guest is using it. Below that, into the
   // page cache, it probes a step per tick.
-  const double in_use = d(g.stats->total) - d(g.stats->free);
+  const double in_use = std::max(0.0, d(g.stats->total) - d(g.stats->free) - ballooned);
   const double quick = std::max(in_use + reserve, want);
   const double step = (host_short ? cfg_.probe_short : cfg_.probe) * current;
   const bool free_back = quick < current - step;

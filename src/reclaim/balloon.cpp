@@ -180,7 +180,10 @@ void Balloon::poll_stats(VmId vm) {
   set(BalloonStatTag::kMajorFaults, gs.major_faults.value());
   set(BalloonStatTag::kMinorFaults, gs.anon_faults.value() + gs.minor_faults.value());
   set(BalloonStatTag::kMemFree, m.free * kPageSize);
-  set(BalloonStatTag::kMemTotal, m.total * kPageSize);
+  // si_meminfo()'s totalram: without deflate-on-oom, fill_balloon() takes each page out of
+  // the managed count (adjust_managed_page_count); with it, MemTotal keeps them.
+  const std::uint64_t total = cfg_.deflate_on_oom ? m.total : m.total - d->pages.size();
+  set(BalloonStatTag::kMemTotal, total * kPageSize);
   set(BalloonStatTag::kAvailable, m.available * kPageSize);
   // global_node_page_state(NR_FILE_PAGES): the page cache, the swap cache included.
   set(BalloonStatTag::kCaches, (m.cached + m.swap_cached) * kPageSize);

@@ -303,6 +303,27 @@ TEST(Controller, GivesFreeMemoryBackInOneRequest) {
   }
 }
 
+// With deflate-on-oom the guest's MemTotal keeps the balloon's pages (virtio_balloon takes
+// them out of the managed count only without it): they are not what the guest uses.
+TEST(Controller, PagesOfABalloonThatMemTotalStillCountsAreNotUsed) {
+  Controller c{ControllerConfig{}};
+  // Ballooned to 1 GiB of its 2 GiB: MemTotal 2 GiB, 600 MiB free and available (the
+  // balloon's 1 GiB is neither), so it uses 424 MiB.
+  GuestObservation g = guest(0, gib(2), gib(1), mib(256), gib(2));
+  g.stats = stats(gib(2), mib(600), mib(600));
+  g.memory_stall = Duration{0};
+  HostObservation h = host(gib(16), gib(8), {g});
+  for (int t = 1; t <= 6; ++t) {
+    h.since_start = Duration::seconds(t);
+    const PolicyActions a = c.tick(h);
+    if (t <= 5) continue;
+    const auto* r = request_for(a, 0);
+    ASSERT_NE(r, nullptr) << "took the balloon's pages for used memory";
+    // Its free memory goes back: 424 MiB used + 102.4 MiB reserve.
+    EXPECT_EQ(r->target, whole_pages(424.0 * kMiB + 0.05 * 2 * kGiB));
+  }
+}
+
 TEST(Controller, GrowsAtOnceUnderPressureAndHoldsTheFloor) {
   Controller c{ControllerConfig{}};
   GuestObservation g = controlled(gib(1), mib(600));

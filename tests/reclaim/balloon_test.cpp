@@ -124,6 +124,26 @@ TEST(Balloon, StatsQueueReportsTheGuestsCounters) {
   EXPECT_EQ(s->get(BalloonStatTag::kMinorFaults), Bytes{32ULL << 20}.pages());
 }
 
+// si_meminfo()'s totalram in the report: fill_balloon() takes each page out of the managed
+// count only when the guest may not deflate on OOM.
+TEST(Balloon, MemTotalLosesTheBalloonsPagesOnlyWithoutDeflateOnOom) {
+  for (const bool deflate_on_oom : {false, true}) {
+    Rig r(Bytes{256ULL << 20});
+    BalloonConfig c;
+    c.stats_interval = Duration::seconds(5);
+    c.deflate_on_oom = deflate_on_oom;
+    Balloon& b = r.add<Balloon>(c);
+    r.start();
+    b.set_target(r.f.vm, Bytes{64ULL << 20}.pages());
+    r.run_until(11);
+    ASSERT_EQ(b.actual_pages(r.f.vm), Bytes{64ULL << 20}.pages());
+    const BalloonStatsReport* s = b.last_stats(r.f.vm);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->get(BalloonStatTag::kMemTotal), (deflate_on_oom ? 256ULL : 192ULL) << 20)
+        << "deflate_on_oom " << deflate_on_oom;
+  }
+}
+
 TEST(Balloon, ScenarioTargetsApplyAtTheirTimes) {
   Rig r(Bytes{256ULL << 20});
   BalloonConfig c;
