@@ -14,6 +14,15 @@ Bytes pages_of(double bytes) {
   return Bytes::from_pages(static_cast<std::uint64_t>(std::max(0.0, bytes)) / kPageSize);
 }
 
+// Under deflate-on-oom MemTotal still counts the balloon's pages, which are neither free nor
+// available: what of MemTotal lies beyond the guest's actual size is the balloon's.
+double ballooned_in_total(const GuestMemoryStats& st, double actual) {
+  return std::max(0.0, d(st.total) - actual);
+}
+double used_memory(const GuestMemoryStats& st, double actual) {
+  return std::max(0.0, d(st.total) - d(st.available) - ballooned_in_total(st, actual));
+}
+
 }  // namespace
 
 ControllerConfig Controller::config_from(Params& p) {
@@ -24,6 +33,9 @@ ControllerConfig Controller::config_from(Params& p) {
                              "stall share of a tick that counts as pressure (0.01)", 0, 1);
   c.grow = p.real("grow", c.grow, "growth under pressure, of the guest's memory (0.10)", 0, 1);
   c.hold = p.duration("hold", c.hold, "how long the size at pressure bounds shrinking (60 s)");
+  c.peak_window = p.duration("peak_window", c.peak_window,
+                             "how long the largest memory used bounds shrinking (1 h; 0: off)");
+  if (c.peak_window.ns() < 0) p.fail("peak_window", "must not be negative");
   c.settle = p.integer("settle", c.settle, "calm ticks before shrinking (5)", 0, 1 << 20);
   c.reserve_min = p.bytes("reserve_min", c.reserve_min, "least memory kept available (64 MiB)");
   c.reserve_fraction = p.real("reserve_fraction", c.reserve_fraction,
@@ -77,6 +89,13 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
         d(g.stats->available) < reserve / 2 && now.since_start - g.stats->age >= s.grown_at;
   }
   const double actual = d(g.actual);
+  if (g.stats && cfg_.peak_window.ns() > 0) {
+    const double used_now = used_memory(*g.stats, actual);
+    if (used_now >= s.peak_used || now.since_start - s.peak_at >= cfg_.peak_window) {
+      s.peak_used = used_now;
+      s.peak_at = now.since_start;
+    }
+  }
   // Pages the balloon gave back on its own: the guest deflated it on OOM.
   const bool deflated =
       s.last_actual.value() > 0 && g.actual > s.last_actual && g.actual > g.target;
@@ -104,14 +123,14 @@ void Controller::tick_guest(const HostObservation& now, const GuestObservation& 
   ++s.calm;
   if (s.calm <= cfg_.settle || !g.stats || g.stats->age > cfg_.stats_stale) return;
   if (now.since_start >= s.floor_until) s.floor = Bytes{0};
-  // Under deflate-on-oom MemTotal still counts the balloon's pages, which are neither free
-  // nor available: what of MemTotal lies beyond the guest's actual size is the balloon's.
-  const double ballooned = std::max(0.0, d(g.stats->total) - actual);
-  const double used = std::max(0.0, d(g.stats->total) - d(g.stats->available) - ballooned);
-  const double want = std::max({used + reserve, d(s.floor), d(g.min)});
+  const double ballooned = ballooned_in_total(*g.stats, actual);
+  const double used = used_memory(*g.stats, actual);
+  const bool host_short = d(now.free) < cfg_.host_low * d(now.total);
+  // A host short of memory needs it now more than a guest may need its peak again.
+  const double peak = host_short ? 0.0 : s.peak_used + reserve;
+  const double want = std::max({used + reserve, peak, d(s.floor), d(g.min)});
   const double current = std::min(actual, d(g.target));
   if (want >= current) return;
-  const bool host_short = d(now.free) < cfg_.host_low * d(now.total);
   // Free memory goes back at once: nothing in the guest is using it. Below that, into the
   // page cache, it probes a step per tick.
   const double in_use = std::max(0.0, d(g.stats->total) - d(g.stats->free) - ballooned);

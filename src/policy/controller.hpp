@@ -15,6 +15,12 @@
 //    the guest uses it. Below that, into the page cache, by probe (1%) of its size per tick,
 //    or probe_short (4%) while the host's free memory is below host_low (10%) of the host.
 //    Never below the floor, want or its minimum.
+//  - The largest `used` seen is kept as a peak for peak_window (1 h) from when it was last
+//    reached, and want is at least peak + reserve: a demand that came once comes again (a
+//    periodic job, a burst), and a guest shrunk below it meets it through deflate-on-oom,
+//    256 pages per OOM notification. A larger used starts the window again; once it ends,
+//    the peak is what the guest uses then. While the host is short (below host_low) the
+//    peak does not bound shrinking. 0 turns it off.
 //  - Stats older than three polls stop shrinking (the guest may be stuck); growth still acts.
 //  - The balloon must be one the guest deflates on OOM (deflate-on-oom): a burst faster than
 //    a tick then takes pages back from the balloon instead of a process's life. A guest whose
@@ -36,6 +42,7 @@ struct ControllerConfig {
   double stall_threshold = 0.01;
   double grow = 0.10;
   Duration hold = Duration::seconds(60);
+  Duration peak_window = Duration::seconds(3600);
   std::int64_t settle = 5;
   Bytes reserve_min{64ULL << 20};
   double reserve_fraction = 0.05;
@@ -75,6 +82,8 @@ class Controller final : public Policy {
     std::int64_t calm = 0;
     Bytes floor;
     Duration floor_until;
+    double peak_used = 0;  // bytes
+    Duration peak_at;
   };
   void tick_guest(const HostObservation& now, const GuestObservation& g, Guest& s,
                   PolicyActions& out);

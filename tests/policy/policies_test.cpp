@@ -324,6 +324,55 @@ TEST(Controller, PagesOfABalloonThatMemTotalStillCountsAreNotUsed) {
   }
 }
 
+TEST(Controller, KeepsTheLargestDemandForItsWindowThenGivesItBack) {
+  ControllerConfig cfg;
+  cfg.peak_window = Duration::seconds(100);
+  Controller c{cfg};
+  // A 2 GiB guest uses 1.5 GiB until tick 10, then 256 MiB with the rest free.
+  GuestObservation g = controlled(gib(2), mib(512));
+  g.stats->free = mib(512);
+  const Bytes at_peak = whole_pages(1.5 * kGiB + 0.05 * 2 * kGiB);
+  Bytes last = g.target;
+  for (int t = 1; t <= 300; ++t) {
+    if (t == 11) g.stats = stats(gib(2), gib(1.75), gib(1.75));
+    HostObservation h = host(gib(16), gib(8), {g});
+    h.since_start = Duration::seconds(t);
+    const PolicyActions a = c.tick(h);
+    if (const auto* r = request_for(a, 0)) {
+      if (t < 110) {
+        EXPECT_GE(r->target, at_peak) << "below the peak at tick " << t;
+      }
+      last = g.actual = g.target = r->target;
+      const Bytes used = t <= 10 ? gib(1.5) : mib(256);
+      g.stats = stats(g.actual, g.actual - used, g.actual - used);
+    }
+  }
+  EXPECT_LT(last, at_peak);
+  EXPECT_EQ(last, whole_pages(256.0 * kMiB + 0.05 * 2 * kGiB));
+}
+
+TEST(Controller, AHostShortOfMemoryDoesNotWaitForThePeaksWindow) {
+  ControllerConfig cfg;
+  cfg.peak_window = Duration::seconds(100);
+  Controller c{cfg};
+  GuestObservation g = controlled(gib(2), mib(512));  // 1.5 GiB used until tick 10
+  g.stats->free = mib(512);
+  Bytes last = g.target;
+  for (int t = 1; t <= 40; ++t) {
+    if (t == 11) g.stats = stats(gib(2), gib(1.75), gib(1.75));
+    // 1 GiB free of 16: below host_low's 10%.
+    HostObservation h = host(gib(16), gib(1), {g});
+    h.since_start = Duration::seconds(t);
+    const PolicyActions a = c.tick(h);
+    if (const auto* r = request_for(a, 0)) {
+      last = g.actual = g.target = r->target;
+      const Bytes used = t <= 10 ? gib(1.5) : mib(256);
+      g.stats = stats(g.actual, g.actual - used, g.actual - used);
+    }
+  }
+  EXPECT_EQ(last, whole_pages(256.0 * kMiB + 0.05 * 2 * kGiB));
+}
+
 TEST(Controller, GrowsAtOnceUnderPressureAndHoldsTheFloor) {
   Controller c{ControllerConfig{}};
   GuestObservation g = controlled(gib(1), mib(600));
