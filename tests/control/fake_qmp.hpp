@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -33,7 +34,9 @@ inline constexpr std::uint64_t kMiB = 1ULL << 20;
 inline constexpr std::uint64_t kGiB = 1ULL << 30;
 
 // The guest the fake QEMU answers for. Statistics are what the guest last reported; -1 is one
-// it did not report.
+// it did not report. With `stats_follow_balloon` they are what it reports with an empty
+// balloon, and the balloon's pages come out of free and available memory, and out of
+// MemTotal only without deflate-on-oom, as in Linux's fill_balloon().
 struct FakeGuest {
   std::string name;  // -name (query-name); empty: none
   std::uint64_t memory = 2 * kGiB;
@@ -41,7 +44,8 @@ struct FakeGuest {
   std::int64_t polling = 0;    // guest-stats-polling-interval
   bool follow = true;          // the balloon reaches each target at once
   bool deflate_on_oom = true;  // the balloon device's deflate-on-oom
-  bool reported = true;        // last-update is the time of the reply (false: 0, no report yet)
+  bool stats_follow_balloon = false;
+  bool reported = true;  // last-update is the time of the reply (false: 0, no report yet)
   std::int64_t last_update_offset = 0;  // added to it (positive: from the future)
   std::int64_t swap_in = 0, swap_out = 0, major_faults = 10, minor_faults = 1000;
   std::int64_t free = 1 * kGiB, total = 2 * kGiB, available = 1536 * kMiB, caches = 256 * kMiB;
@@ -246,13 +250,20 @@ class FakeQmp {
         // QEMU 7 writes an unreported statistic (-1 here) as the unsigned all-ones value.
         return v == -1 ? nlohmann::json(UINT64_MAX) : nlohmann::json(v);
       };
+      const auto ballooned = guest_.stats_follow_balloon
+                                 ? static_cast<std::int64_t>(guest_.memory - guest_.actual)
+                                 : 0;
+      const auto less_balloon = [ballooned](std::int64_t v) {
+        return v == -1 || ballooned == 0 ? v : std::max<std::int64_t>(0, v - ballooned);
+      };
+      const std::int64_t total = guest_.deflate_on_oom ? guest_.total : less_balloon(guest_.total);
       ret["stats"] = {{"stat-swap-in", stat(guest_.swap_in)},
                       {"stat-swap-out", stat(guest_.swap_out)},
                       {"stat-major-faults", stat(guest_.major_faults)},
                       {"stat-minor-faults", stat(guest_.minor_faults)},
-                      {"stat-free-memory", stat(guest_.free)},
-                      {"stat-total-memory", stat(guest_.total)},
-                      {"stat-available-memory", stat(guest_.available)},
+                      {"stat-free-memory", stat(less_balloon(guest_.free))},
+                      {"stat-total-memory", stat(total)},
+                      {"stat-available-memory", stat(less_balloon(guest_.available))},
                       {"stat-disk-caches", stat(guest_.caches)},
                       {"stat-htlb-pgalloc", 0},
                       {"stat-htlb-pgfail", 0}};
