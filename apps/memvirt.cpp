@@ -32,6 +32,7 @@
 #include "real/calibrate.hpp"
 #include "real/ksm_state.hpp"
 #include "real/ksm_sysfs.hpp"
+#include "real/proc_stats.hpp"
 #include "record/output_dir.hpp"
 #include "report/report.hpp"
 #include "scenario/experiment.hpp"
@@ -229,7 +230,19 @@ int cmd_sweep(const SweepCommand& c, bool quiet) {
     if (!b) throw InputError(SourcePlace{"", 0, "--memory"}, why);
     budget = b->value();
   } else {
-    budget = read_host_meminfo().available;
+    // A host whose meminfo cannot say what is available needs the budget given.
+    std::optional<Bytes> available;
+    std::string why = "no MemAvailable line";
+    try {
+      available = proc_meminfo().available;
+    } catch (const std::runtime_error& e) {
+      why = e.what();
+    }
+    if (!available) {
+      throw InputError(SourcePlace{"", 0, "--memory"},
+                       fmt::format("the host's memory is unknown ({}): give the budget", why));
+    }
+    budget = available->value();
   }
   if (c.dry_run) {
     const sweep::SweepSpec spec = sweep::load_sweep(c.file);

@@ -92,23 +92,6 @@ std::uint64_t process_rss_bytes(pid_t pid) {
   return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-HostMeminfo read_host_meminfo(const std::string& path) {
-  HostMeminfo m;
-  std::istringstream in(slurp(path));
-  std::string key;
-  std::uint64_t kib = 0;
-  std::string unit;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream l(line);
-    if (!(l >> key >> kib)) continue;
-    if (key == "MemTotal:") m.total = kib * 1024;
-    if (key == "MemFree:") m.free = kib * 1024;
-    if (key == "MemAvailable:") m.available = kib * 1024;
-  }
-  return m;
-}
-
 KsmCounters read_ksm_counters(const std::string& dir) {
   KsmCounters k;
   k.pages_shared = read_number(dir + "/pages_shared");

@@ -33,11 +33,6 @@ std::optional<MappingUsage> guest_ram_usage(pid_t pid, Bytes guest_memory);
 // Resident set of the whole process (/proc/PID/statm), in bytes; 0 when gone.
 std::uint64_t process_rss_bytes(pid_t pid);
 
-struct HostMeminfo {
-  std::uint64_t total = 0, free = 0, available = 0;  // bytes
-};
-HostMeminfo read_host_meminfo(const std::string& path = "/proc/meminfo");
-
 // KSM's sysfs counters (pages).
 struct KsmCounters {
   std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0;

@@ -46,6 +46,18 @@ std::chrono::milliseconds millis(Duration d) {
   return std::chrono::milliseconds(std::max<std::int64_t>(1, d.ns() / 1'000'000));
 }
 
+// The host's /proc/meminfo. The lab needs MemAvailable, which every kernel since 3.14 has.
+ProcMeminfo host_meminfo() {
+  ProcMeminfo m;
+  try {
+    m = proc_meminfo();
+  } catch (const std::runtime_error& e) {
+    throw LabError(e.what());
+  }
+  if (!m.available) throw LabError("/proc/meminfo: no MemAvailable line (Linux 3.14 and later)");
+  return m;
+}
+
 // The last non-empty line of a text file, for error messages; empty when none.
 std::string last_line(const std::string& path) {
   std::ifstream in(path);
@@ -233,15 +245,15 @@ void Session::prepare() {
   accel_ = choose_accel(plan_.lab.accel, qemu_, image_.dir, &accel_reason_);
   log(fmt::format("accelerator {}: {}", accel_, accel_reason_));
 
-  const HostMeminfo host = read_host_meminfo();
+  const ProcMeminfo host = host_meminfo();
   const double need =
       static_cast<double>(plan_.memory.value()) * static_cast<double>(plan_.vms.size());
-  if (need > 0.9 * static_cast<double>(host.available)) {
+  if (need > 0.9 * static_cast<double>(host.available->value())) {
     throw LabError(
         fmt::format("{} guests of {} need {:.1f} GiB; the host has {:.1f} GiB "
                     "available",
                     plan_.vms.size(), format_bytes(plan_.memory), need / kGiB,
-                    static_cast<double>(host.available) / kGiB));
+                    static_cast<double>(host.available->value()) / kGiB));
   }
 
   std::error_code ec;
@@ -530,7 +542,7 @@ void Session::sample(double now) {
     }
   }
   const KsmCounters k = read_ksm_counters();
-  const HostMeminfo h = read_host_meminfo();
+  const ProcMeminfo h = host_meminfo();
   const double ksmd_cpu = ksmd_ ? proc_cpu_seconds(*ksmd_).value_or(ksmd_cpu0_) - ksmd_cpu0_ : 0;
   const double used_gib = pss / kGiB;
   guest.back() = total_ms > 0 ? busy_ms / total_ms : 0.0;  // guest_vcpu_utilisation
@@ -545,8 +557,8 @@ void Session::sample(double now) {
                           std::numeric_limits<double>::quiet_NaN(),
                           qemu_rss / kGiB,
                           ram_rss / kGiB,
-                          static_cast<double>(h.free) / kGiB,
-                          static_cast<double>(h.available) / kGiB,
+                          static_cast<double>(h.free.value()) / kGiB,
+                          static_cast<double>(h.available->value()) / kGiB,
                           static_cast<double>(k.pages_shared),
                           static_cast<double>(k.pages_sharing),
                           static_cast<double>(k.pages_unshared),

@@ -148,6 +148,10 @@ ProcMeminfo parse_meminfo(const std::string& text, const std::string& file) {
   m.cached = need("Cached:");
   if (m.total.value() == 0) throw std::runtime_error(file + ": MemTotal is 0");
   if (m.free > m.total) throw std::runtime_error(file + ": MemFree is more than MemTotal");
+  m.available = kib_field(text, "MemAvailable:", file);
+  if (m.available && *m.available > m.total) {
+    throw std::runtime_error(file + ": MemAvailable is more than MemTotal");
+  }
   return m;
 }
 

@@ -34,14 +34,16 @@ std::optional<double> proc_wait_seconds(int pid, const std::filesystem::path& pr
 
 // The fields of /proc/meminfo a host policy reads.
 struct ProcMeminfo {
-  Bytes total;    // MemTotal
-  Bytes free;     // MemFree
-  Bytes buffers;  // Buffers
-  Bytes cached;   // Cached
+  Bytes total;                     // MemTotal
+  Bytes free;                      // MemFree
+  Bytes buffers;                   // Buffers
+  Bytes cached;                    // Cached
+  std::optional<Bytes> available;  // MemAvailable (Linux 3.14 and later)
 };
 
 // Parses meminfo text ("MemTotal:  16318712 kB" lines). Throws std::runtime_error naming
-// `file` and the field when one of the four is missing or is not a number of kB.
+// `file` and the field when one of the four is missing or is not a number of kB, or when
+// MemAvailable is there but malformed or more than MemTotal.
 ProcMeminfo parse_meminfo(const std::string& text, const std::string& file);
 // <proc>/meminfo; throws std::runtime_error naming the file when it cannot be read or parsed.
 ProcMeminfo proc_meminfo(const std::filesystem::path& proc = "/proc");

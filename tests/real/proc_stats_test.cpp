@@ -35,6 +35,10 @@ TEST(ProcStats, MeminfoFields) {
   EXPECT_EQ(m.free, Bytes{9012344ULL << 10});
   EXPECT_EQ(m.buffers, Bytes{204800ULL << 10});
   EXPECT_EQ(m.cached, Bytes{2097152ULL << 10});  // not SwapCached, which also ends in Cached:
+  EXPECT_EQ(m.available, Bytes{12000000ULL << 10});
+  // A kernel before 3.14 has no MemAvailable line.
+  EXPECT_FALSE(parse_meminfo("MemTotal: 10 kB\nMemFree: 2 kB\nBuffers: 1 kB\nCached: 1 kB\n", "m")
+                   .available.has_value());
 }
 
 TEST(ProcStats, MeminfoErrorsNameTheFileAndField) {
@@ -53,6 +57,11 @@ TEST(ProcStats, MeminfoErrorsNameTheFileAndField) {
               parse_meminfo("MemTotal: 10 MB\nMemFree: 2 kB\nBuffers: 1 kB\nCached: 1 kB\n", "m");
             }),
             "m: MemTotal is not a number of kB: 'MemTotal: 10 MB'");
+  const std::string four = "MemTotal: 10 kB\nMemFree: 2 kB\nBuffers: 1 kB\nCached: 1 kB\n";
+  EXPECT_EQ(error_of([&] { parse_meminfo(four + "MemAvailable: x kB\n", "m"); }),
+            "m: MemAvailable is not a number of kB: 'MemAvailable: x kB'");
+  EXPECT_EQ(error_of([&] { parse_meminfo(four + "MemAvailable: 11 kB\n", "m"); }),
+            "m: MemAvailable is more than MemTotal");
 }
 
 TEST(ProcStats, PressureSomeTotal) {
